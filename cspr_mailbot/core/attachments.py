@@ -1,0 +1,357 @@
+"""Decide whether an attachment can be opened safely, before anything inflates it.
+
+``kind_of`` names what a file really is from its magic bytes (then its name and type).
+``check_docx`` passes a .docx on to python-docx only after its zip directory, every member's real
+inflated size and every XML part's text have been checked against ``Limits``; otherwise it raises
+``UnreadableAttachment`` with a code and a sentence the sender can act on (``describe_problem``).
+Members are inflated in chunks and discarded, so a hostile file costs little memory whatever it
+claims about itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import zipfile
+import zlib
+from copy import copy
+from dataclasses import dataclass
+from io import BytesIO
+
+from cspr_mailbot.core.models import Attachment
+from cspr_mailbot.errors import UnreadableAttachment
+
+logger = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+CHUNK = 64 * 1024
+_XML_SUFFIXES = (".xml", ".rels", ".vml")
+_XML_BOMB_MARKERS = tuple(
+    marker.encode(encoding)
+    for marker in ("<!DOCTYPE", "<!ENTITY", "<!doctype", "<!entity")
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be")
+)
+_MARKER_OVERLAP = max(len(m) for m in _XML_BOMB_MARKERS)
+_IMAGE_MAGICS = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"II*\x00",
+    b"MM\x00*",
+    b"BM",
+)
+
+_PROBLEMS = {
+    "encrypted": (
+        "The form is protected with a password, so we cannot open it. Please send it again "
+        "without a password, and tell us the password by phone if you need to protect it."
+    ),
+    "legacy_doc": (
+        "The form is in the old Word format (.doc), which we cannot read. Please open it in "
+        "Word, choose Save As, pick 'Word Document (.docx)' and send us the .docx file."
+    ),
+    "pdf": (
+        "The form was sent as a PDF, which we cannot read. Please send the completed Word "
+        "form (.docx) instead."
+    ),
+    "corrupt": (
+        "The file is damaged or incomplete, so we cannot open it. Please save the form again "
+        "in Word (.docx) and send it once more."
+    ),
+    "too_large": (
+        "The file is too large for us to accept. Please send the form on its own, without "
+        "pictures or other documents embedded in it."
+    ),
+    "zip_bomb": (
+        "The file's contents expand to far more than a form could hold, so we did not open "
+        "it. Please save the form again in Word (.docx) and send it once more."
+    ),
+    "xml_bomb": (
+        "The file contains content that a Word form never has, so we did not open it. Please "
+        "copy your answers into a fresh copy of the form and send that."
+    ),
+    "not_a_form": (
+        "The attachment is not a Word form, so we could not read a referral from it. Please "
+        "send the completed form as a Word document (.docx)."
+    ),
+    "unsupported": (
+        "We cannot read this type of document. Please save the form as a Word document "
+        "(.docx) and send it again."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one attachment may cost. Sizes are bytes; the ratio is uncompressed / compressed."""
+
+    max_attachment_bytes: int = 25 * MIB  # the compressed file
+    max_uncompressed_bytes: int = 60 * MIB  # sum of declared sizes of all zip members
+    max_member_bytes: int = 40 * MIB  # any one member, declared and really inflated
+    max_ratio: float = 100.0  # per member, only for members over 1 MiB uncompressed
+    max_members: int = 2000
+    # Any XML part: python-docx holds it as an lxml tree of about 11 times its size (a 40 MiB
+    # document.xml took the process from 172 to 633 MiB), so this keeps parsing near 150 MB.
+    max_xml_bytes: int = 10 * MIB
+
+
+def describe_problem(code: str) -> str:
+    """The plain sentence for a problem code, for the reply to the sender."""
+    return _PROBLEMS.get(code, _PROBLEMS["unsupported"])
+
+
+def _fail(code: str, att: Attachment, detail: str) -> UnreadableAttachment:
+    logger.info("attachment refused: %s (%s)", code, detail)
+    return UnreadableAttachment(code, att.filename, describe_problem(code))
+
+
+# --------------------------------------------------------------------------- OLE (CFB) directory
+
+
+def ole_stream_names(data: bytes) -> list[str]:
+    """The names in an OLE compound file's directory (streams and storages). Never raises.
+
+    Reads the header's DIFAT (and DIFAT sectors), the FAT, then follows the directory chain with a
+    bound on its length, so a looping or lying file cannot hang or grow. Returns what it could read.
+    """
+    try:
+        return _ole_names(data)
+    except (struct.error, ValueError, IndexError):
+        return []
+
+
+def _ole_names(data: bytes) -> list[str]:
+    if len(data) < 512 or not data.startswith(OLE_MAGIC):
+        return []
+    shift = struct.unpack_from("<H", data, 0x1E)[0]
+    if shift not in (9, 12):
+        return []
+    size = 1 << shift
+    n_sectors = len(data) // size  # an upper bound on any chain's length
+    first_dir = struct.unpack_from("<I", data, 0x30)[0]
+    first_difat, n_difat = struct.unpack_from("<II", data, 0x44)
+
+    def sector(n: int) -> bytes:
+        start = (n + 1) * size
+        if start + size > len(data):
+            raise ValueError("sector out of range")
+        return data[start : start + size]
+
+    fat_sectors = [s for s in struct.unpack_from("<109I", data, 0x4C) if s < 0xFFFFFFFA]
+    difat, seen = first_difat, set[int]()
+    while difat < 0xFFFFFFFA and len(seen) < min(n_difat, n_sectors) and difat not in seen:
+        seen.add(difat)
+        entries = struct.unpack(f"<{size // 4}I", sector(difat))
+        fat_sectors.extend(s for s in entries[:-1] if s < 0xFFFFFFFA)
+        difat = entries[-1]
+    fat: list[int] = []
+    for s in fat_sectors[: n_sectors + 1]:
+        fat.extend(struct.unpack(f"<{size // 4}I", sector(s)))
+
+    names: list[str] = []
+    current, visited = first_dir, set[int]()
+    while current < 0xFFFFFFFA and current not in visited and len(visited) <= n_sectors:
+        visited.add(current)
+        block = sector(current)
+        for off in range(0, size, 128):
+            entry = block[off : off + 128]
+            name_len = struct.unpack_from("<H", entry, 0x40)[0]
+            if entry[0x42] in (1, 2, 5) and 2 <= name_len <= 64:
+                names.append(entry[: name_len - 2].decode("utf-16-le", errors="replace"))
+        current = fat[current] if current < len(fat) else 0xFFFFFFFE
+    return names
+
+
+def _ole_kind(att: Attachment) -> str:
+    names = ole_stream_names(att.data)
+    if not names:  # an unreadable directory: look for the name anywhere, as a last resort
+        if "EncryptedPackage".encode("utf-16-le") in att.data:
+            return "encrypted_office"
+    if "EncryptedPackage" in names:
+        return "encrypted_office"
+    if any(n.startswith("__substg1.0_") or n.startswith("__properties_version1.0") for n in names):
+        return "message"  # an Outlook .msg
+    if "WordDocument" in names or att.filename.lower().endswith((".doc", ".dot")):
+        return "doc"
+    return "other"
+
+
+# --------------------------------------------------------------------------- kind_of
+
+
+def _zip_entry_bound(data: bytes) -> int:
+    """An upper bound on the zip's members: every central directory entry starts PK\\1\\2.
+
+    Counted before zipfile builds a ZipInfo per entry, which for half a million empty entries
+    in a 25 MB file would cost hundreds of MB.
+    """
+    return data.count(b"PK\x01\x02")
+
+
+def _zip_names(data: bytes) -> set[str] | None:
+    if _zip_entry_bound(data) > 100_000:
+        return None
+    try:
+        with zipfile.ZipFile(BytesIO(data)) as zf:
+            return {info.filename for info in zf.infolist()}
+    except Exception:  # noqa: BLE001 - any broken zip directory: not readable as a zip
+        return None
+
+
+def kind_of(att: Attachment) -> str:
+    """What the file really is: magic bytes first, then the name, then the content type.
+
+    One of "docx", "doc", "pdf", "encrypted_office", "zip", "odt", "image", "message", "other".
+    """
+    data = att.data
+    head = data[:1024]
+    name = att.filename.lower()
+    ctype = att.content_type.lower()
+    if data.startswith(OLE_MAGIC):
+        return _ole_kind(att)
+    if data.startswith(ZIP_MAGICS):
+        names = _zip_names(data)
+        if names is None:
+            return "docx" if name.endswith(".docx") else "zip"
+        if "word/document.xml" in names:
+            return "docx"
+        if "mimetype" in names and "content.xml" in names:
+            return "odt"
+        return "zip"
+    if b"%PDF-" in head:
+        return "pdf"
+    if data.startswith(_IMAGE_MAGICS) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return "image"
+    if ctype.startswith("message/") or name.endswith((".eml", ".msg")):
+        return "message"
+    for suffixes, kind in (
+        ((".docx", ".docm", ".dotx"), "docx"),
+        ((".doc", ".dot"), "doc"),
+        ((".pdf",), "pdf"),
+        ((".odt",), "odt"),
+        ((".zip",), "zip"),
+        ((".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp", ".heic", ".webp"), "image"),
+    ):
+        if name.endswith(suffixes):
+            return kind
+    if ctype.startswith("image/"):
+        return "image"
+    if ctype == "application/pdf":
+        return "pdf"
+    return "other"
+
+
+# --------------------------------------------------------------------------- check_docx
+
+
+def check_docx(att: Attachment, limits: Limits | None = None) -> bytes:
+    """Return bytes that are safe to hand to python-docx, or raise ``UnreadableAttachment``.
+
+    Order: size of the file; what it really is; the zip directory (member count, declared sizes,
+    compression ratios, encryption, word/document.xml); then every member inflated in chunks
+    with a hard cap (a member that inflates past its declared size is a bomb; a CRC error is
+    corruption) and every XML part scanned for DOCTYPE/ENTITY declarations.
+    """
+    limits = limits or Limits()
+    data = att.data
+    if len(data) > limits.max_attachment_bytes:
+        raise _fail("too_large", att, f"{len(data)} bytes")
+    kind = kind_of(att)
+    if kind == "encrypted_office":
+        raise _fail("encrypted", att, "OLE with EncryptedPackage")
+    if kind == "doc":
+        raise _fail("legacy_doc", att, "OLE without EncryptedPackage")
+    if kind == "pdf":
+        raise _fail("pdf", att, "PDF")
+    if kind == "odt":
+        raise _fail("unsupported", att, "OpenDocument text")
+    if kind in ("image", "message"):
+        raise _fail("not_a_form", att, kind)
+    if not data.startswith(ZIP_MAGICS):
+        if kind == "docx":  # named .docx but not a zip at all
+            raise _fail("corrupt", att, "not a zip")
+        raise _fail("not_a_form", att, kind)
+    if _zip_entry_bound(data) > limits.max_members:
+        raise _fail("zip_bomb", att, "too many central directory entries")
+    try:
+        zf = zipfile.ZipFile(BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, OSError, ValueError...: all corruption
+        raise _fail("corrupt", att, f"zip directory: {type(exc).__name__}") from None
+    with zf:
+        infos = zf.infolist()
+        _check_directory(att, infos, limits)
+        names = {info.filename for info in infos}
+        if "word/document.xml" not in names:
+            if "[Content_Types].xml" in names or any(n.startswith("word/") for n in names):
+                raise _fail("corrupt", att, "no word/document.xml")
+            raise _fail("not_a_form", att, "a zip that is not a .docx")
+        for info in infos:
+            _inflate_member(att, zf, info, limits)
+    return data
+
+
+def _is_xml(name: str) -> bool:
+    return name.lower().endswith(_XML_SUFFIXES)
+
+
+def _check_directory(att: Attachment, infos: list[zipfile.ZipInfo], limits: Limits) -> None:
+    if len(infos) > limits.max_members:
+        raise _fail("zip_bomb", att, f"{len(infos)} members")
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise _fail("encrypted", att, "zip member encrypted")
+        if info.file_size > limits.max_member_bytes:
+            raise _fail("zip_bomb", att, f"member declares {info.file_size} bytes")
+        if info.file_size > limits.max_xml_bytes and _is_xml(info.filename):
+            raise _fail("zip_bomb", att, f"XML part declares {info.file_size} bytes")
+        if info.file_size > MIB and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise _fail("zip_bomb", att, f"member ratio {info.file_size}/{info.compress_size}")
+        total += info.file_size
+        if total > limits.max_uncompressed_bytes:
+            raise _fail("zip_bomb", att, f"members declare over {total} bytes")
+
+
+def _inflate_member(
+    att: Attachment, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits
+) -> None:
+    """Inflate one member in chunks, keeping none of it, and check it against its declaration.
+
+    zipfile stops reading at the declared size, which would hide a member that really holds
+    more; so it is opened through a copy of its entry that allows one chunk beyond the declared
+    size, and the size and CRC are checked by us over what really came out.
+    """
+    declared = info.file_size
+    probe = copy(info)
+    # One byte more than the furthest we read, so zipfile never reaches its own end and CRC
+    # check on data it cut short: we stop as soon as more than ``declared`` has come out.
+    probe.file_size = declared + CHUNK + 1
+    scan_xml = _is_xml(info.filename)
+    total, crc, tail = 0, 0, b""
+    try:
+        with zf.open(probe) as member:
+            while True:
+                chunk = member.read(CHUNK)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > declared or total > limits.max_member_bytes:
+                    raise _fail("zip_bomb", att, f"member inflates past {declared} bytes")
+                crc = zlib.crc32(chunk, crc)
+                if scan_xml:
+                    window = tail + chunk
+                    if any(marker in window for marker in _XML_BOMB_MARKERS):
+                        raise _fail("xml_bomb", att, "DOCTYPE/ENTITY in an XML part")
+                    tail = window[-_MARKER_OVERLAP:]
+    except UnreadableAttachment:
+        raise
+    except zipfile.BadZipFile as exc:
+        # zipfile checks the CRC against the real end of the stream when it ends early.
+        raise _fail("corrupt", att, f"member: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - zlib.error, EOFError, NotImplementedError...
+        raise _fail("corrupt", att, f"member: {type(exc).__name__}") from None
+    if total != declared or crc != info.CRC:
+        raise _fail("corrupt", att, "member size or CRC does not match its declaration")
