@@ -1,0 +1,236 @@
+"""Benchmark of the case store: the cost of taking in one message, empty store vs 10,000 cases.
+
+Taking in one message = one transaction that looks the message up in the ledger, takes a new
+reference, writes a new case with a few events, a ledger entry, one outbox message (a ~6 KB
+base64 body) and the Message-ID index entry, and commits (one fdatasync'ed journal line).
+
+The large store holds 10,000 closed cases of ~20 events each, 10,000 ledger entries, 10,000 sent
+outbox records and their Message-IDs. Run from the repo root:
+
+    python bench/store.py [--runs N] [--dir DIR] [--no-stock]
+
+The fsyncs are real: run it on the disk the store will live on (``--dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cspr_mailbot.adapters.store import Store  # noqa: E402
+from cspr_mailbot.core.models import Agency, Case, Event  # noqa: E402
+
+RAW = base64.b64encode(os.urandom(4500)).decode()  # ~6 KB: a plain + HTML acknowledgement
+
+
+def make_case(reference: str, n_events: int, status: str) -> dict[str, Any]:
+    events = tuple(
+        Event(f"2026-03-{1 + i % 28:02d}T09:{i % 60:02d}:00+00:00", f"event_{i}", "detail " * 4)
+        for i in range(n_events)
+    )
+    case = Case(
+        reference=reference,
+        status=status,
+        received_at="2026-03-01T09:00:00+00:00",
+        received_on="2026-03-01",
+        referrer_email="referrer@example.org",
+        source_message_id=f"<{reference}@example.org>",
+        referral={
+            "referrer_name": "A Referrer",
+            "referrer_agency": "An Agency",
+            "child_name": "Child Name",
+            "incident_type": "serious_harm",
+            "abuse_or_neglect": "suspected",
+            "incident_summary": "summary " * 20,
+            "agencies_involved": [{"name": "Police", "contact_name": None, "email": None}],
+        },
+        criteria={"result": "met", "reasons": ["abuse suspected", "serious harm"]},
+        agencies=(
+            Agency("Police", "pvp@example.org", requested_on="2026-03-02", due="2026-03-09"),
+        ),
+        events=events,
+        sent_keys=(f"ack:{reference}", f"notice:{reference}"),
+    )
+    return case.to_dict()
+
+
+def take_in(store: Store, tag: str, i: int) -> None:
+    sha = hashlib.sha256(f"{tag}-{i}".encode()).hexdigest()
+    message_id = f"<{tag}-{i}@sender.example.org>"
+    with store.transaction() as txn:
+        if txn.ledger_get(message_id, sha) is not None:
+            raise RuntimeError("duplicate")
+        reference = txn.next_reference(2027)
+        txn.put_case(make_case(reference, 3, "referral_received"))
+        txn.ledger_put(
+            {
+                "message_id": message_id,
+                "sha256": sha,
+                "uid": str(i),
+                "outcome": "referral",
+                "case_reference": reference,
+                "processed_at": "2027-01-04T09:00:00+00:00",
+                "folder": "Processed",
+                "moved": False,
+            }
+        )
+        out_id = f"<ack-{reference}@dspp.example.gov.uk>"
+        txn.outbox_put(
+            {
+                "key": f"ack:{reference}",
+                "message_id": out_id,
+                "case_reference": reference,
+                "to": ["referrer@example.org"],
+                "subject": f"[{reference}] Referral received",
+                "template": "acknowledgement",
+                "raw": RAW,
+                "created_at": "2027-01-04T09:00:00+00:00",
+                "sent_at": None,
+                "attempts": 0,
+                "next_attempt_at": None,
+                "last_error": None,
+            }
+        )
+        txn.index_message_id(out_id, reference)
+
+
+def populate(store: Store, n: int, batch: int = 250) -> None:
+    for start in range(0, n, batch):
+        with store.transaction() as txn:
+            for i in range(start, min(n, start + batch)):
+                reference = f"DSPP-2026-{i + 1:04d}"
+                txn.put_case(make_case(reference, 20, "closed"))
+                sha = hashlib.sha256(f"old-{i}".encode()).hexdigest()
+                txn.ledger_put(
+                    {
+                        "message_id": f"<old-{i}@sender.example.org>",
+                        "sha256": sha,
+                        "uid": str(i),
+                        "outcome": "referral",
+                        "case_reference": reference,
+                        "processed_at": "2026-03-01T09:00:00+00:00",
+                        "folder": "Processed",
+                        "moved": True,
+                    }
+                )
+                out_id = f"<ack-{reference}@dspp.example.gov.uk>"
+                txn.outbox_put(
+                    {
+                        "key": f"ack:{reference}",
+                        "message_id": out_id,
+                        "case_reference": reference,
+                        "to": ["referrer@example.org"],
+                        "subject": f"[{reference}] Referral received",
+                        "template": "acknowledgement",
+                        "raw": None,
+                        "created_at": "2026-03-01T09:00:00+00:00",
+                        "sent_at": "2026-03-01T09:00:05+00:00",
+                        "attempts": 1,
+                        "next_attempt_at": None,
+                        "last_error": None,
+                    }
+                )
+                txn.index_message_id(out_id, reference)
+            txn.meta_set("reference_counter:DSPP:2026", min(n, start + batch))
+
+
+def timed_runs(store: Store, tag: str, runs: int) -> list[float]:
+    times = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        take_in(store, tag, i)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def describe(times: list[float]) -> str:
+    ms = sorted(t * 1000 for t in times)
+    p95 = ms[int(len(ms) * 0.95) - 1]
+    return (
+        f"median {statistics.median(ms):.3f} ms  mean {statistics.mean(ms):.3f} ms  "
+        f"p95 {p95:.3f} ms  max {ms[-1]:.3f} ms  (n={len(ms)})"
+    )
+
+
+def stock_tinydb(folder: Path, n: int) -> float:
+    """Median ms of one insert with stock TinyDB (JSONStorage) at ``n`` documents, for reference."""
+    from tinydb import TinyDB
+
+    db = TinyDB(folder / "stock.json")
+    db.insert_multiple(make_case(f"DSPP-2026-{i:04d}", 20, "closed") for i in range(n))
+    times = []
+    for i in range(7):
+        t0 = time.perf_counter()
+        db.insert(make_case(f"DSPP-2027-{i:04d}", 3, "referral_received"))
+        times.append(time.perf_counter() - t0)
+    db.close()
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=400, help="messages taken in per store")
+    parser.add_argument("--cases", type=int, default=10_000, help="closed cases in the large store")
+    parser.add_argument("--dir", help="where to put the stores (default: a temporary folder)")
+    parser.add_argument("--no-stock", action="store_true", help="skip the stock TinyDB reference")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="cspr-store-bench-", dir=args.dir))
+    try:
+        print(f"stores in {folder}; {args.runs} messages taken in per store, fsyncs real")
+
+        big_path = folder / "big" / "cspr.json"
+        t0 = time.perf_counter()
+        with Store(big_path) as big:
+            populate(big, args.cases)
+        populated = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        big = Store(big_path)
+        opened = time.perf_counter() - t0
+        counts = big.stats()
+        empty = Store(folder / "empty" / "cspr.json")
+
+        # Interleaved, so that whatever else the machine is doing weighs on both alike.
+        t_empty, t_big = [], []
+        for i in range(args.runs):
+            t_empty += timed_runs(empty, f"new{i}", 1)
+            t_big += timed_runs(big, f"new{i}", 1)
+        empty.close()
+        print(f"empty store:        {describe(t_empty)}")
+        print(
+            f"{args.cases:,} cases store:  {describe(t_big)}\n"
+            f"  holding {counts['archive']:,} closed cases, {counts['ledger']:,} ledger entries, "
+            f"{counts['outbox']:,} outbox records"
+        )
+        ratio = statistics.median(t_big) / statistics.median(t_empty)
+        print(f"ratio of medians (large / empty): {ratio:.2f}  (goal: <= 1.5)")
+
+        t0 = time.perf_counter()
+        big.compact()
+        compacted = time.perf_counter() - t0
+        size = os.path.getsize(big_path)
+        big.close()
+        print(
+            f"large store: snapshot {size / 1e6:.1f} MB; built in {populated:.1f} s; "
+            f"opened in {opened * 1000:.0f} ms; one compaction {compacted * 1000:.0f} ms"
+        )
+        if not args.no_stock:
+            ms = stock_tinydb(folder, args.cases)
+            print(f"stock TinyDB JSONStorage, one insert at {args.cases:,} cases: {ms:.1f} ms")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,919 @@
+"""The case store: cases, the message ledger, the outbox and counters, kept safe on disk.
+
+The only module that imports tinydb. TinyDB holds the tables and documents and runs the queries;
+durability is ours, because stock TinyDB rewrites the whole JSON file in place on every change
+(slow at 10,000 documents, and a kill mid-write leaves a corrupt file).
+
+On disk, next to ``path`` (every file 0600, the folder 0700 when we create it):
+
+- ``path``: the snapshot, ``{"format", "version", "generation", "tables": {table: {key: doc}}}``,
+  only ever replaced whole (temp file, fsync, rename, fsync of the folder).
+- ``path.journal``: a header line naming the snapshot generation it follows, then one line per
+  committed transaction, ``<crc32> [[table, key, doc-or-null], ...]``, appended and fdatasync'ed.
+  A transaction is committed when its line is on disk; a torn or unfinished last line is an
+  uncommitted transaction: ignored when reading and cut off by the next writer.
+- ``path.lock``: ``flock``ed for every transaction, so the daemon and the CLI never write at once.
+
+Compaction (folding the journal into a new snapshot) happens under the lock when the journal has
+grown past a limit and half the snapshot's size, and at close when that is worth it. A crash between
+the new snapshot and the new journal leaves an older-generation journal, which is then ignored.
+
+Every read first compares the files' identity (inode, size, mtime) with what was loaded, so a
+long-lived Store sees what another process committed; journal growth is read incrementally.
+Loading a large snapshot pauses the cyclic garbage collector and then freezes (``gc.freeze``) what
+was loaded: the documents are acyclic and freed by reference counting when replaced.
+
+Closed cases live in their own table so that the open-case table stays small; lookups by
+Message-ID and by hash go through in-memory indexes rather than scans.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gc
+import json
+import logging
+import os
+import re
+import stat
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tinydb import Query, TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
+
+from cspr_mailbot.errors import StoreError, StoreLocked
+
+logger = logging.getLogger(__name__)
+
+CASES = "cases"  # open cases (any status but "closed"), keyed by reference
+ARCHIVE = "archive"  # closed cases, keyed by reference
+LEDGER = "ledger"  # one entry per inbound message processed, keyed by sha256
+OUTBOX = "outbox"  # messages to send and sent, keyed by the outbox key
+SENT_IDS = "sent_message_ids"  # Message-IDs we sent -> case reference, keyed by Message-ID
+META = "meta"  # small values (counters, last digest ...), keyed by name
+TABLES = (CASES, ARCHIVE, LEDGER, OUTBOX, SENT_IDS, META)
+
+FORMAT = "cspr-mailbot-store"
+VERSION = 1
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+DEFAULT_JOURNAL_LIMIT = 2 * 1024 * 1024
+
+Op = tuple[str, str, dict[str, Any] | None]  # (table, key, new document or None to delete)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON-shaped value (much faster than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _clean(value: Any) -> Any:
+    """The value as it will read back from disk: JSON-checked, tuples made lists, a private copy."""
+    return json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _line(payload: bytes) -> bytes:
+    return b"%08x " % zlib.crc32(payload) + payload + b"\n"
+
+
+def _parse_line(line: bytes) -> Any:
+    """The JSON value of one journal line, or raise ValueError if the line is damaged."""
+    if len(line) < 10 or line[8:9] != b" ":
+        raise ValueError("no checksum")
+    payload = line[9:]
+    if int(line[:8], 16) != zlib.crc32(payload):
+        raise ValueError("checksum mismatch")
+    return json.loads(payload)
+
+
+def norm_message_id(message_id: str | None) -> str | None:
+    """A Message-ID without surrounding blanks and angle brackets; None when there is none."""
+    if not message_id:
+        return None
+    value = message_id.strip().strip("<>").strip()
+    return value or None
+
+
+def _natural_key(reference: str) -> tuple[Any, ...]:
+    """Sort DSPP-2026-9999 before DSPP-2026-10000."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", reference))
+
+
+def _instant(iso: str) -> datetime:
+    value = datetime.fromisoformat(iso)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` (and missing parents) with mode 0700; leave existing folders alone."""
+    missing: list[Path] = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, DIR_MODE)  # the umask can only take bits away: never wider than 0700
+        except FileExistsError:
+            continue
+        os.chmod(d, DIR_MODE)
+    mode = stat.S_IMODE(os.stat(folder).st_mode)
+    if mode & 0o077:
+        logger.warning("store folder %s is open to other users (mode %o)", folder, mode)
+
+
+def _open_private(path: Path, flags: int) -> int:
+    """Open (creating with 0600 if needed) and make sure the file's mode is 0600."""
+    fd = os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != FILE_MODE:
+            os.fchmod(fd, FILE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_all(fd: int, data: bytes, offset: int | None = None) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        if offset is not None:
+            offset += n
+        view = view[n:]
+
+
+def _read_all(fd: int, offset: int = 0) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ident(st: os.stat_result | None) -> tuple[int, int, int] | None:
+    return None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+# --------------------------------------------------------------------------- TinyDB parts
+
+
+class _KeyedTable(Table):
+    """A TinyDB table keyed by our own string keys, changed in place.
+
+    Stock ``Table._update_table`` copies the whole table (and the storage rewrites the whole file)
+    on every insert; with the documents in memory and durability done by the journal, a change only
+    needs to touch the one document.
+    """
+
+    document_id_class = str  # type: ignore[assignment]
+
+    def _update_table(self, updater: Callable[[dict[Any, Any]], None]) -> None:
+        tables = self._storage.read()
+        assert tables is not None  # JournalStorage always returns its live dict
+        updater(tables.setdefault(self.name, {}))
+        self.clear_cache()
+
+    def put(self, key: str, doc: dict[str, Any]) -> None:
+        self._update_table(lambda table: table.__setitem__(key, doc))
+
+    def drop(self, key: str) -> None:
+        self._update_table(lambda table: table.pop(key, None))
+
+    def raw(self, key: str) -> dict[str, Any] | None:
+        """The stored document itself (not a copy): callers must not change it."""
+        tables = self._storage.read()
+        assert tables is not None
+        return tables.get(self.name, {}).get(key)
+
+
+class _DB(TinyDB):
+    table_class = _KeyedTable
+
+
+class JournalStorage(Storage):
+    """A TinyDB storage that keeps every table in memory, made durable by a snapshot and a journal.
+
+    TinyDB's ``read``/``write`` only touch memory; ``append`` makes one transaction durable, and
+    ``compact`` rewrites the snapshot. The caller (``Store``) holds the lock for both.
+    """
+
+    def __init__(self, path: Path, journal_limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
+        super().__init__()
+        self.path = path
+        self.journal_path = path.with_name(path.name + ".journal")
+        self.journal_limit = journal_limit
+        self.data: dict[str, dict[str, Any]] = {}
+        self.generation = 0
+        self._snap_ident: tuple[int, int, int] | None = None
+        self._snap_size = 0
+        self._jfd: int | None = None  # the journal we have read (kept open: its inode stays ours)
+        self._j_ino: int | None = None
+        self._j_gen: int | None = None  # generation in its header; None: no usable journal
+        self._j_header = 0  # bytes of the header line
+        self._j_offset = 0  # bytes read: through the last whole transaction
+
+    # TinyDB's interface: memory only.
+    def read(self) -> dict[str, dict[str, Any]]:
+        return self.data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        self.data = data
+
+    def close(self) -> None:
+        self._close_journal()
+
+    # Loading.
+    def load(self) -> list[Op]:
+        """Read the snapshot into memory and return the journal's committed operations to apply."""
+        for _attempt in range(10):
+            result = self._try_load()
+            if result is not None:
+                return result
+            time.sleep(0.01)  # another process was compacting: the files changed under us
+        raise StoreError(f"store {self.path}: the snapshot and the journal do not match")
+
+    def _try_load(self) -> list[Op] | None:
+        generation, tables, snap_st = self._read_snapshot()
+        self._close_journal()
+        ops: list[Op] = []
+        j_gen: int | None = None
+        header = offset = 0
+        jfd: int | None = None
+        try:
+            jfd = os.open(self.journal_path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            pass
+        if jfd is not None:
+            st = os.fstat(jfd)
+            data = _read_all(jfd)
+            if data:
+                end = data.find(b"\n")
+                try:
+                    head = _parse_line(data[: end + 1 if end >= 0 else len(data)].rstrip(b"\n"))
+                    j_gen = int(head["generation"])
+                except (ValueError, KeyError, TypeError) as e:
+                    os.close(jfd)
+                    raise StoreError(f"store journal {self.journal_path}: bad header ({e})") from e
+                header = offset = end + 1
+                if j_gen > generation:
+                    os.close(jfd)  # a newer snapshot was written after we read ours
+                    return None
+                if j_gen == generation:
+                    new_ops, offset = self._parse_ops(data, offset)
+                    ops.extend(new_ops)
+                else:
+                    offset = len(data)  # an older journal, already folded into the snapshot
+            self._jfd, self._j_ino = jfd, st.st_ino
+        if _ident(_stat(self.path)) != _ident(snap_st):
+            self._close_journal()
+            return None
+        self.data, self.generation = tables, generation
+        self._snap_ident, self._snap_size = _ident(snap_st), (snap_st.st_size if snap_st else 0)
+        self._j_gen, self._j_header, self._j_offset = j_gen, header, offset
+        return ops
+
+    def _read_snapshot(self) -> tuple[int, dict[str, dict[str, Any]], os.stat_result | None]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return 0, {}, None
+        try:
+            st = os.fstat(fd)
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                os.fchmod(fd, FILE_MODE)
+            raw = _read_all(fd)
+        finally:
+            os.close(fd)
+        if not raw.strip():
+            return 0, {}, st
+        gc_was_on = gc.isenabled()
+        gc.disable()  # millions of new objects: stop the collector rescanning them as they come
+        try:
+            doc = json.loads(raw)
+            if doc.get("format") != FORMAT:
+                raise ValueError("not a cspr-mailbot store")
+            if doc.get("version") != VERSION:
+                raise ValueError(f"store version {doc.get('version')} is not {VERSION}")
+            return int(doc["generation"]), dict(doc["tables"]), st
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise StoreError(f"store {self.path} cannot be read: {e}") from e
+        finally:
+            if gc_was_on:
+                gc.enable()
+                if len(raw) > 1 << 20:
+                    # Long-lived, acyclic data: keep the collector from scanning it again and
+                    # again later (a one-off ~100 ms pause in some later transaction otherwise).
+                    gc.freeze()
+
+    def _parse_ops(self, data: bytes, offset: int) -> tuple[list[Op], int]:
+        """The operations of the whole, sound lines of ``data[offset:]``, and where they end.
+
+        Damaged lines at the end are an unfinished transaction; a damaged line followed by a sound
+        one is corruption of committed data, which we refuse to paper over.
+        """
+        ops: list[Op] = []
+        good_end = offset
+        bad_at: int | None = None
+        while (end := data.find(b"\n", offset)) >= 0:
+            try:
+                txn = _parse_line(data[offset:end])
+            except ValueError:
+                bad_at = offset if bad_at is None else bad_at
+                offset = end + 1
+                continue
+            if bad_at is not None:
+                raise StoreError(f"store journal {self.journal_path} is damaged at byte {bad_at}")
+            ops.extend((table, key, doc) for table, key, doc in txn)
+            offset = good_end = end + 1
+        return ops, good_end
+
+    def refresh(self, locked: bool = False) -> tuple[bool, list[Op]] | None:
+        """Catch up with other processes' commits.
+
+        None: nothing changed. (True, ops): memory was reloaded from the snapshot; apply ``ops``
+        and rebuild indexes. (False, ops): apply ``ops`` on top of what we have.
+        With ``locked`` (the caller holds the store lock), cut off an unfinished last transaction.
+        """
+        result: tuple[bool, list[Op]] | None = None
+        j_st = _stat(self.journal_path)
+        if _ident(_stat(self.path)) != self._snap_ident or (
+            (j_st.st_ino if j_st else None) != self._j_ino
+        ):
+            result = (True, self.load())
+        elif j_st is not None and j_st.st_size != self._j_offset:
+            # New transactions, or an unfinished one (read again each time until it is whole or
+            # cut off: a writer may cut it and append a line of the very same length).
+            assert self._jfd is not None
+            data = _read_all(self._jfd, self._j_offset)
+            if self._j_gen == self.generation:
+                ops, used = self._parse_ops(data, 0)
+                self._j_offset += used
+                result = (False, ops)
+            else:
+                self._j_offset += len(data)  # an older journal: nothing in it is news
+        if locked and self._jfd is not None:
+            size = os.fstat(self._jfd).st_size
+            if size > self._j_offset:
+                logger.warning(
+                    "store journal: dropping %d bytes of an unfinished transaction",
+                    size - self._j_offset,
+                )
+                os.ftruncate(self._jfd, self._j_offset)
+                os.fsync(self._jfd)
+        return result
+
+    # Writing (the caller holds the store lock and has just refreshed).
+    def append(self, ops: list[Op]) -> None:
+        """Make one transaction durable: one journal line, fdatasync'ed."""
+        if self._jfd is None or self._j_gen != self.generation:
+            self._new_journal(self.generation)
+        assert self._jfd is not None
+        line = _line(_dumps(ops))
+        try:
+            _write_all(self._jfd, line, self._j_offset)
+            os.fdatasync(self._jfd)
+        except OSError as e:
+            try:
+                os.ftruncate(self._jfd, self._j_offset)
+            except OSError:
+                pass
+            self._snap_ident = (-1, -1, -1)  # force a full reload before anything else
+            raise StoreError(f"store journal {self.journal_path} cannot be written: {e}") from e
+        self._j_offset += len(line)
+
+    def journal_bytes(self) -> int:
+        """Bytes of committed transactions in the journal."""
+        return max(0, self._j_offset - self._j_header) if self._j_gen == self.generation else 0
+
+    def wants_compaction(self, at_close: bool = False) -> bool:
+        size = self.journal_bytes()
+        if at_close:
+            return size > max(self.journal_limit // 4, self._snap_size // 8)
+        return size > max(self.journal_limit, self._snap_size // 2)
+
+    def compact(self) -> None:
+        """Write memory as the next snapshot generation, then start an empty journal for it."""
+        generation = self.generation + 1
+        snapshot = {
+            "format": FORMAT,
+            "version": VERSION,
+            "generation": generation,
+            "tables": self.data,
+        }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            _write_all(fd, _dumps(snapshot))
+            os.fsync(fd)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+        self.generation = generation
+        self._snap_ident, self._snap_size = _ident(st), st.st_size
+        self._new_journal(generation)
+
+    def _new_journal(self, generation: int) -> None:
+        header = _line(_dumps({"journal": VERSION, "generation": generation}))
+        tmp = self.journal_path.with_name(self.journal_path.name + ".tmp")
+        fd = _open_private(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        try:
+            _write_all(fd, header)
+            os.fsync(fd)
+            os.replace(tmp, self.journal_path)
+            _fsync_dir(self.journal_path.parent)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._close_journal()
+        self._jfd, self._j_ino = fd, os.fstat(fd).st_ino
+        self._j_gen, self._j_header = generation, len(header)
+        self._j_offset = len(header)
+
+    def _close_journal(self) -> None:
+        if self._jfd is not None:
+            os.close(self._jfd)
+        self._jfd = self._j_ino = self._j_gen = None
+        self._j_header = self._j_offset = 0
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class Store:
+    """The case store. Reads need no lock; writes go through ``transaction()``.
+
+    Documents handed out are private copies; documents handed in are copied and checked to be JSON.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reference_prefix: str = "DSPP",
+        lock_timeout: float = 30.0,
+        *,
+        journal_limit: int = DEFAULT_JOURNAL_LIMIT,
+    ) -> None:
+        self.path = Path(path)
+        self.reference_prefix = reference_prefix
+        self.lock_timeout = lock_timeout
+        self._mutex = threading.RLock()
+        self._in_txn = False
+        self._closed = True
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            _make_private_dirs(self.path.parent)
+            self._lock_fd = _open_private(self._lock_path, os.O_RDWR | os.O_CREAT)
+        except OSError as e:
+            raise StoreError(f"store {self.path} cannot be opened: {e}") from e
+        try:
+            self._db = _DB(storage=JournalStorage, path=self.path, journal_limit=journal_limit)
+            storage = self._db.storage
+            assert isinstance(storage, JournalStorage)
+            self._storage = storage
+            self._tables: dict[str, _KeyedTable] = {}
+            self._ledger_by_mid: dict[str, str] = {}
+            self._pending: set[str] = set()
+            self._apply(self._storage.load(), index=False)
+            self._rebuild_indexes()
+        except BaseException as e:
+            os.close(self._lock_fd)
+            if isinstance(e, OSError):
+                raise StoreError(f"store {self.path} cannot be read: {e}") from e
+            raise
+        self._closed = False
+        logger.debug("store %s opened, generation %s", self.path, self._storage.generation)
+
+    # ----------------------------------------------------------------- life cycle
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Fold the journal into the snapshot if that is worth it, and release everything."""
+        with self._mutex:
+            if self._closed:
+                return
+            try:
+                if self._storage.wants_compaction(at_close=True):
+                    self._lock(timeout=min(self.lock_timeout, 1.0))
+                    try:
+                        self._refresh(locked=True)
+                        self._storage.compact()
+                    finally:
+                        self._unlock()
+            except StoreLocked:
+                logger.info("store %s busy at close: compaction left for later", self.path)
+            except (StoreError, OSError):
+                logger.exception("store %s: compaction at close failed", self.path)
+            finally:
+                self._closed = True
+                self._db.close()
+                os.close(self._lock_fd)
+
+    def compact(self) -> None:
+        """Fold the journal into a new snapshot now (takes the lock)."""
+        with self._mutex:
+            self._check_usable()
+            self._lock(self.lock_timeout)
+            try:
+                self._refresh(locked=True)
+                self._storage.compact()
+            except OSError as e:
+                raise StoreError(f"store {self.path} cannot be compacted: {e}") from e
+            finally:
+                self._unlock()
+
+    # ----------------------------------------------------------------- transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[Txn]:
+        """Take the lock, catch up with other writers, and commit what the block did as one.
+
+        Raises StoreLocked when another process holds the lock for longer than ``lock_timeout``.
+        An exception in the block discards the whole transaction.
+        """
+        with self._mutex:
+            self._check_usable()
+            self._lock(self.lock_timeout)
+            self._in_txn = True
+            try:
+                self._refresh(locked=True)
+                txn = Txn(self)
+                try:
+                    yield txn
+                finally:
+                    txn._finished = True
+                ops = txn._pending_ops()
+                if ops:
+                    self._storage.append(ops)
+                    self._apply(ops)
+                    if self._storage.wants_compaction():
+                        try:
+                            self._storage.compact()
+                        except OSError:
+                            logger.exception("store %s: compaction failed", self.path)
+            finally:
+                self._in_txn = False
+                self._unlock()
+
+    def _lock(self, timeout: float) -> None:
+        deadline = time.monotonic() + max(0.0, timeout)
+        delay = 0.002
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                now = time.monotonic()
+                if now >= deadline:
+                    holder = os.pread(self._lock_fd, 32, 0).decode(errors="replace").strip()
+                    raise StoreLocked(
+                        f"store {self.path} is locked by another process"
+                        + (f" (pid {holder})" if holder else "")
+                        + f"; gave up after {timeout:g}s"
+                    ) from None
+                time.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, 0.05)
+                continue
+            try:
+                os.ftruncate(self._lock_fd, 0)
+                os.pwrite(self._lock_fd, str(os.getpid()).encode(), 0)
+            except OSError:
+                pass
+            return
+
+    def _unlock(self) -> None:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise StoreError(f"store {self.path} is closed")
+        if self._in_txn:
+            raise StoreError("a transaction is already open on this store (no nesting)")
+
+    # ----------------------------------------------------------------- memory and indexes
+
+    def _table(self, name: str) -> _KeyedTable:
+        table = self._tables.get(name)
+        if table is None:
+            new = self._db.table(name)
+            assert isinstance(new, _KeyedTable)
+            self._tables[name] = table = new
+        return table
+
+    def _raw(self, table: str, key: str) -> dict[str, Any] | None:
+        return self._table(table).raw(key)
+
+    def _refresh(self, locked: bool = False) -> None:
+        try:
+            change = self._storage.refresh(locked=locked)
+        except OSError as e:
+            raise StoreError(f"store {self.path} cannot be read: {e}") from e
+        if change is None:
+            return
+        full, ops = change
+        if full:
+            for table in self._tables.values():
+                table.clear_cache()
+            self._apply(ops, index=False)
+            self._rebuild_indexes()
+            logger.debug("store %s reloaded, generation %s", self.path, self._storage.generation)
+        else:
+            self._apply(ops)
+
+    def _apply(self, ops: list[Op], index: bool = True) -> None:
+        for name, key, doc in ops:
+            table = self._table(name)
+            if index:
+                self._unindex(name, key, table.raw(key))
+            if doc is None:
+                table.drop(key)
+            else:
+                table.put(key, doc)
+                if index:
+                    self._index(name, key, doc)
+
+    def _index(self, table: str, key: str, doc: dict[str, Any]) -> None:
+        if table == LEDGER:
+            mid = norm_message_id(doc.get("message_id"))
+            if mid is not None:
+                self._ledger_by_mid.setdefault(mid, key)  # the first message with that id wins
+        elif table == OUTBOX:
+            if doc.get("sent_at") is None and not doc.get("failed_at"):
+                self._pending.add(key)
+
+    def _unindex(self, table: str, key: str, old: dict[str, Any] | None) -> None:
+        if old is None:
+            return
+        if table == LEDGER:
+            mid = norm_message_id(old.get("message_id"))
+            if mid is not None and self._ledger_by_mid.get(mid) == key:
+                del self._ledger_by_mid[mid]
+        elif table == OUTBOX:
+            self._pending.discard(key)
+
+    def _rebuild_indexes(self) -> None:
+        self._ledger_by_mid.clear()
+        self._pending.clear()
+        for name in (LEDGER, OUTBOX):
+            for key, doc in self._storage.data.get(name, {}).items():
+                self._index(name, key, doc)
+
+    def _ledger_key_for(self, message_id: str | None) -> str | None:
+        mid = norm_message_id(message_id)
+        return None if mid is None else self._ledger_by_mid.get(mid)
+
+    # ----------------------------------------------------------------- reads
+
+    def _read(self) -> None:
+        if self._closed:
+            raise StoreError(f"store {self.path} is closed")
+        if not self._in_txn:
+            self._refresh()
+
+    def get_case(self, reference: str) -> dict[str, Any] | None:
+        with self._mutex:
+            self._read()
+            doc = self._raw(CASES, reference) or self._raw(ARCHIVE, reference)
+            return _copy(doc) if doc is not None else None
+
+    def cases(self, include_closed: bool = False) -> list[dict[str, Any]]:
+        """Cases ordered by reference; closed ones (status "closed") only if ``include_closed``."""
+        with self._mutex:
+            self._read()
+            docs = list(self._table(CASES).all())
+            if include_closed:
+                docs += self._table(ARCHIVE).all()
+            docs.sort(key=lambda d: _natural_key(str(d.doc_id)))
+            return [_copy(d) for d in docs]
+
+    def case_for_message_id(self, message_id: str) -> str | None:
+        """The reference of the case a message we sent (by its Message-ID) belongs to."""
+        with self._mutex:
+            self._read()
+            mid = norm_message_id(message_id)
+            doc = self._raw(SENT_IDS, mid) if mid else None
+            return doc["reference"] if doc is not None else None
+
+    def ledger_get(self, message_id: str | None, sha256: str) -> dict[str, Any] | None:
+        """The ledger entry of a message, matched by its exact bytes' hash or by its Message-ID."""
+        with self._mutex:
+            self._read()
+            doc = self._raw(LEDGER, sha256) if sha256 else None
+            if doc is None:
+                key = self._ledger_key_for(message_id)
+                doc = self._raw(LEDGER, key) if key is not None else None
+            return _copy(doc) if doc is not None else None
+
+    def outbox_pending(self) -> list[dict[str, Any]]:
+        """Outbox records not sent yet (``sent_at`` None, no ``failed_at``), oldest first."""
+        with self._mutex:
+            self._read()
+            docs = [d for k in self._pending if (d := self._raw(OUTBOX, k)) is not None]
+            docs.sort(key=lambda d: (str(d.get("created_at") or ""), str(d.get("key"))))
+            return [_copy(d) for d in docs]
+
+    def outbox_get(self, key: str) -> dict[str, Any] | None:
+        with self._mutex:
+            self._read()
+            doc = self._raw(OUTBOX, key)
+            return _copy(doc) if doc is not None else None
+
+    def outbox_between(self, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
+        """Records sent at an instant in [start, end), by ``sent_at``; naive times count as UTC."""
+        start, end = _instant(start_iso), _instant(end_iso)
+
+        def sent_in_range(value: Any) -> bool:
+            try:
+                return isinstance(value, str) and start <= _instant(value) < end
+            except ValueError:
+                logger.warning("outbox: unreadable sent_at %r ignored", value)
+                return False
+
+        with self._mutex:
+            self._read()
+            docs = self._table(OUTBOX).search(Query().sent_at.test(sent_in_range))
+            docs.sort(key=lambda d: _instant(d["sent_at"]))
+            return [_copy(d) for d in docs]
+
+    def meta_get(self, key: str, default: Any = None) -> Any:
+        with self._mutex:
+            self._read()
+            doc = self._raw(META, key)
+            return _copy(doc["value"]) if doc is not None else default
+
+    def stats(self) -> dict[str, int]:
+        """Document counts per table and the journal's size, for `check`-style commands and logs."""
+        with self._mutex:
+            self._read()
+            out = {name: len(self._table(name)) for name in TABLES}
+            out["journal_bytes"] = self._storage.journal_bytes()
+            out["generation"] = self._storage.generation
+            return out
+
+
+class Txn:
+    """One transaction: its writes are kept aside and committed together, or not at all."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._ops: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._finished = False
+
+    def _pending_ops(self) -> list[Op]:
+        return [(table, key, doc) for (table, key), doc in self._ops.items()]
+
+    def _get(self, table: str, key: str) -> dict[str, Any] | None:
+        if self._finished:
+            raise StoreError("this transaction is finished")
+        if (table, key) in self._ops:
+            return self._ops[(table, key)]
+        return self._store._raw(table, key)
+
+    def _set(self, table: str, key: str, doc: dict[str, Any] | None) -> None:
+        if self._finished:
+            raise StoreError("this transaction is finished")
+        self._ops[(table, key)] = doc
+
+    # Cases.
+    def get_case(self, reference: str) -> dict[str, Any] | None:
+        doc = self._get(CASES, reference) or self._get(ARCHIVE, reference)
+        return _copy(doc) if doc is not None else None
+
+    def put_case(self, case: Mapping[str, Any]) -> None:
+        """Insert or replace the case ``case["reference"]``."""
+        reference = case.get("reference")
+        if not isinstance(reference, str) or not reference:
+            raise ValueError("a case needs a reference")
+        doc = _clean(case)
+        home, other = (ARCHIVE, CASES) if doc.get("status") == "closed" else (CASES, ARCHIVE)
+        self._set(home, reference, doc)
+        if self._get(other, reference) is not None:
+            self._set(other, reference, None)
+
+    def next_reference(self, year: int) -> str:
+        """The next reference for ``year`` (DSPP-2026-0001); the counter commits with the txn."""
+        prefix = self._store.reference_prefix
+        counter = f"reference_counter:{prefix}:{year}"
+        n = int(self.meta_get(counter, 0))
+        while True:
+            n += 1
+            reference = f"{prefix}-{year}-{n:04d}"
+            if self.get_case(reference) is None:  # never hand out one in use, whatever the counter
+                break
+        self.meta_set(counter, n)
+        return reference
+
+    # The ledger of inbound messages.
+    def ledger_get(self, message_id: str | None, sha256: str) -> dict[str, Any] | None:
+        doc = self._get(LEDGER, sha256) if sha256 else None
+        mid = norm_message_id(message_id)
+        if doc is None and mid is not None:
+            key = self._store._ledger_key_for(mid)
+            if key is not None:
+                doc = self._get(LEDGER, key)
+            if doc is None:
+                for (table, _key), d in self._ops.items():
+                    if table == LEDGER and d and norm_message_id(d.get("message_id")) == mid:
+                        doc = d
+                        break
+        return _copy(doc) if doc is not None else None
+
+    def ledger_put(self, entry: Mapping[str, Any]) -> None:
+        """Record (or replace) the entry of the message whose bytes hash to ``entry["sha256"]``."""
+        sha256 = entry.get("sha256")
+        if not isinstance(sha256, str) or not sha256:
+            raise ValueError("a ledger entry needs a sha256")
+        self._set(LEDGER, sha256, _clean(entry))
+
+    def ledger_update(self, sha256: str, **fields: Any) -> None:
+        doc = self._get(LEDGER, sha256)
+        if doc is None:
+            raise KeyError(f"no ledger entry {sha256}")
+        self._set(LEDGER, sha256, {**_copy(doc), **_clean(fields)})
+
+    # The outbox.
+    def outbox_get(self, key: str) -> dict[str, Any] | None:
+        doc = self._get(OUTBOX, key)
+        return _copy(doc) if doc is not None else None
+
+    def outbox_put(self, record: Mapping[str, Any]) -> bool:
+        """Queue ``record``; False (and nothing changes) if its key is already in the outbox."""
+        key = record.get("key")
+        if not isinstance(key, str) or not key:
+            raise ValueError("an outbox record needs a key")
+        if self._get(OUTBOX, key) is not None:
+            return False
+        self._set(OUTBOX, key, _clean(record))
+        return True
+
+    def outbox_update(self, key: str, **fields: Any) -> None:
+        """Change fields of a record. Setting ``sent_at`` drops ``raw`` unless ``raw`` is given."""
+        doc = self._get(OUTBOX, key)
+        if doc is None:
+            raise KeyError(f"no outbox record {key}")
+        new = {**_copy(doc), **_clean(fields)}
+        if new.get("sent_at") is not None and "raw" not in fields:
+            new["raw"] = None
+        self._set(OUTBOX, key, new)
+
+    # Message-IDs we sent, for threading replies to their case.
+    def index_message_id(self, message_id: str, reference: str) -> None:
+        mid = norm_message_id(message_id)
+        if mid is None:
+            raise ValueError("an empty Message-ID cannot be indexed")
+        self._set(SENT_IDS, mid, {"reference": reference})
+
+    def case_for_message_id(self, message_id: str) -> str | None:
+        mid = norm_message_id(message_id)
+        doc = self._get(SENT_IDS, mid) if mid else None
+        return doc["reference"] if doc is not None else None
+
+    # Small values.
+    def meta_get(self, key: str, default: Any = None) -> Any:
+        doc = self._get(META, key)
+        return _copy(doc["value"]) if doc is not None else default
+
+    def meta_set(self, key: str, value: Any) -> None:
+        self._set(META, key, {"value": _clean(value)})
