@@ -1,0 +1,129 @@
+"""Hand finished messages to the world: an SMTP server, or .eml files in a folder when there is none."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import smtplib
+import ssl
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import SendError
+
+logger = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SmtpSender:
+    """One SMTP session reused for a batch; reconnects when the server drops it."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: str,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        timeout: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password = username, password
+        self.timeout = timeout
+        self.context = ssl_context or ssl.create_default_context()
+        self._conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            conn: smtplib.SMTP
+            if self.security == "ssl":
+                conn = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self.context
+                )
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    conn.starttls(context=self.context)
+            if self.username:
+                conn.login(self.username, self.password or "")
+            return conn
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SendError(
+                f"SMTP login refused by {self.host}: {exc.smtp_code}", permanent=False
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendError(f"cannot reach SMTP server {self.host}:{self.port}: {exc}") from exc
+
+    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> None:
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = self._connect()
+            try:
+                refused = self._conn.sendmail(mail_from, list(recipients), raw)
+            except smtplib.SMTPServerDisconnected:
+                self._conn = None
+                if attempt == 2:
+                    raise SendError(f"{self.host} dropped the connection") from None
+                continue
+            except smtplib.SMTPRecipientsRefused as exc:
+                codes = {code for code, _ in exc.recipients.values()}
+                raise SendError(
+                    f"every recipient refused ({sorted(codes)})",
+                    permanent=all(c >= 500 for c in codes),
+                ) from exc
+            except smtplib.SMTPResponseException as exc:
+                self.close()
+                raise SendError(
+                    f"refused: {exc.smtp_code}", permanent=exc.smtp_code >= 500
+                ) from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise SendError(f"sending failed: {exc}") from exc
+            if refused:
+                logger.warning("%s: %d recipient(s) refused", key, len(refused))
+            return
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+
+
+class EmlSender:
+    """With no [smtp] section, each outgoing message is written as ``<outbox>/<key>.eml``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("_") + ".eml"
+        final = self.folder / name
+        tmp = self.folder / f".{name}.tmp"
+        envelope = (
+            f"X-Envelope-From: {mail_from}\r\nX-Envelope-To: {', '.join(recipients)}\r\n".encode()
+        )
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(envelope + raw)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise SendError(f"cannot write {final}: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        pass

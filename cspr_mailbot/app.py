@@ -1,0 +1,488 @@
+"""One pass of the job: each new message (load -> core -> save -> move), due notices, the digest, sending.
+
+Crash safety comes from the order: the ledger entry, the case and the rendered replies are committed in one
+store transaction before the message is moved; a restart finds the ledger entry and only finishes the move.
+A reply is marked sent once the server has accepted it, so it goes twice only if we die between the two.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email.utils import getaddresses
+from typing import Any
+
+from .adapters.mailbox import MailSource
+from .adapters.outbox import PrivacyError, Renderer, forbidden_words
+from .adapters.smtp import Sender
+from .adapters.store import Store, Txn
+from .config import Config
+from .core import attachments, digest, forms, workflow
+from .core.classify import Context, classify
+from .core.commands import parse_commands
+from .core.message import original_message_id_of_bounce, parse_message
+from .core.models import Case, InboundMessage, OutboundMessage, RawMessage
+from .core.workdays import LONDON, WorkingCalendar
+from .errors import MailbotError, MailSourceError, SendError, StoreError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PassReport:
+    """What one pass did, for the CLI and the demo: references, counts, no personal details."""
+
+    processed: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    cases_created: list[str] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    notices_queued: int = 0
+    sent: int = 0
+    send_failures: int = 0
+    digest_sent: bool = False
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def settings_from(cfg: Config) -> workflow.Settings:
+    return workflow.Settings(
+        partnership_name=cfg.partnership.name,
+        mailbox=cfg.partnership.mailbox,
+        coordinators=cfg.partnership.coordinators,
+        timescales=cfg.timescales,
+        limits=cfg.limits,
+        labels=forms.Labels.load(cfg.label_synonyms),
+        directory=tuple(workflow.DirectoryAgency(a.name, a.email, a.aliases) for a in cfg.agencies),
+        phone=cfg.partnership.phone,
+    )
+
+
+class App:
+    def __init__(
+        self, cfg: Config, store: Store, source: MailSource | None, sender: Sender
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.source = source
+        self.sender = sender
+        self.cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+        self.settings = settings_from(cfg)
+        self.renderer = Renderer(
+            partnership_name=cfg.partnership.name,
+            mailbox=cfg.partnership.mailbox,
+            subject_marking=cfg.partnership.subject_marking,
+            templates_dir=cfg.templates_dir,
+        )
+        self.folders = {
+            "processed": cfg.folders.processed,
+            "triage": cfg.folders.triage,
+            "ignored": cfg.folders.ignored,
+        }
+
+    # -- the pass ---------------------------------------------------------------------------------
+
+    def run_once(
+        self, now: datetime, stop: threading.Event | None = None, *, patient: bool = False
+    ) -> PassReport:
+        """New mail, then due notices and the digest, then sending. ``patient`` honours retry back-off."""
+        report = PassReport()
+        if self.source is not None:
+            self.process_inbox(now, report, stop)
+        self.run_schedule(now, report)
+        self.flush_outbox(now, report, patient=patient)
+        return report
+
+    def process_inbox(
+        self, now: datetime, report: PassReport, stop: threading.Event | None = None
+    ) -> None:
+        assert self.source is not None
+        for raw in self.source.fetch_new():
+            if stop is not None and stop.is_set():
+                break
+            try:
+                self.process_one(raw, now, report)
+            except (MailSourceError, StoreError):
+                raise  # the connection or the disk: the daemon reconnects or waits; the message stays put
+            except Exception as exc:  # one bad message never stops the loop
+                logger.exception(
+                    "uid %s: processing failed (%s); filing it for a person",
+                    raw.uid,
+                    type(exc).__name__,
+                )
+                report.failed += 1
+                self._shunt(raw, now, exc)
+            # Send as we go, so an acknowledgement leaves within seconds even in a backlog.
+            self.flush_outbox(now, report)
+
+    def process_one(self, raw: RawMessage, now: datetime, report: PassReport) -> None:
+        assert self.source is not None
+        sha = hashlib.sha256(raw.raw).hexdigest()
+        msg = parse_message(raw.raw, raw.uid)
+        entry = self.store.ledger_get(msg.message_id, sha)
+        if entry is not None:
+            report.duplicates += 1
+            logger.info(
+                "uid %s: seen before (%s), filing it",
+                raw.uid,
+                entry.get("case_reference") or "no case",
+            )
+            self._file(raw.uid, entry["folder"], sha)
+            return
+        with self.store.transaction() as txn:
+            if txn.ledger_get(msg.message_id, sha) is not None:
+                folder = txn.ledger_get(msg.message_id, sha)["folder"]  # type: ignore[index]
+            else:
+                outcome = self._decide(msg, txn, now)
+                case = outcome.case
+                if case is not None:
+                    txn.put_case(case.to_dict())
+                self._queue(txn, outcome.messages, case, now, report)
+                folder = self.folders[outcome.folder]
+                txn.ledger_put(
+                    {
+                        "message_id": msg.message_id,
+                        "sha256": sha,
+                        "uid": raw.uid,
+                        "outcome": outcome.kind,
+                        "case_reference": case.reference if case else None,
+                        "processed_at": now.isoformat(),
+                        "folder": folder,
+                        "moved": False,
+                    }
+                )
+                report.processed += 1
+                report.count(outcome.kind)
+                if outcome.kind in ("referral", "triage") and case is not None:
+                    report.cases_created.append(case.reference)
+                logger.info("uid %s: %s -> %s", raw.uid, outcome.summary, folder)
+        self._file(raw.uid, folder, sha)
+
+    def _decide(self, msg: InboundMessage, txn: Txn, now: datetime) -> workflow.Outcome:
+        cls = classify(msg, self._context(txn))
+        case = self._load(txn, cls.case_ref)
+        st = self.settings
+        if cls.kind == "automatic":
+            return workflow.on_automatic(msg, cls, case, now, st)
+        if case is None:
+            return workflow.intake(msg, cls, now, self.cal, st, txn.next_reference)
+        if cls.kind == "command":
+            return workflow.on_command_mail(msg, cls, case, now, self.cal, st)
+        return workflow.on_correspondence(msg, cls, case, now, self.cal, st)
+
+    def _context(self, txn: Txn) -> Context:
+        return Context(
+            mailbox=self.cfg.partnership.mailbox,
+            coordinators=frozenset(self.cfg.partnership.coordinators),
+            reference_prefix=self.cfg.partnership.reference_prefix,
+            case_exists=lambda ref: txn.get_case(ref) is not None,
+            case_for_message_id=self.store.case_for_message_id,
+            template_reference=self._template_reference,
+            bounced_message_id=original_message_id_of_bounce,
+        )
+
+    def _template_reference(self, msg: InboundMessage) -> str | None:
+        for att in msg.attachments:
+            if attachments.kind_of(att) != "docx":
+                continue
+            try:
+                data = attachments.check_docx(att, self.settings.limits)
+                result = forms.read_scoping_docx(data, att.filename, self.settings.labels)
+            except MailbotError:
+                continue
+            ref = result.embedded_reference or result.fields.get("case_reference")
+            if ref:
+                return str(ref).strip().upper()
+        return None
+
+    @staticmethod
+    def _load(txn: Txn, ref: str | None) -> Case | None:
+        if not ref:
+            return None
+        data = txn.get_case(ref)
+        return Case.from_dict(data) if data else None
+
+    def _file(self, uid: str, folder: str, sha: str) -> None:
+        assert self.source is not None
+        self.source.move(uid, folder)
+        with self.store.transaction() as txn:
+            txn.ledger_update(sha, moved=True)
+
+    def _shunt(self, raw: RawMessage, now: datetime, exc: Exception) -> None:
+        """A message we could not process: recorded, filed in triage, and the coordinators told."""
+        sha = hashlib.sha256(raw.raw).hexdigest()
+        folder = self.folders["triage"]
+        try:
+            with self.store.transaction() as txn:
+                if txn.ledger_get(None, sha) is None:
+                    txn.ledger_put(
+                        {
+                            "message_id": None,
+                            "sha256": sha,
+                            "uid": raw.uid,
+                            "outcome": "error",
+                            "case_reference": None,
+                            "processed_at": now.isoformat(),
+                            "folder": folder,
+                            "moved": False,
+                            "error": type(exc).__name__,
+                        }
+                    )
+                    notice = OutboundMessage(
+                        key=f"error:{sha[:16]}",
+                        template="error_notice",
+                        to=self.cfg.partnership.coordinators,
+                        subject="A message could not be processed",
+                        context={"folder": folder, "error": type(exc).__name__, "uid": raw.uid},
+                        internal=True,
+                    )
+                    self._queue(txn, (notice,), None, now, PassReport())
+            self._file(raw.uid, folder, sha)
+        except Exception:
+            logger.exception(
+                "uid %s: could not even file the message; it stays in the inbox", raw.uid
+            )
+
+    # -- the outbox -------------------------------------------------------------------------------
+
+    def _queue(
+        self,
+        txn: Txn,
+        messages: Iterable[OutboundMessage],
+        case: Case | None,
+        now: datetime,
+        report: PassReport,
+    ) -> None:
+        """Render and record messages in the same transaction as the case they belong to."""
+        forbidden = forbidden_words(case.referral) if case is not None else []
+        for om in messages:
+            if (
+                not om.internal
+                and om.auto_submitted == "auto-replied"
+                and self._over_reply_limit(txn, om, now)
+            ):
+                logger.warning(
+                    "%s: reply limit reached for a sender; not answering (loop breaker)", om.key
+                )
+                continue
+            try:
+                rendered = self.renderer.render(om, now, forbidden)
+            except PrivacyError:
+                logger.error(
+                    "%s: withheld, it would have named the child outside the coordinators", om.key
+                )
+                rendered = self.renderer.render(self._withheld_notice(om), now)
+            recipients = [addr for _, addr in getaddresses([*om.to, *om.cc]) if addr]
+            added = txn.outbox_put(
+                {
+                    "key": om.key,
+                    "message_id": rendered.message_id,
+                    "case_reference": om.case_ref,
+                    "template": om.template,
+                    "subject": rendered.subject,
+                    "to": list(om.to),
+                    "cc": list(om.cc),
+                    "recipients": recipients,
+                    "internal": om.internal,
+                    "raw": base64.b64encode(rendered.raw).decode("ascii"),
+                    "created_at": now.isoformat(),
+                    "sent_at": None,
+                    "failed_at": None,
+                    "attempts": 0,
+                    "next_attempt_at": None,
+                    "last_error": None,
+                }
+            )
+            if added:
+                txn.index_message_id(rendered.message_id, om.case_ref or "")
+                report.notices_queued += 1
+
+    def _withheld_notice(self, om: OutboundMessage) -> OutboundMessage:
+        """What the coordinators get instead of a message that would have named the child."""
+        return OutboundMessage(
+            key=f"{om.key}:withheld",
+            template="withheld_notice",
+            to=self.cfg.partnership.coordinators,
+            subject="A message was withheld: it would have named the child",
+            context={
+                "reference": om.case_ref or "",
+                "template": om.template,
+                "recipients": len(om.to) + len(om.cc),
+            },
+            case_ref=om.case_ref,
+            internal=True,
+        )
+
+    def _over_reply_limit(self, txn: Txn, om: OutboundMessage, now: datetime) -> bool:
+        day = now.astimezone(LONDON).date().isoformat()
+        over = False
+        for addr in om.to:
+            key = f"replies:{day}:{addr.lower()}"
+            count = int(txn.meta_get(key) or 0)
+            if count >= self.cfg.reply_limit_per_sender:
+                over = True
+            txn.meta_set(key, count + 1)
+        return over
+
+    def flush_outbox(
+        self, now: datetime, report: PassReport | None = None, *, patient: bool = False
+    ) -> None:
+        """Send every pending message; record each as sent once the server accepted it."""
+        report = report or PassReport()
+        pending = self.store.outbox_pending()
+        if not pending:
+            return
+        try:
+            for rec in pending:
+                if rec.get("failed_at"):
+                    continue
+                due = rec.get("next_attempt_at")
+                if patient and due and datetime.fromisoformat(due) > now:
+                    continue
+                raw = base64.b64decode(rec["raw"])
+                try:
+                    self.sender.send(
+                        self.cfg.partnership.mailbox, rec["recipients"], raw, rec["key"]
+                    )
+                except SendError as exc:
+                    report.send_failures += 1
+                    self._record_failure(rec, now, exc)
+                    if not exc.permanent:
+                        break  # the server is unwell: keep the rest for the next pass, in order
+                    continue
+                with self.store.transaction() as txn:
+                    txn.outbox_update(
+                        rec["key"], sent_at=now.isoformat(), raw=None, last_error=None
+                    )
+                report.sent += 1
+                logger.info("%s: sent", rec["key"])
+                self._copy_to_sent(raw, rec["key"])
+        finally:
+            self.sender.close()
+
+    def _record_failure(self, rec: dict[str, Any], now: datetime, exc: SendError) -> None:
+        attempts = int(rec.get("attempts") or 0) + 1
+        delay = timedelta(seconds=min(60 * 2 ** (attempts - 1), 3600))
+        fields: dict[str, Any] = {
+            "attempts": attempts,
+            "last_error": str(exc),
+            "next_attempt_at": (now + delay).isoformat(),
+        }
+        if exc.permanent:
+            fields["failed_at"] = now.isoformat()
+        logger.warning(
+            "%s: not sent (attempt %d%s): %s",
+            rec["key"],
+            attempts,
+            ", permanent" if exc.permanent else "",
+            exc,
+        )
+        with self.store.transaction() as txn:
+            txn.outbox_update(rec["key"], **fields)
+            ref = rec.get("case_reference")
+            data = txn.get_case(ref) if ref else None
+            if data and exc.permanent:
+                case = Case.from_dict(data).with_event(
+                    now, "send_failed", f"{rec['template']}: {exc}"
+                )
+                txn.put_case(case.to_dict())
+
+    def _copy_to_sent(self, raw: bytes, key: str) -> None:
+        if self.source is None or not self.cfg.folders.sent:
+            return
+        try:
+            self.source.append_sent(raw)
+        except MailSourceError as exc:
+            logger.warning("%s: sent, but no copy in the Sent folder: %s", key, exc)
+
+    # -- the schedule ----------------------------------------------------------------------------
+
+    def run_schedule(self, now: datetime, report: PassReport) -> None:
+        """Chasers and deadline notices due by now, each once; then the digest if it is due."""
+        for data in self.store.cases():
+            case = Case.from_dict(data)
+            updated, messages = workflow.due_messages(case, now, self.cal, self.settings)
+            if not messages:
+                continue
+            with self.store.transaction() as txn:
+                fresh = Case.from_dict(txn.get_case(case.reference) or data)
+                updated, messages = workflow.due_messages(fresh, now, self.cal, self.settings)
+                txn.put_case(updated.to_dict())
+                self._queue(txn, messages, updated, now, report)
+        self.maybe_send_digest(now, report)
+
+    def maybe_send_digest(self, now: datetime, report: PassReport, *, force: bool = False) -> bool:
+        """The daily digest: once a working day at or after the configured time, or late that day."""
+        today = now.astimezone(LONDON).date()
+        last = self.store.meta_get("digest_last_day")
+        last_day = date.fromisoformat(last) if last else None
+        if not force and not digest.digest_due(now, self.cal, self.cfg.digest_time, last_day):
+            return False
+        om = self.digest_message(now)
+        with self.store.transaction() as txn:
+            if not force and txn.meta_get("digest_last_day") == today.isoformat():
+                return False  # another process sent it meanwhile
+            self._queue(txn, (om,), None, now, report)
+            txn.meta_set("digest_last_day", today.isoformat())
+            txn.meta_set("digest_last_at", now.isoformat())
+        report.digest_sent = True
+        logger.info("digest for %s queued", today.isoformat())
+        return True
+
+    def build_digest(self, now: datetime) -> digest.Digest:
+        cases = [Case.from_dict(d) for d in self.store.cases(include_closed=True)]
+        start, end = digest.yesterday_window(now, self.cal)
+        sent = self.store.outbox_between(start.isoformat(), end.isoformat())
+        last_at = self.store.meta_get("digest_last_at")
+        since = datetime.fromisoformat(last_at) if last_at else None
+        return digest.build_digest(cases, sent, now, self.cal, self.cfg.timescales, since)
+
+    def digest_message(self, now: datetime) -> OutboundMessage:
+        d = self.build_digest(now)
+        return OutboundMessage(
+            key=f"digest:{d.day.isoformat()}:{now.isoformat()}",
+            template="digest",
+            to=self.cfg.digest_to,
+            subject=f"Daily digest {d.day_shown}",
+            context=digest.digest_context(d),
+            internal=True,
+        )
+
+    # -- commands from the CLI ---------------------------------------------------------------------
+
+    def command(self, reference: str, text: str, now: datetime) -> tuple[bool, str]:
+        """Run coordinator commands from the CLI: (ok, what was done or what is wrong)."""
+        parsed = parse_commands(text)
+        with self.store.transaction() as txn:
+            data = txn.get_case(reference.upper())
+            if data is None:
+                return False, f"no case {reference}"
+            outcome = workflow.run_commands(
+                Case.from_dict(data),
+                parsed.commands,
+                parsed.errors,
+                now,
+                self.cal,
+                self.settings,
+                source="cli",
+            )
+            assert outcome.case is not None
+            answer = outcome.messages[-1]
+            if not answer.context["errors"]:
+                txn.put_case(outcome.case.to_dict())
+                self._queue(txn, outcome.messages[:-1], outcome.case, now, PassReport())
+        if answer.context["errors"]:
+            return False, "\n".join(
+                f"not understood: {e['line']!r}: {e['problem']}" for e in answer.context["errors"]
+            )
+        return True, "\n".join(answer.context["done"])
+
+
+def now_utc() -> datetime:
+    return datetime.now(tz=UTC)

@@ -1,0 +1,456 @@
+"""The command line (SPEC 8): argument parsing, logging set-up (the only place) and exit codes.
+
+Exit codes: 0 done, 1 a run-time failure, 2 a usage or config error (the message names the key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from .config import Config, load_config, parse_config
+from .errors import ConfigError, MailbotError
+
+logger = logging.getLogger("cspr_mailbot")
+
+CONFIG_ENV = "CSPR_MAILBOT_CONFIG"
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="cspr-mailbot", description="Intake, deadlines and chasers for CSPRs, by email."
+    )
+    p.add_argument(
+        "-c", "--config", help=f"the TOML file (default: ${CONFIG_ENV}, ./config.toml, or built-in)"
+    )
+    p.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default INFO (WARNING for demo, whose own output tells the story)",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="the daemon (IMAP IDLE, schedule); --once for one pass")
+    run.add_argument("--once", action="store_true", help="one full pass, then exit")
+    run.add_argument(
+        "--now", help="the clock for this pass (ISO date-time; London time if no offset)"
+    )
+
+    cases = sub.add_parser("cases", help="list open cases")
+    cases.add_argument("--json", action="store_true")
+    cases.add_argument("--all", action="store_true", help="closed cases too")
+
+    case = sub.add_parser("case", help="one case")
+    case.add_argument("reference")
+    case.add_argument("--json", action="store_true")
+
+    dg = sub.add_parser("digest", help="print the daily digest (or --send it)")
+    dg.add_argument("--send", action="store_true")
+    dg.add_argument("--now")
+
+    cmd = sub.add_parser(
+        "command", help='run coordinator commands on a case: command REF "decision: cspr"'
+    )
+    cmd.add_argument("reference")
+    cmd.add_argument("text", nargs="+")
+    cmd.add_argument("--now")
+
+    sub.add_parser("check-config", help="check the configuration and exit")
+
+    rep = sub.add_parser("report", help="timeliness figures for a date range")
+    rep.add_argument("--from", dest="start", required=True)
+    rep.add_argument("--to", dest="end", required=True)
+    rep.add_argument("--csv", action="store_true")
+
+    forms = sub.add_parser(
+        "forms", help="write the blank referral form or scoping template (.docx)"
+    )
+    forms.add_argument("which", choices=["referral", "scoping"])
+    forms.add_argument("-o", "--output", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole job on sample mail, with no server")
+    demo.add_argument("dir", nargs="?", default="cspr-demo")
+    return p
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def parse_now(text: str | None) -> datetime:
+    """``--now``: an ISO date or date-time; without an offset it is London time. Returned in UTC."""
+    from .core.workdays import LONDON
+
+    if not text:
+        return datetime.now(tz=UTC)
+    try:
+        if len(text) == 10:
+            value = datetime.combine(date.fromisoformat(text), time(9, 0))
+        else:
+            value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--now: {text!r} is not an ISO date-time like 2026-12-03T09:30") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=LONDON)
+    return value.astimezone(UTC)
+
+
+def parse_day(flag: str, text: str) -> date:
+    from .core.ukdates import parse_uk_date
+
+    parsed = parse_uk_date(text)
+    if parsed is None:
+        raise UsageError(f"{flag}: {text!r} is not a date")
+    return parsed
+
+
+def default_config() -> Config:
+    """The embedded default: a local Maildir and store under ./store, replies as .eml files."""
+    return parse_config(
+        {
+            "partnership": {
+                "mailbox": "dsppb@example.gov.uk",
+                "coordinators": ["coordinator@example.gov.uk"],
+            }
+        }
+    )
+
+
+def resolve_config(arg: str | None) -> Config:
+    path = arg or os.environ.get(CONFIG_ENV)
+    if path:
+        return load_config(path)
+    if Path("config.toml").is_file():
+        return load_config("config.toml")
+    return default_config()
+
+
+def open_store(cfg: Config) -> Any:
+    from .adapters.store import Store
+
+    return Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
+
+
+def build_app(cfg: Config, store: Any, *, with_source: bool = True) -> Any:
+    from .adapters import mailbox
+    from .adapters.smtp import EmlSender, SmtpSender
+    from .app import App
+
+    source = None
+    if with_source:
+        if cfg.imap is not None:
+            source = mailbox.ImapSource(
+                cfg.imap.host,
+                cfg.imap.port,
+                cfg.imap.security,
+                cfg.imap.username,
+                cfg.imap.password,
+                inbox=cfg.folders.inbox,
+                sent_folder=cfg.folders.sent,
+                idle=cfg.imap.idle,
+                poll_seconds=cfg.imap.poll_seconds,
+                ssl_context=_ssl_context(cfg.imap.cafile),
+                timeout=cfg.imap.timeout,
+            )
+        else:
+            assert cfg.maildir is not None
+            source = mailbox.MaildirSource(cfg.maildir, sent_folder=cfg.folders.sent)
+    if cfg.smtp is not None:
+        sender: Any = SmtpSender(
+            cfg.smtp.host,
+            cfg.smtp.port,
+            cfg.smtp.security,
+            cfg.smtp.username,
+            cfg.smtp.password,
+            timeout=cfg.smtp.timeout,
+            ssl_context=_ssl_context(cfg.smtp.cafile),
+        )
+    else:
+        sender = EmlSender(cfg.outbox_dir)
+    return App(cfg, store, source, sender)
+
+
+def _ssl_context(cafile: Path | None) -> Any:
+    import ssl
+
+    return ssl.create_default_context(cafile=str(cafile)) if cafile else None
+
+
+def case_json(data: dict[str, Any], cfg: Config) -> dict[str, Any]:
+    """One case in the SPEC 8 shape (with a few more keys)."""
+    from .core.models import Case
+    from .core.workdays import WorkingCalendar
+    from .core.workflow import case_deadlines
+
+    case = Case.from_dict(data)
+    dl = case_deadlines(case, WorkingCalendar(cfg.closures, cfg.cutoff), cfg.timescales)
+    return {
+        "reference": case.reference,
+        "status": case.status,
+        "received_at": case.received_at,
+        "received_on": case.received_on,
+        "referral": case.referral,
+        "criteria": case.criteria,
+        "deadlines": dl.as_json(),
+        "deadlines_provisional": {
+            "sin": bool(dl.sin and dl.sin.provisional),
+            "rapid_review": bool(dl.rapid_review and dl.rapid_review.provisional),
+        },
+        "agencies": [
+            {
+                "name": a.name,
+                "email": a.email,
+                "requested_on": a.requested_on,
+                "due": a.due,
+                "returned_on": a.returned_on,
+                "chasers_sent": a.chasers_sent,
+            }
+            for a in case.agencies
+        ],
+        "triage_reasons": list(case.triage_reasons),
+        "decision": case.decision,
+        "decision_date": case.decision_date,
+        "aware_date": case.aware_date,
+        "notified_date": case.notified_date,
+        "completed_on": case.completed_on,
+        "published_on": case.published_on,
+        "closed_on": case.closed_on,
+        "events": [e.to_dict() for e in sorted(case.events, key=lambda e: e.at)],
+    }
+
+
+def _warn_holidays(cfg: Config) -> None:
+    from .core.workdays import WorkingCalendar
+
+    cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+    if not cal.covers(date.today() + timedelta(days=365)):
+        logger.warning(
+            "the bank holiday data does not cover the next 12 months: update the holidays package"
+        )
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
+    from .daemon import install_signal_handlers, run_forever
+
+    _warn_holidays(cfg)
+    with open_store(cfg) as store:
+        app = build_app(cfg, store)
+        if args.once:
+            now = parse_now(args.now)
+            app.source.connect()
+            try:
+                report = app.run_once(now)
+            finally:
+                app.source.close()
+            print(
+                f"processed {report.processed}, duplicates {report.duplicates}, failed {report.failed}, "
+                f"new cases {len(report.cases_created)}, sent {report.sent}, "
+                f"not sent {report.send_failures}{', digest queued' if report.digest_sent else ''}"
+            )
+            for ref in report.cases_created:
+                print(ref)
+            return 0 if not report.send_failures else 1
+        if args.now:
+            raise UsageError("--now goes with --once")
+        stop = threading.Event()
+        install_signal_handlers(stop)
+        poll = cfg.imap.poll_seconds if cfg.imap else 30
+        run_forever(app, stop, poll_seconds=poll)
+        return 0
+
+
+def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
+    from .core.models import Case
+    from .core.workdays import WorkingCalendar, format_date
+    from .core.workflow import next_deadline
+
+    with open_store(cfg) as store:
+        rows = store.cases(include_closed=args.all)
+    if args.json:
+        print(json.dumps([case_json(r, cfg) for r in rows], indent=2, ensure_ascii=False))
+        return 0
+    cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+    print(f"{'REFERENCE':<16} {'STATUS':<18} {'RECEIVED':<16} NEXT DEADLINE")
+    for r in rows:
+        case = Case.from_dict(r)
+        nd = next_deadline(case, cal, cfg.timescales)
+        shown = f"{nd[0]}: {format_date(nd[1])}" if nd else "-"
+        print(
+            f"{case.reference:<16} {case.status:<18} {format_date(date.fromisoformat(case.received_on)):<16} {shown}"
+        )
+    if not rows:
+        print("(no cases)")
+    return 0
+
+
+def cmd_case(cfg: Config, args: argparse.Namespace) -> int:
+    with open_store(cfg) as store:
+        data = store.get_case(args.reference.upper())
+    if data is None:
+        print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
+        return 1
+    out = case_json(data, cfg)
+    if args.json:
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{out['reference']}  {out['status']}  received {out['received_at']}")
+    print(f"criteria: {out['criteria']['result']} - " + "; ".join(out["criteria"]["reasons"]))
+    for k, v in out["deadlines"].items():
+        print(f"deadline {k}: {v or '-'}")
+    for a in out["agencies"]:
+        print(
+            f"agency {a['name']}: requested {a['requested_on'] or '-'}, due {a['due'] or '-'}, "
+            f"returned {a['returned_on'] or '-'}, chasers {a['chasers_sent']}"
+        )
+    for e in out["events"]:
+        print(f"{e['at']}  {e['kind']}  {e['detail']}")
+    return 0
+
+
+def cmd_digest(cfg: Config, args: argparse.Namespace) -> int:
+    from .app import PassReport
+
+    now = parse_now(args.now)
+    with open_store(cfg) as store:
+        app = build_app(cfg, store, with_source=False)
+        if args.send:
+            report = PassReport()
+            app.maybe_send_digest(now, report, force=True)
+            app.flush_outbox(now, report)
+            print(
+                f"digest sent to {len(cfg.digest_to)} recipient(s)"
+                if report.sent
+                else "digest queued, not sent"
+            )
+            return 0 if report.sent else 1
+        om = app.digest_message(now)
+        print(
+            app.renderer.env.get_template("digest.txt").render(
+                {**om.context, "subject": om.subject, "partnership": cfg.partnership.name}
+            )
+        )
+    return 0
+
+
+def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
+    now = parse_now(args.now)
+    text = "\n".join(args.text)
+    with open_store(cfg) as store:
+        app = build_app(cfg, store, with_source=False)
+        ok, message = app.command(args.reference, text, now)
+        print(message)
+        if ok:
+            app.flush_outbox(now)
+    return 0 if ok else 2
+
+
+def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
+    from .core.models import Case
+    from .core.report import report_csv, report_text, timeliness
+    from .core.workdays import WorkingCalendar
+
+    start, end = parse_day("--from", args.start), parse_day("--to", args.end)
+    if end < start:
+        raise UsageError("--to is before --from")
+    with open_store(cfg) as store:
+        cases = [Case.from_dict(d) for d in store.cases(include_closed=True)]
+    rep = timeliness(cases, start, end, WorkingCalendar(cfg.closures, cfg.cutoff), cfg.timescales)
+    print(report_csv(rep) if args.csv else report_text(rep), end="")
+    return 0
+
+
+def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
+    _warn_holidays(cfg)
+    source = (
+        f"IMAP {cfg.imap.host}:{cfg.imap.port} ({cfg.imap.security})"
+        if cfg.imap
+        else f"Maildir {cfg.maildir}"
+    )
+    sending = (
+        f"SMTP {cfg.smtp.host}:{cfg.smtp.port} ({cfg.smtp.security})"
+        if cfg.smtp
+        else f".eml files in {cfg.outbox_dir}"
+    )
+    print(f"config OK: {cfg.source_path or '(built-in default)'}")
+    print(f"  mailbox {cfg.partnership.mailbox}; reading {source}; sending {sending}")
+    print(
+        f"  store {cfg.store_path}; {len(cfg.partnership.coordinators)} coordinator(s); "
+        f"{len(cfg.agencies)} agencies in the directory"
+    )
+    return 0
+
+
+def cmd_forms(args: argparse.Namespace) -> int:
+    from . import formgen
+
+    data = formgen.blank_referral() if args.which == "referral" else formgen.blank_scoping()
+    out = Path(args.output)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        print(f"cspr-mailbot: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({len(data)} bytes)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, args.log_level or ("WARNING" if args.cmd == "demo" else "INFO")),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # mail-parser logs at WARNING about MIME it does not handle; we record defects ourselves.
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    try:
+        if args.cmd == "forms":
+            return cmd_forms(args)
+        if args.cmd == "demo":
+            from .demo import run_demo
+
+            return run_demo(Path(args.dir))
+        cfg = resolve_config(args.config)
+        handler = {
+            "run": cmd_run,
+            "cases": cmd_cases,
+            "case": cmd_case,
+            "digest": cmd_digest,
+            "command": cmd_command,
+            "check-config": cmd_check_config,
+            "report": cmd_report,
+        }[args.cmd]
+        return handler(cfg, args)
+    except ConfigError as exc:
+        print(f"cspr-mailbot: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"cspr-mailbot: {exc}", file=sys.stderr)
+        return 2
+    except MailbotError as exc:
+        logger.error("%s: %s", type(exc).__name__, exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,454 @@
+"""The TOML configuration, read into frozen dataclasses. A bad file raises ConfigError naming the key."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+from .core.attachments import Limits
+from .core.clocks import Timescales
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_PREFIX = re.compile(r"^[A-Z][A-Z0-9]{1,11}$")
+
+
+@dataclass(frozen=True)
+class Partnership:
+    name: str = "Dudley Safeguarding People Partnership"
+    reference_prefix: str = "DSPP"
+    mailbox: str = "dsppb@example.gov.uk"
+    coordinators: tuple[str, ...] = ("coordinator@example.gov.uk",)
+    subject_marking: str = "OFFICIAL-SENSITIVE"
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class Folders:
+    inbox: str = "INBOX"
+    processed: str = "Processed"
+    triage: str = "Needs triage"
+    ignored: str = "Ignored"
+    sent: str = "Sent"
+
+
+@dataclass(frozen=True)
+class Imap:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str = field(repr=False)
+    idle: bool = True
+    poll_seconds: int = 60
+    timeout: float = 30.0
+    cafile: Path | None = None  # a CA bundle to trust besides the system's (an internal CA)
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    security: str
+    username: str | None
+    password: str | None = field(repr=False)
+    timeout: float = 30.0
+    cafile: Path | None = None
+
+
+@dataclass(frozen=True)
+class AgencyEntry:
+    name: str
+    email: str | None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    partnership: Partnership
+    folders: Folders
+    imap: Imap | None
+    maildir: Path | None
+    smtp: Smtp | None
+    store_path: Path
+    closures: tuple[date, ...]
+    cutoff: time
+    timescales: Timescales
+    digest_time: time
+    digest_recipients: tuple[str, ...]
+    agencies: tuple[AgencyEntry, ...]
+    limits: Limits
+    label_synonyms: dict[str, list[str]]
+    templates_dir: Path | None
+    reply_limit_per_sender: int  # automatic replies to one address in 24 hours, a loop breaker
+    source_path: Path | None = None
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where outgoing mail is written as .eml files when there is no [smtp] section."""
+        return self.store_path.parent / "outbox"
+
+    @property
+    def digest_to(self) -> tuple[str, ...]:
+        return self.digest_recipients or self.partnership.coordinators
+
+    def is_coordinator(self, address: str) -> bool:
+        return address.lower() in {c.lower() for c in self.partnership.coordinators}
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+class _Section:
+    """A TOML table with its dotted name, so every error names the key."""
+
+    def __init__(self, name: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(name, "must be a table")
+        self.name = name
+        self.data = data
+        self.used: set[str] = set()
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise ConfigError(self.key(key), "is required")
+            return default
+        value = self.data[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise ConfigError(self.key(key), f"must be a {names}, not {value!r}")
+        return value
+
+    def string(self, key: str, default: Any = ...) -> Any:
+        return self.get(key, str, default)
+
+    def integer(self, key: str, default: Any = ..., minimum: int = 0, maximum: int = 10**9) -> Any:
+        value = self.get(key, int, default)
+        if value is not None and not minimum <= value <= maximum:
+            raise ConfigError(
+                self.key(key), f"must be between {minimum} and {maximum}, not {value}"
+            )
+        return value
+
+    def strings(self, key: str, default: Any = ...) -> tuple[str, ...]:
+        value = self.get(key, list, default)
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(self.key(key), "must be a list of strings")
+        return tuple(value)
+
+    def email(self, key: str, default: Any = ...) -> Any:
+        value = self.string(key, default)
+        if value is not None and not _EMAIL.match(value):
+            raise ConfigError(self.key(key), f"{value!r} is not an email address")
+        return value.lower() if value else value
+
+    def clock(self, key: str, default: str) -> time:
+        value = self.string(key, default)
+        try:
+            hh, mm = value.split(":")
+            return time(int(hh), int(mm))
+        except ValueError:
+            raise ConfigError(
+                self.key(key), f'must be a time like "17:00", not {value!r}'
+            ) from None
+
+    def sub(self, key: str) -> _Section | None:
+        self.used.add(key)
+        return _Section(self.key(key), self.data[key]) if key in self.data else None
+
+    def refuse_unknown(self) -> None:
+        for key in self.data:
+            if key not in self.used:
+                raise ConfigError(self.key(key), "is not a known key (see config.example.toml)")
+
+
+def _secret(sec: _Section, *, required: bool) -> str | None:
+    env = sec.string("password_env", None)
+    path = sec.string("password_file", None)
+    inline = sec.string("password", None)
+    given = [
+        k for k, v in (("password_env", env), ("password_file", path), ("password", inline)) if v
+    ]
+    if len(given) > 1:
+        raise ConfigError(sec.key(given[1]), f"give only one of {', '.join(given)}")
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(sec.key("password_env"), f"the environment variable {env} is not set")
+        return value
+    if path:
+        try:
+            return Path(path).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                sec.key("password_file"), f"cannot read {path}: {exc.strerror}"
+            ) from None
+    if inline:
+        logger.warning(
+            "%s is written in the config file; prefer password_env or password_file",
+            sec.key("password"),
+        )
+        return inline
+    if required:
+        raise ConfigError(
+            sec.key("password_env"), "a password is required (password_env or password_file)"
+        )
+    return None
+
+
+def _security(sec: _Section, host: str, default: str) -> str:
+    value = sec.string("security", default)
+    if value not in ("ssl", "starttls", "none"):
+        raise ConfigError(sec.key("security"), f"must be ssl, starttls or none, not {value!r}")
+    if value == "none" and not _is_loopback(host):
+        raise ConfigError(
+            sec.key("security"), f'"none" sends the password in clear; refused for {host}'
+        )
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cafile(sec: _Section, base: Path) -> Path | None:
+    text = sec.string("cafile", "")
+    if not text:
+        return None
+    path = (base / text).resolve()
+    if not path.is_file():
+        raise ConfigError(sec.key("cafile"), f"{path} is not a file")
+    return path
+
+
+def _folders(sec: _Section | None) -> Folders:
+    if sec is None:
+        return Folders()
+    return Folders(
+        inbox=sec.string("inbox", "INBOX"),
+        processed=sec.string("processed_folder", "Processed"),
+        triage=sec.string("triage_folder", "Needs triage"),
+        ignored=sec.string("ignored_folder", "Ignored"),
+        sent=sec.string("sent_folder", "Sent"),
+    )
+
+
+def _timescales(sec: _Section | None) -> Timescales:
+    if sec is None:
+        return Timescales()
+    kw: dict[str, Any] = {}
+    for f in fields(Timescales):
+        if f.name not in sec.data:
+            continue
+        if isinstance(f.default, tuple):
+            value = sec.get(f.name, list)
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+                raise ConfigError(sec.key(f.name), "must be a list of whole numbers")
+            kw[f.name] = tuple(value)
+        else:
+            kw[f.name] = sec.integer(f.name, minimum=0, maximum=400)
+    sec.refuse_unknown()
+    try:
+        return Timescales(**kw)
+    except ValueError as exc:  # Timescales names the field first: "sin_days: ..."
+        name, _, problem = str(exc).partition(":")
+        raise ConfigError(sec.key(name.strip()), problem.strip() or str(exc)) from None
+
+
+def _limits(sec: _Section | None) -> Limits:
+    if sec is None:
+        return Limits()
+    kw: dict[str, Any] = {}
+    for f in fields(Limits):
+        if f.name in sec.data:
+            value = sec.get(f.name, (int, float))
+            if value <= 0:
+                raise ConfigError(sec.key(f.name), "must be more than 0")
+            kw[f.name] = value
+    sec.refuse_unknown()
+    return Limits(**kw)
+
+
+def _date(sec: _Section, key: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(sec.key(key), f"{text!r} is not a date like 2026-12-29") from None
+
+
+def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
+    """Build a Config from parsed TOML; relative paths are taken from ``base`` (the file's folder)."""
+    base = base or Path.cwd()
+    top = _Section("", data)
+
+    p = top.sub("partnership") or _Section("partnership", {})
+    prefix = p.string("reference_prefix", "DSPP")
+    if not _PREFIX.match(prefix):
+        raise ConfigError(
+            p.key("reference_prefix"), f"must be 2-12 capitals or digits, not {prefix!r}"
+        )
+    coordinators = tuple(c.lower() for c in p.strings("coordinators"))
+    if not coordinators:
+        raise ConfigError(p.key("coordinators"), "must name at least one address")
+    for c in coordinators:
+        if not _EMAIL.match(c):
+            raise ConfigError(p.key("coordinators"), f"{c!r} is not an email address")
+    partnership = Partnership(
+        name=p.string("name", Partnership.name),
+        reference_prefix=prefix,
+        mailbox=p.email("mailbox"),
+        coordinators=coordinators,
+        subject_marking=p.string("subject_marking", "OFFICIAL-SENSITIVE"),
+        phone=p.string("phone", ""),
+    )
+    p.refuse_unknown()
+
+    imap_sec, maildir_sec = top.sub("imap"), top.sub("maildir")
+    if imap_sec and maildir_sec:
+        raise ConfigError("maildir", "give either [imap] or [maildir], not both")
+    imap = None
+    maildir = None
+    if imap_sec:
+        host = imap_sec.string("host")
+        security = _security(imap_sec, host, "ssl")
+        imap = Imap(
+            host=host,
+            port=imap_sec.integer("port", 993 if security == "ssl" else 143, 1, 65535),
+            security=security,
+            username=imap_sec.string("username"),
+            password=_secret(imap_sec, required=True) or "",
+            idle=imap_sec.get("idle", bool, True),
+            poll_seconds=imap_sec.integer("poll_seconds", 60, 5, 3600),
+            timeout=float(imap_sec.integer("timeout_seconds", 30, 5, 600)),
+            cafile=_cafile(imap_sec, base),
+        )
+        folders = _folders(imap_sec)
+        imap_sec.refuse_unknown()
+    else:
+        sec = maildir_sec or _Section("maildir", {"path": "store/maildir"})
+        maildir = (base / sec.string("path")).resolve()
+        folders = _folders(sec)
+        sec.refuse_unknown()
+
+    smtp = None
+    smtp_sec = top.sub("smtp")
+    if smtp_sec:
+        host = smtp_sec.string("host")
+        security = _security(smtp_sec, host, "starttls")
+        username = smtp_sec.string("username", None)
+        smtp = Smtp(
+            host=host,
+            port=smtp_sec.integer("port", 465 if security == "ssl" else 587, 1, 65535),
+            security=security,
+            username=username,
+            password=_secret(smtp_sec, required=username is not None),
+            timeout=float(smtp_sec.integer("timeout_seconds", 30, 5, 600)),
+            cafile=_cafile(smtp_sec, base),
+        )
+        smtp_sec.refuse_unknown()
+
+    st = top.sub("store") or _Section("store", {})
+    store_path = (base / st.string("path", "store/cspr.json")).resolve()
+    st.refuse_unknown()
+
+    cal = top.sub("calendar") or _Section("calendar", {})
+    closures = tuple(sorted(_date(cal, "closures", d) for d in cal.strings("closures", ())))
+    cutoff = cal.clock("cutoff", "17:00")
+    cal.refuse_unknown()
+
+    dg = top.sub("digest") or _Section("digest", {})
+    digest_time = dg.clock("time", "08:00")
+    recipients = tuple(r.lower() for r in dg.strings("recipients", ()))
+    for r in recipients:
+        if not _EMAIL.match(r):
+            raise ConfigError(dg.key("recipients"), f"{r!r} is not an email address")
+    dg.refuse_unknown()
+
+    agencies = []
+    raw_agencies = top.get("agencies", list, [])
+    for i, entry in enumerate(raw_agencies):
+        a = _Section(f"agencies[{i}]", entry)
+        agencies.append(
+            AgencyEntry(
+                name=a.string("name"),
+                email=a.email("email", None),
+                aliases=a.strings("aliases", ()),
+            )
+        )
+        a.refuse_unknown()
+
+    lab = top.sub("labels") or _Section("labels", {})
+    synonyms: dict[str, list[str]] = {}
+    for key in list(lab.data):
+        if not re.match(r"^(referral|scoping)\.[a-z_]+$", key):
+            raise ConfigError(lab.key(key), 'must look like "referral.child_name"')
+        synonyms[key] = list(lab.strings(key))
+
+    tpl = top.sub("templates") or _Section("templates", {})
+    tdir = tpl.string("dir", "")
+    templates_dir = (base / tdir).resolve() if tdir else None
+    if templates_dir is not None and not templates_dir.is_dir():
+        raise ConfigError(tpl.key("dir"), f"{templates_dir} is not a folder")
+    tpl.refuse_unknown()
+
+    intake = top.sub("intake") or _Section("intake", {})
+    reply_limit = intake.integer("reply_limit_per_sender", 10, 1, 1000)
+    intake.refuse_unknown()
+
+    config = Config(
+        partnership=partnership,
+        folders=folders,
+        imap=imap,
+        maildir=maildir,
+        smtp=smtp,
+        store_path=store_path,
+        closures=closures,
+        cutoff=cutoff,
+        timescales=_timescales(top.sub("timescales")),
+        digest_time=digest_time,
+        digest_recipients=recipients,
+        agencies=tuple(agencies),
+        limits=_limits(top.sub("limits")),
+        label_synonyms=synonyms,
+        templates_dir=templates_dir,
+        reply_limit_per_sender=reply_limit,
+    )
+    top.refuse_unknown()
+    return config
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and check the TOML file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError("(file)", f"{p} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("(file)", f"cannot read {p}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("(syntax)", f"{p} is not valid TOML: {exc}") from None
+    return replace(parse_config(data, base=p.resolve().parent), source_path=p.resolve())

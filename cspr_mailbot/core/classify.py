@@ -1,0 +1,139 @@
+"""Classify an inbound message (SPEC 3): small ordered rules, the first that matches wins, each says why.
+
+1. automatic mail (never answered), 2. a coordinator command, 3. correspondence on a case, 4. a new referral.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from .commands import looks_like_commands
+from .models import InboundMessage
+
+Kind = Literal["automatic", "command", "correspondence", "referral"]
+
+# The header we put on every message we send, so our own mail is recognised whatever the server does to it.
+OUR_HEADER = "x-cspr-mailbot"
+
+_MACHINE_LOCALPARTS = re.compile(
+    r"^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|"
+    r"auto[-_.]?(reply|responder|confirm)|notifications?|listserv|majordomo|owner-.*|.*-bounces?|"
+    r"microsoftexchange[0-9a-f]*)$"
+)
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?reply|out of (the )?office|delivery status notification|"
+    r"undeliver(able|ed)|mail delivery (failed|failure|system)|returned mail|"
+    r"delivery (has )?failed|failure notice|non[- ]?delivery)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Classification:
+    kind: Kind
+    reasons: tuple[str, ...]
+    case_ref: str | None = None
+    bounce_of: str | None = None  # for automatic mail: the Message-ID of our message that bounced
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules need to know of the world, as values and lookups."""
+
+    mailbox: str
+    coordinators: frozenset[str]
+    reference_prefix: str
+    case_exists: Callable[[str], bool]
+    case_for_message_id: Callable[[str], str | None]  # a Message-ID we sent -> its case
+    template_reference: Callable[
+        [InboundMessage], str | None
+    ]  # reference embedded in an attached template
+    bounced_message_id: Callable[[InboundMessage], str | None]
+
+    def reference_pattern(self) -> re.Pattern[str]:
+        return re.compile(
+            rf"\b({re.escape(self.reference_prefix)}-\d{{4}}-\d{{4,}})\b", re.IGNORECASE
+        )
+
+
+def automatic_reason(msg: InboundMessage, ctx: Context) -> str | None:
+    """Why this message was sent by a machine, or None. A pure header check, as django-helpdesk does."""
+    auto = (msg.header("auto-submitted") or "").strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    if msg.header(OUR_HEADER) is not None:
+        return "mail we sent ourselves"
+    if msg.from_addr and msg.from_addr == ctx.mailbox.lower():
+        return "from our own mailbox address"
+    if msg.header("x-auto-response-suppress") is not None:
+        return "X-Auto-Response-Suppress present"
+    precedence = (msg.header("precedence") or "").strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}"
+    for name in ("list-id", "list-unsubscribe"):
+        if msg.header(name) is not None:
+            return f"{name} present (mailing list)"
+    for name in ("x-autoreply", "x-autorespond", "x-autoresponder", "x-failed-recipients"):
+        if msg.header(name) is not None:
+            return f"{name} present"
+    return_path = msg.header("return-path")
+    if return_path is not None and return_path.strip() in ("<>", ""):
+        return "empty Return-Path"
+    if msg.content_type == "multipart/report":
+        return f"delivery report ({msg.report_type or 'multipart/report'})"
+    local = msg.from_addr.split("@", 1)[0]
+    if local and _MACHINE_LOCALPARTS.match(local):
+        return f"machine sender ({local}@...)"
+    if _AUTO_SUBJECT.match(msg.subject):
+        return "subject of an automatic reply"
+    return None
+
+
+def _reference_in_subject(msg: InboundMessage, ctx: Context) -> str | None:
+    for match in ctx.reference_pattern().finditer(msg.subject):
+        ref = match.group(1).upper()
+        if ctx.case_exists(ref):
+            return ref
+    return None
+
+
+def _reference_by_thread(msg: InboundMessage, ctx: Context) -> str | None:
+    for mid in (msg.in_reply_to, *reversed(msg.references)):
+        if mid:
+            ref = ctx.case_for_message_id(mid)
+            if ref:
+                return ref
+    return None
+
+
+def case_reference(msg: InboundMessage, ctx: Context) -> tuple[str | None, str]:
+    """The case a message is about and how we know, trying the subject, the thread and attached templates."""
+    ref = _reference_in_subject(msg, ctx)
+    if ref:
+        return ref, "case reference in the subject"
+    ref = _reference_by_thread(msg, ctx)
+    if ref:
+        return ref, "a reply to a message we sent"
+    ref = ctx.template_reference(msg)
+    if ref and ctx.case_exists(ref):
+        return ref, "case reference embedded in the attached scoping template"
+    return None, ""
+
+
+def classify(msg: InboundMessage, ctx: Context) -> Classification:
+    reason = automatic_reason(msg, ctx)
+    if reason:
+        bounce = ctx.bounced_message_id(msg)
+        ref = ctx.case_for_message_id(bounce) if bounce else None
+        return Classification("automatic", (reason,), case_ref=ref, bounce_of=bounce)
+    ref, how = case_reference(msg, ctx)
+    if ref and msg.from_addr in ctx.coordinators and looks_like_commands(msg.body_text):
+        return Classification(
+            "command", (f"from a coordinator with commands; {how}",), case_ref=ref
+        )
+    if ref:
+        return Classification("correspondence", (how,), case_ref=ref)
+    return Classification("referral", ("no case named: a new referral",))

@@ -1,0 +1,86 @@
+"""The daemon loop: a pass, then IDLE (or a poll) until mail arrives or the schedule needs a look; signals.
+
+SIGTERM and SIGINT let the current message finish and end the loop; the process then exits 0.
+A dropped connection or a restarted server is met with a reconnect and back-off, never an exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from .app import App, now_utc
+from .errors import MailSourceError, StoreError
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF = 300.0
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        logger.info(
+            "signal %s: finishing the current message, then stopping", signal.Signals(signum).name
+        )
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_forever(
+    app: App,
+    stop: threading.Event,
+    *,
+    poll_seconds: float = 60.0,
+    clock: Callable[[], datetime] = now_utc,
+) -> None:
+    """Run passes until ``stop`` is set. Nothing in here exits the process."""
+    source = app.source
+    assert source is not None
+    backoff = 1.0
+    connected = False
+    while not stop.is_set():
+        try:
+            if not connected:
+                source.connect()
+                connected = True
+                logger.info("connected to the mailbox")
+            report = app.run_once(clock(), stop, patient=True)
+            if report.processed or report.sent:
+                logger.info(
+                    "pass: %d processed, %d duplicate, %d failed, %d sent",
+                    report.processed,
+                    report.duplicates,
+                    report.failed,
+                    report.sent,
+                )
+            backoff = 1.0
+            # Wake for new mail, or at the poll interval to look at the schedule (chasers, digest).
+            source.wait(poll_seconds, stop)
+        except MailSourceError as exc:
+            connected = False
+            logger.warning("mailbox: %s; reconnecting in %.0f s", exc, backoff)
+            _close_quietly(source)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+        except StoreError as exc:
+            logger.error("store: %s; trying again in %.0f s", exc, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+        except Exception:  # a bug must not take the mailbox down with it: log, wait, go on
+            logger.exception("unexpected error in the pass; trying again in %.0f s", backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+    _close_quietly(source)
+    logger.info("stopped")
+
+
+def _close_quietly(source: object) -> None:
+    try:
+        source.close()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - closing a broken connection may fail in any way
+        logger.debug("close failed", exc_info=True)

@@ -1,0 +1,128 @@
+"""Classification rules (SPEC 3): machine mail first, then commands, correspondence, referrals."""
+
+from __future__ import annotations
+
+import pytest
+
+from cspr_mailbot.core.classify import Context, automatic_reason, classify
+from cspr_mailbot.core.message import parse_message
+
+MAILBOX = "dsppb@example.gov.uk"
+COORD = "coordinator@example.gov.uk"
+CASES = {"DSPP-2026-0007"}
+SENT = {"<sent-1@example.gov.uk>": "DSPP-2026-0007"}
+
+
+def ctx(template_ref: str | None = None) -> Context:
+    return Context(
+        mailbox=MAILBOX,
+        coordinators=frozenset({COORD}),
+        reference_prefix="DSPP",
+        case_exists=lambda ref: ref in CASES,
+        case_for_message_id=lambda mid: SENT.get(mid),
+        template_reference=lambda msg: template_ref,
+        bounced_message_id=lambda msg: None,
+    )
+
+
+def mail(headers: str, body: str = "Hello\n", sender: str = "someone@example.org") -> bytes:
+    head = (
+        f"From: {sender}\r\nTo: {MAILBOX}\r\nSubject: Referral\r\nMessage-ID: <m1@example.org>\r\n"
+    )
+    return (head + headers + "\r\n" + body).encode()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "Auto-Submitted: auto-replied\r\n",
+        "Auto-Submitted: auto-generated\r\n",
+        "X-Auto-Response-Suppress: All\r\n",
+        "Precedence: bulk\r\n",
+        "Precedence: junk\r\n",
+        "Precedence: list\r\n",
+        "Precedence: auto_reply\r\n",
+        "List-Id: <safeguarding.lists.example.org>\r\n",
+        "List-Unsubscribe: <mailto:leave@example.org>\r\n",
+        "Return-Path: <>\r\n",
+        "X-Autoreply: yes\r\n",
+        "X-Autorespond: yes\r\n",
+        "X-CSPR-Mailbot: acknowledgement\r\n",
+    ],
+)
+def test_every_machine_header_is_automatic(headers: str) -> None:
+    msg = parse_message(mail(headers), "1")
+    result = classify(msg, ctx())
+    assert result.kind == "automatic"
+    assert result.reasons and result.reasons[0]
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "MAILER-DAEMON@example.org",
+        "postmaster@example.org",
+        "noreply@example.org",
+        "no-reply@example.org",
+        "do-not-reply@example.org",
+        MAILBOX,
+    ],
+)
+def test_machine_senders_and_our_own_address_are_automatic(sender: str) -> None:
+    assert classify(parse_message(mail("", sender=sender), "1"), ctx()).kind == "automatic"
+
+
+def test_auto_submitted_no_is_a_person() -> None:
+    msg = parse_message(mail("Auto-Submitted: no\r\n"), "1")
+    assert automatic_reason(msg, ctx()) is None
+    assert classify(msg, ctx()).kind == "referral"
+
+
+def test_out_of_office_subject_without_headers_is_automatic() -> None:
+    raw = mail("").replace(b"Subject: Referral", b"Subject: Automatic reply: Referral")
+    assert classify(parse_message(raw, "1"), ctx()).kind == "automatic"
+
+
+def test_coordinator_command_needs_a_case_and_a_command() -> None:
+    raw = mail("", body="decision: cspr\r\n", sender=COORD).replace(
+        b"Subject: Referral", b"Subject: RE: [DSPP-2026-0007] New referral"
+    )
+    result = classify(parse_message(raw, "1"), ctx())
+    assert (result.kind, result.case_ref) == ("command", "DSPP-2026-0007")
+
+
+def test_commands_from_anyone_else_are_correspondence() -> None:
+    raw = mail("", body="decision: cspr\r\n", sender="someone@example.org").replace(
+        b"Subject: Referral", b"Subject: RE: [DSPP-2026-0007] New referral"
+    )
+    result = classify(parse_message(raw, "1"), ctx())
+    assert (result.kind, result.case_ref) == ("correspondence", "DSPP-2026-0007")
+
+
+def test_coordinator_prose_on_a_case_is_correspondence() -> None:
+    raw = mail("", body="Thanks, I will call the school.\r\n", sender=COORD).replace(
+        b"Subject: Referral", b"Subject: RE: [DSPP-2026-0007] New referral"
+    )
+    assert classify(parse_message(raw, "1"), ctx()).kind == "correspondence"
+
+
+def test_reply_by_in_reply_to_names_the_case() -> None:
+    raw = mail("In-Reply-To: <sent-1@example.gov.uk>\r\n")
+    result = classify(parse_message(raw, "1"), ctx())
+    assert (result.kind, result.case_ref) == ("correspondence", "DSPP-2026-0007")
+
+
+def test_reply_by_references_names_the_case() -> None:
+    raw = mail("References: <other@x.org> <sent-1@example.gov.uk>\r\n")
+    assert classify(parse_message(raw, "1"), ctx()).case_ref == "DSPP-2026-0007"
+
+
+def test_embedded_template_reference_names_the_case() -> None:
+    result = classify(parse_message(mail(""), "1"), ctx(template_ref="DSPP-2026-0007"))
+    assert (result.kind, result.case_ref) == ("correspondence", "DSPP-2026-0007")
+
+
+def test_unknown_reference_is_a_new_referral() -> None:
+    raw = mail("").replace(b"Subject: Referral", b"Subject: [DSPP-2026-0999] Referral")
+    assert classify(parse_message(raw, "1"), ctx()).kind == "referral"
+    assert classify(parse_message(mail("", sender=COORD), "1"), ctx()).kind == "referral"
