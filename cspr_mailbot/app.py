@@ -28,7 +28,7 @@ from .core.commands import parse_commands
 from .core.message import original_message_id_of_bounce, parse_message
 from .core.models import Case, InboundMessage, OutboundMessage, RawMessage
 from .core.workdays import LONDON, WorkingCalendar
-from .errors import MailbotError, MailSourceError, SendError, StoreError
+from .errors import MailbotError, MailSourceError, SendError, StoreError, trace_without_values
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +111,10 @@ class App:
             except (MailSourceError, StoreError):
                 raise  # the connection or the disk: the daemon reconnects or waits; the message stays put
             except Exception as exc:  # one bad message never stops the loop
-                logger.exception(
-                    "uid %s: processing failed (%s); filing it for a person",
+                logger.error(
+                    "uid %s: processing failed; filing it for a person: %s",
                     raw.uid,
-                    type(exc).__name__,
+                    trace_without_values(exc),
                 )
                 report.failed += 1
                 self._shunt(raw, now, exc)
@@ -244,9 +244,11 @@ class App:
                     )
                     self._queue(txn, (notice,), None, now, PassReport())
             self._file(raw.uid, folder, sha)
-        except Exception:
-            logger.exception(
-                "uid %s: could not even file the message; it stays in the inbox", raw.uid
+        except Exception as again:
+            logger.error(
+                "uid %s: could not even file the message; it stays in the inbox: %s",
+                raw.uid,
+                trace_without_values(again),
             )
 
     # -- the outbox -------------------------------------------------------------------------------
@@ -277,7 +279,8 @@ class App:
                 logger.error(
                     "%s: withheld, it would have named the child outside the coordinators", om.key
                 )
-                rendered = self.renderer.render(self._withheld_notice(om), now)
+                om = self._withheld_notice(om)  # the record below is built from the notice, not the original
+                rendered = self.renderer.render(om, now)
             recipients = [addr for _, addr in getaddresses([*om.to, *om.cc]) if addr]
             added = txn.outbox_put(
                 {

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from .app import App, now_utc
-from .errors import MailSourceError, StoreError
+from .errors import MailSourceError, StoreError, trace_without_values
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,12 @@ def run_forever(
             logger.error("store: %s; trying again in %.0f s", exc, backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
-        except Exception:  # a bug must not take the mailbox down with it: log, wait, go on
-            logger.exception("unexpected error in the pass; trying again in %.0f s", backoff)
+        except Exception as exc:  # a bug must not take the mailbox down with it: log, wait, go on
+            logger.error(
+                "unexpected error in the pass; trying again in %.0f s: %s",
+                backoff,
+                trace_without_values(exc),
+            )
             stop.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
     _close_quietly(source)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 
 class MailbotError(Exception):
     """Base class of every error cspr-mailbot raises on purpose."""
@@ -61,3 +63,13 @@ class CommandError(MailbotError):
         super().__init__(f"{message}: {line!r}")
         self.line = line
         self.reason = message
+
+
+def trace_without_values(exc: BaseException) -> str:
+    """Where an exception was raised (files, lines, code) without its message.
+
+    An exception's message can carry values from a message being processed (a child's name in a
+    ValueError, say); logs may name case references and UIDs only, so tracebacks are logged this way.
+    """
+    frames = traceback.format_tb(exc.__traceback__)
+    return f"{type(exc).__name__} (message withheld)\n" + "".join(frames[-8:]).rstrip()

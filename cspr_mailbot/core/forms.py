@@ -1112,7 +1112,8 @@ def _open_body(data: bytes, filename: str) -> etree._Element:
         document = docx.Document(io.BytesIO(data))
         body: etree._Element = document.element.body
     except Exception as exc:  # python-docx raises many kinds for a broken package
-        logger.info("form %s could not be opened: %s", filename, type(exc).__name__)
+        # Not the file name: people name files after the child.
+        logger.info("a form could not be opened: %s", type(exc).__name__)
         raise UnreadableAttachment(
             "corrupt",
             filename,

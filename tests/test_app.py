@@ -1,0 +1,159 @@
+"""The app's promises that need no mail server: a real Maildir in, .eml files out, a real store."""
+
+from __future__ import annotations
+
+import logging
+import mailbox
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+
+from cspr_mailbot.adapters.store import Store
+from cspr_mailbot.cli import build_app, main
+from cspr_mailbot.config import load_config
+from cspr_mailbot.core import workflow
+from cspr_mailbot.core.workdays import LONDON
+
+CHILD = "Jamie Example"
+BODY = f"""Referrer name: Sam Carter
+Child's name: {CHILD}
+Date of birth: 12/04/2019
+Incident type: Death
+Date of incident: 25/11/2026
+Summary of incident: Sudden death at home.
+Abuse or neglect: Suspected
+"""
+
+
+def london(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=LONDON).astimezone(timezone.utc)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "config.toml").write_text(
+        """
+[partnership]
+mailbox = "dsppb@example.gov.uk"
+coordinators = ["coordinator@example.gov.uk"]
+[maildir]
+path = "maildir"
+[intake]
+reply_limit_per_sender = 3
+"""
+    )
+    mailbox.Maildir(tmp_path / "maildir", create=True)
+    return tmp_path
+
+
+def deliver(site: Path, body: str = BODY, sender: str = "sam.carter@example.police.uk") -> str:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "dsppb@example.gov.uk"
+    msg["Subject"] = "Referral"
+    msg["Message-ID"] = mid = make_msgid(domain="example.org")
+    msg.set_content(body)
+    mailbox.Maildir(site / "maildir").add(msg.as_bytes())
+    return mid
+
+
+def run_pass(site: Path, now: datetime):  # type: ignore[no-untyped-def]
+    cfg = load_config(site / "config.toml")
+    with Store(cfg.store_path) as store:
+        app = build_app(cfg, store)
+        app.source.connect()
+        return app.run_once(now)
+
+
+def folder(site: Path, name: str) -> int:
+    return len(mailbox.Maildir(site / "maildir").get_folder(name))
+
+
+def outbox(site: Path) -> list[str]:
+    return sorted(p.name for p in (site / "store" / "outbox").glob("*.eml"))
+
+
+def test_one_bad_message_never_stops_the_loop_nor_leaks_into_the_log(
+    site: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    deliver(site, sender="first@example.org")
+    deliver(site, sender="second@example.org")
+    real_intake = workflow.intake
+    calls: list[str] = []
+
+    def intake_with_a_bug(msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(msg.from_addr)
+        if msg.from_addr == "first@example.org":
+            raise ValueError(f"a bug that quotes data: {CHILD}")
+        return real_intake(msg, *args, **kwargs)
+
+    monkeypatch.setattr(workflow, "intake", intake_with_a_bug)
+    caplog.set_level(logging.DEBUG)
+    report = run_pass(site, london(2026, 11, 30))
+    assert sorted(calls) == ["first@example.org", "second@example.org"]
+    assert (report.failed, report.processed) == (1, 1)
+    assert folder(site, "Needs triage") == 1 and folder(site, "Processed") == 1
+    assert len(mailbox.Maildir(site / "maildir")) == 0  # nothing left behind
+    assert any(name.startswith("error_") for name in outbox(site))  # the coordinators are told
+    assert CHILD not in caplog.text and "ValueError" in caplog.text
+    # The failed message is in the ledger: a second pass does not try it again or tell anyone twice.
+    before = outbox(site)
+    assert run_pass(site, london(2026, 11, 30, 11)).processed == 0
+    assert outbox(site) == before
+
+
+def test_the_digest_goes_once_a_working_day_across_restarts(site: Path) -> None:
+    deliver(site)
+    assert run_pass(site, london(2026, 11, 30, 7, 59)).digest_sent is False  # before 08:00
+    assert run_pass(site, london(2026, 11, 30, 8, 0)).digest_sent is True
+    assert run_pass(site, london(2026, 11, 30, 8, 1)).digest_sent is False  # a restart: not again
+    assert run_pass(site, london(2026, 12, 5, 9, 0)).digest_sent is False  # Saturday
+    assert run_pass(site, london(2026, 12, 28, 9, 0)).digest_sent is False  # Boxing Day substitute
+    assert run_pass(site, london(2026, 12, 1, 16, 0)).digest_sent is True  # down at 08:00: sent late
+    digests = [n for n in outbox(site) if n.startswith("digest_")]
+    assert len(digests) == 2
+
+
+def test_the_reply_limit_breaks_a_loop_with_one_sender(site: Path) -> None:
+    for _ in range(5):
+        deliver(site, sender="loopy@example.org")
+    run_pass(site, london(2026, 11, 30))
+    acks = [n for n in outbox(site) if n.endswith("_ack.eml")]
+    assert len(acks) == 3  # reply_limit_per_sender = 3
+    assert len([n for n in outbox(site) if n.endswith("_notice_new.eml")]) == 5  # coordinators see all
+
+
+def test_outside_mail_that_would_name_the_child_is_withheld_and_reported(site: Path) -> None:
+    own = site / "templates"
+    own.mkdir()
+    # A partnership's own acknowledgement that (wrongly) tries to show more than the initials.
+    (own / "acknowledgement.txt").write_text("Case {{ reference }} about {{ initials }}: " + CHILD + "\n")
+    (own / "acknowledgement.html").write_text("<p>{{ reference }}</p>\n")
+    with (site / "config.toml").open("a") as fh:
+        fh.write('[templates]\ndir = "templates"\n')
+    deliver(site)
+    run_pass(site, london(2026, 11, 30))
+    names = outbox(site)
+    assert not any(n.endswith("_ack.eml") for n in names)
+    withheld = (site / "store" / "outbox" / "DSPP-2026-0001_ack_withheld.eml").read_text()
+    # The notice goes to the coordinators, never to the outside sender, and does not repeat the name.
+    assert "X-Envelope-To: coordinator@example.gov.uk\n" in withheld.replace("\r\n", "\n")
+    assert "sam.carter" not in withheld and CHILD not in withheld
+
+
+def test_cli_case_json_has_the_spec_shape(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    deliver(site)
+    run_pass(site, london(2026, 11, 30))
+    assert main(["-c", str(site / "config.toml"), "case", "DSPP-2026-0001", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"reference", "status", "received_at", "referral", "criteria", "deadlines", "agencies", "events"} <= set(out)
+    assert out["status"] == "referral_received"
+    assert out["criteria"]["result"] == "met"
+    # Received Mon 30 Nov; no LA-aware date: SIN 5 and Rapid Review 15 working days from receipt.
+    assert out["deadlines"] == {"sin": "2026-12-07", "rapid_review": "2026-12-21", "review": None}
+    assert main(["-c", str(site / "config.toml"), "case", "DSPP-2026-9999"]) == 1
