@@ -103,6 +103,7 @@ class App:
         self, now: datetime, report: PassReport, stop: threading.Event | None = None
     ) -> None:
         assert self.source is not None
+        self._check_uidvalidity()
         for raw in self.source.fetch_new():
             if stop is not None and stop.is_set():
                 break
@@ -120,6 +121,27 @@ class App:
                 self._shunt(raw, now, exc)
             # Send as we go, so an acknowledgement leaves within seconds even in a backlog.
             self.flush_outbox(now, report)
+
+    def _check_uidvalidity(self) -> None:
+        """Remember the inbox's UIDVALIDITY; say so when it changed (UIDs then name other messages).
+
+        Nothing is processed twice either way: the ledger is keyed by Message-ID and content hash.
+        """
+        current = getattr(self.source, "uidvalidity", None)
+        if current is None:
+            return
+        known = self.store.meta_get("uidvalidity")
+        if known == current:
+            return
+        if known is not None:
+            logger.warning(
+                "the inbox's UIDVALIDITY changed (%s -> %s): UIDs in older logs name other "
+                "messages; the ledger still knows every message by Message-ID and hash",
+                known,
+                current,
+            )
+        with self.store.transaction() as txn:
+            txn.meta_set("uidvalidity", current)
 
     def process_one(self, raw: RawMessage, now: datetime, report: PassReport) -> None:
         assert self.source is not None
@@ -170,6 +192,8 @@ class App:
         st = self.settings
         if cls.kind == "automatic":
             return workflow.on_automatic(msg, cls, case, now, st)
+        if cls.kind == "command" and case is None:
+            return workflow.on_command_without_case(msg, now, st)
         if case is None:
             return workflow.intake(msg, cls, now, self.cal, st, txn.next_reference)
         if cls.kind == "command":
@@ -279,7 +303,9 @@ class App:
                 logger.error(
                     "%s: withheld, it would have named the child outside the coordinators", om.key
                 )
-                om = self._withheld_notice(om)  # the record below is built from the notice, not the original
+                om = self._withheld_notice(
+                    om
+                )  # the record below is built from the notice, not the original
                 rendered = self.renderer.render(om, now)
             recipients = [addr for _, addr in getaddresses([*om.to, *om.cc]) if addr]
             added = txn.outbox_put(

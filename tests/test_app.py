@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import mailbox
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -29,7 +29,7 @@ Abuse or neglect: Suspected
 
 
 def london(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=LONDON).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=LONDON).astimezone(UTC)
 
 
 @pytest.fixture
@@ -157,3 +157,41 @@ def test_cli_case_json_has_the_spec_shape(site: Path, capsys: pytest.CaptureFixt
     # Received Mon 30 Nov; no LA-aware date: SIN 5 and Rapid Review 15 working days from receipt.
     assert out["deadlines"] == {"sin": "2026-12-07", "rapid_review": "2026-12-21", "review": None}
     assert main(["-c", str(site / "config.toml"), "case", "DSPP-2026-9999"]) == 1
+
+
+def test_a_coordinators_commands_naming_no_case_get_an_error_not_a_case(site: Path) -> None:
+    msg = EmailMessage()
+    msg["From"] = "coordinator@example.gov.uk"
+    msg["To"] = "dsppb@example.gov.uk"
+    msg["Subject"] = "RE: [DSPP-2026-0099] New referral"  # a case that does not exist
+    msg["Message-ID"] = make_msgid(domain="example.gov.uk")
+    msg.set_content("decision: cspr\n")
+    mailbox.Maildir(site / "maildir").add(msg.as_bytes())
+    report = run_pass(site, london(2026, 11, 30))
+    assert report.cases_created == [] and report.outcomes == {"command": 1}
+    replies = [n for n in outbox(site) if n.startswith("command-no-case_")]
+    assert len(replies) == 1
+    assert "X-Envelope-To: coordinator@example.gov.uk" in (site / "store" / "outbox" / replies[0]).read_text()
+    assert folder(site, "Processed") == 1
+
+
+def test_uidvalidity_is_remembered_across_restarts(tmp_path: Path, dovecot) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "config.toml").write_text(
+        f"""
+[partnership]
+mailbox = "dsppb@example.gov.uk"
+coordinators = ["coordinator@example.gov.uk"]
+[imap]
+host = "127.0.0.1"
+port = {dovecot.port}
+security = "none"
+username = "{dovecot.user}"
+password = "{dovecot.password}"
+"""
+    )
+    run_pass(tmp_path, london(2026, 11, 30))
+    cfg = load_config(tmp_path / "config.toml")
+    with Store(cfg.store_path) as store:
+        assert store.meta_get("uidvalidity") == dovecot.client().folder_status("INBOX", ["UIDVALIDITY"])[
+            b"UIDVALIDITY"
+        ]

@@ -136,4 +136,10 @@ def classify(msg: InboundMessage, ctx: Context) -> Classification:
         )
     if ref:
         return Classification("correspondence", (how,), case_ref=ref)
+    if msg.from_addr in ctx.coordinators and looks_like_commands(msg.body_text):
+        # Commands that name no case we know (a mistyped reference): an error for the coordinator,
+        # not a new referral with a triage reply.
+        return Classification(
+            "command", ("from a coordinator with commands, but no known case named",)
+        )
     return Classification("referral", ("no case named: a new referral",))

@@ -723,6 +723,21 @@ def on_command_mail(
     return replace(outcome, messages=(*outcome.messages[:-1], reply))
 
 
+def on_command_without_case(msg: InboundMessage, now: datetime, st: Settings) -> Outcome:
+    """A coordinator's commands that name no case we know: nothing is done, and they are told why."""
+    reply = OutboundMessage(
+        key=f"command-no-case:{msg.sha256[:16]}",
+        template="command_no_case",
+        to=(msg.from_addr,),
+        subject="Commands not done: which case?",
+        context={"mail_subject": msg.subject, "mailbox": st.mailbox, "phone": st.phone},
+        auto_submitted="auto-replied",
+        internal=True,
+        **_reply_headers(msg),
+    )
+    return Outcome("processed", "command", None, (reply,), "commands naming no known case")
+
+
 def run_commands(
     case: Case,
     commands: tuple[Command, ...],
