@@ -145,7 +145,7 @@ def test_html_only_body_becomes_text() -> None:
     lines = msg.body_text.splitlines()
     assert lines[0] == "Child's initials: A. B."
     assert "Incident date: 03/12/2026" in lines and "Summary: fell" in lines
-    assert "Agency Police" in lines
+    assert "Agency\tPolice" in lines  # table cells stay apart, so the reader sees label and value
     assert "alert" not in msg.body_text and "color" not in msg.body_text
     assert msg.attachments == ()
 

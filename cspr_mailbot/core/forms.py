@@ -1026,7 +1026,10 @@ class _Converter:
                 return None
             return parsed.isoformat()
         if key in _BOOL_FIELDS:
-            option, problem = _choose(text, self.labels.answers.get("bool", {}))
+            words = self.labels.answers.get("bool", {})
+            if not_given and _answer_norm(text) not in {w for ws in words.values() for w in ws}:
+                return None  # "N/A", "N/K": no answer, not the "N" of "No"
+            option, problem = _choose(text, words)
             if problem and not not_given:
                 self.problems.append(f"The answer for {name} ('{_short(text)}'): {problem}")
             return _BOOL_OPTIONS.get(option) if option else None
@@ -1169,10 +1172,37 @@ def read_referral_text(text: str, labels: Labels) -> FormResult:
     else:
         lines = [re.sub(r"^\s*(?:>\s?)+", "", ln) for ln in lines]
     collector = _Collector(labels, "referral", body=True)
+    signature = False
     for ln in lines:
+        if _FORWARD_MARKER.match(ln):
+            signature = False
+        elif collector.found and _SIGN_OFF.match(ln):
+            collector.flush()
+            signature = True
+        if signature:
+            # After "Kind regards" comes the writer's signature: its "Address:" is the
+            # writer's office, never the child's. Only the writer's own details are read.
+            hit = collector.hit(ln)
+            if hit is None or not hit.inline or hit.key not in _SENDER_FIELDS:
+                continue
         collector.line(ln)
     collector.flush()
     return _result(collector, labels, "referral")
+
+
+_SIGN_OFF = re.compile(
+    r"^\s*(?:(?:(?:kind|best|warm|many)\s+)?(?:regards|wishes|thanks)|thank\s+you|cheers|"
+    r"yours\s+(?:sincerely|faithfully)|--)[\s,.!]*$",
+    re.IGNORECASE,
+)
+_FORWARD_MARKER = re.compile(
+    r"^\s*(?:-{2,}\s*(?:forwarded message|original message)\s*-{2,}|begin forwarded message:|"
+    r"from:\s)",
+    re.IGNORECASE,
+)
+_SENDER_FIELDS = frozenset(
+    {"referrer_name", "referrer_role", "referrer_agency", "referrer_email", "referrer_phone"}
+)
 
 
 def read_scoping_docx(data: bytes, filename: str, labels: Labels) -> FormResult:

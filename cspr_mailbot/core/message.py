@@ -196,7 +196,11 @@ def html_to_text(html: str) -> str:
         text = "".join(parser.parts)
     except Exception:  # noqa: BLE001 - html.parser on hostile input; fall back to stripping tags
         text = re.sub(r"<[^>]*>", " ", html)
-    lines = [re.sub(r"[ \t\xa0]+", " ", line).strip() for line in text.splitlines()]
+    # A tab between table cells keeps "Label | value" rows apart for the body reader.
+    lines = [
+        re.sub(r"[ \xa0]+", " ", re.sub(r"[ \xa0]*\t[ \t\xa0]*", "\t", line)).strip()
+        for line in text.splitlines()
+    ]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
