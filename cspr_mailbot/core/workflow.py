@@ -297,8 +297,11 @@ def intake(
     received_on = cal.received_on(arrived)
     reference = new_reference(received_on.year)
     reading = read_referral(msg, st)
-    referral: dict[str, Any] = dict(reading.form.fields) if reading.form else {}
-    if referral and not referral.get("referrer_email") and msg.from_addr:
+    # SPEC 8: the referral always carries every section 4 key; unread ones are null.
+    referral: dict[str, Any] = {k: None for k in REFERRAL_FIELDS}
+    if reading.form:
+        referral.update(reading.form.fields)
+    if reading.form and not referral.get("referrer_email") and msg.from_addr:
         referral["referrer_email"] = msg.from_addr
     triage: list[str] = []
     if reading.form is None:
@@ -322,8 +325,8 @@ def intake(
         source_message_id=msg.message_id,
         referral=referral,
         criteria=screen(referral)
-        if referral
-        else {"result": "unclear", "reasons": ["no form read"]},
+        if reading.form
+        else {"result": "unclear", "reasons": ["no referral form could be read"]},
         triage_reasons=tuple(triage),
     )
     agencies: list[Agency] = []
@@ -652,11 +655,24 @@ def apply_commands(
             done.append(f"Local authority aware on {format_date(date.fromisoformat(on))}")
         elif cmd.verb == "agency":
             name = cmd.agency_name or ""
-            if _match_agency(case, (name,), "") is not None or (
-                (entry := resolve_agency(name, st.directory))
-                and _match_agency(case, (entry.name,), "") is not None
-            ):
-                done.append(f"{name} is already on the case")
+            index = _match_agency(case, (name,), "")
+            if index is None and (entry := resolve_agency(name, st.directory)):
+                index = _match_agency(case, (entry.name,), "")
+            if index is not None:
+                known = case.agencies[index]
+                if known.email or not cmd.agency_email:
+                    done.append(f"{name} is already on the case")
+                    continue
+                # On the case without an address (the no-address notice asks for this line).
+                agencies = list(case.agencies)
+                agencies[index] = replace(known, email=cmd.agency_email)
+                case = replace(case, agencies=tuple(agencies))
+                done.append(f"Address for {known.name}: <{cmd.agency_email}>")
+                if case.status == "rapid_review":
+                    case, sent, _ = send_scoping_requests(case, now, cal, st)
+                    messages.extend(sent)
+                    done.extend(f"Scoping request sent to {m.context['agency']}" for m in sent)
+                case = case.with_event(now, "command", cmd.line)
                 continue
             agency = _agency_from(name, cmd.agency_email, None, st)
             case = replace(case, agencies=(*case.agencies, agency))
