@@ -45,6 +45,7 @@ class PassReport:
     notices_queued: int = 0
     sent: int = 0
     send_failures: int = 0
+    undeliverable: int = 0  # of send_failures, those refused for good (recorded on the case)
     digest_sent: bool = False
 
     def count(self, outcome: str) -> None:
@@ -93,10 +94,13 @@ class App:
     ) -> PassReport:
         """New mail, then due notices and the digest, then sending. ``patient`` honours retry back-off."""
         report = PassReport()
-        if self.source is not None:
-            self.process_inbox(now, report, stop)
-        self.run_schedule(now, report)
-        self.flush_outbox(now, report, patient=patient)
+        try:
+            if self.source is not None:
+                self.process_inbox(now, report, stop)
+            self.run_schedule(now, report)
+            self.flush_outbox(now, report, patient=patient)
+        finally:
+            self.sender.close()  # one SMTP session for the whole pass
         return report
 
     def process_inbox(
@@ -120,7 +124,7 @@ class App:
                 report.failed += 1
                 self._shunt(raw, now, exc)
             # Send as we go, so an acknowledgement leaves within seconds even in a backlog.
-            self.flush_outbox(now, report)
+            self.flush_outbox(now, report, keep_open=True)
 
     def _check_uidvalidity(self) -> None:
         """Remember the inbox's UIDVALIDITY; say so when it changed (UIDs then name other messages).
@@ -155,11 +159,12 @@ class App:
                 raw.uid,
                 entry.get("case_reference") or "no case",
             )
-            self._file(raw.uid, entry["folder"], sha)
+            self._file(raw.uid, entry["folder"], entry["sha256"])  # a copy may differ in its bytes
             return
         with self.store.transaction() as txn:
-            if txn.ledger_get(msg.message_id, sha) is not None:
-                folder = txn.ledger_get(msg.message_id, sha)["folder"]  # type: ignore[index]
+            earlier = txn.ledger_get(msg.message_id, sha)
+            if earlier is not None:
+                folder, sha = earlier["folder"], earlier["sha256"]
             else:
                 outcome = self._decide(msg, txn, now)
                 case = outcome.case
@@ -360,9 +365,18 @@ class App:
         return over
 
     def flush_outbox(
-        self, now: datetime, report: PassReport | None = None, *, patient: bool = False
+        self,
+        now: datetime,
+        report: PassReport | None = None,
+        *,
+        patient: bool = False,
+        keep_open: bool = False,
     ) -> None:
-        """Send every pending message; record each as sent once the server accepted it."""
+        """Send every pending message; record each as sent once the server accepted it.
+
+        ``keep_open`` leaves the SMTP session open for the next flush of the same pass (the caller
+        closes it), instead of a new session for every message of a backlog.
+        """
         report = report or PassReport()
         pending = self.store.outbox_pending()
         if not pending:
@@ -381,6 +395,7 @@ class App:
                     )
                 except SendError as exc:
                     report.send_failures += 1
+                    report.undeliverable += exc.permanent
                     self._record_failure(rec, now, exc)
                     if not exc.permanent:
                         break  # the server is unwell: keep the rest for the next pass, in order
@@ -393,7 +408,8 @@ class App:
                 logger.info("%s: sent", rec["key"])
                 self._copy_to_sent(raw, rec["key"])
         finally:
-            self.sender.close()
+            if not keep_open:
+                self.sender.close()
 
     def _record_failure(self, rec: dict[str, Any], now: datetime, exc: SendError) -> None:
         attempts = int(rec.get("attempts") or 0) + 1

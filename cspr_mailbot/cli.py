@@ -267,7 +267,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             )
             for ref in report.cases_created:
                 print(ref)
-            return 0 if not report.send_failures else 1
+            # 1 while something waits to be retried; a permanent refusal is recorded on its case.
+            return 1 if report.send_failures > report.undeliverable else 0
         if args.now:
             raise UsageError("--now goes with --once")
         stop = threading.Event()

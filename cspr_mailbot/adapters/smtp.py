@@ -64,11 +64,21 @@ class SmtpSender:
             raise SendError(f"cannot reach SMTP server {self.host}:{self.port}: {exc}") from exc
 
     def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> None:
+        # An address with UTF-8 in it (RFC 6532) needs the server's SMTPUTF8; smtplib refuses it if
+        # the server has none. Without the option, smtplib raises UnicodeEncodeError mid-command.
+        utf8 = not all(a.isascii() for a in (mail_from, *recipients))
+        options = ["SMTPUTF8"] if utf8 else []
         for attempt in (1, 2):
             if self._conn is None:
                 self._conn = self._connect()
             try:
-                refused = self._conn.sendmail(mail_from, list(recipients), raw)
+                refused = self._conn.sendmail(mail_from, list(recipients), raw, options)
+            except smtplib.SMTPNotSupportedError as exc:
+                self.close()
+                raise SendError(
+                    f"{self.host} cannot take an address written in UTF-8 (no SMTPUTF8)",
+                    permanent=True,
+                ) from exc
             except smtplib.SMTPServerDisconnected:
                 self._conn = None
                 if attempt == 2:
