@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -80,6 +81,9 @@ class App:
             mailbox=cfg.partnership.mailbox,
             subject_marking=cfg.partnership.subject_marking,
             templates_dir=cfg.templates_dir,
+        )
+        self._reference_pattern = re.compile(
+            rf"{re.escape(cfg.partnership.reference_prefix)}-\d{{4}}-\d{{4,}}", re.IGNORECASE
         )
         self.folders = {
             "processed": cfg.folders.processed,
@@ -222,6 +226,8 @@ class App:
                 continue
             try:
                 data = attachments.check_docx(att, self.settings.limits)
+                if forms.text_matches(data, self._reference_pattern) is None:
+                    continue  # no reference anywhere in it (a referral form): skip the full read
                 result = forms.read_scoping_docx(data, att.filename, self.settings.labels)
             except MailbotError:
                 continue

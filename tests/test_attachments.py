@@ -471,3 +471,17 @@ print(code, (after - before) * 1024)
     code, grown = done.stdout.split()
     assert code == "zip_bomb"
     assert int(grown) < MEMORY_BUDGET
+
+
+def test_a_remembered_pass_is_checked_again_under_tighter_limits() -> None:
+    from cspr_mailbot import formgen
+    from cspr_mailbot.core.attachments import Limits, check_docx
+    from cspr_mailbot.core.models import Attachment
+    from cspr_mailbot.errors import UnreadableAttachment
+
+    att = Attachment("form.docx", "application/octet-stream", formgen.blank_referral())
+    assert check_docx(att, Limits()) == att.data
+    assert check_docx(att, Limits()) == att.data  # remembered
+    with pytest.raises(UnreadableAttachment) as info:
+        check_docx(att, Limits(max_attachment_bytes=1000))
+    assert info.value.code == "too_large"

@@ -1060,3 +1060,33 @@ def test_questions_styled_as_headings_are_still_labels() -> None:
     result = read(data)
     assert result.fields["child_name"] == "Amy Example"
     assert result.fields["incident_summary"] == "Found unresponsive."
+
+
+def test_text_matches_finds_a_reference_split_across_runs_and_in_properties() -> None:
+    import re
+
+    from cspr_mailbot import formgen
+    from cspr_mailbot.core.forms import text_matches
+
+    pattern = re.compile(r"DSPP-\d{4}-\d{4,}")
+    assert text_matches(formgen.prefilled_scoping("DSPP-2026-0007", "West Midlands Police"), pattern) == (
+        "DSPP-2026-0007"
+    )
+    assert text_matches(formgen.blank_referral(), pattern) is None
+    # Word splits text into runs at will: the reference must be found across them.
+    split = docx_with_runs(["Case reference: DSPP-", "2026", "-0042"])
+    assert text_matches(split, pattern) == "DSPP-2026-0042"
+
+
+def docx_with_runs(runs: list[str]) -> bytes:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    paragraph = document.add_paragraph()
+    for text in runs:
+        paragraph.add_run(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()

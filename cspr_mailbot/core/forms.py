@@ -1264,3 +1264,26 @@ def read_custom_properties(data: bytes) -> dict[str, str]:
         if name and len(prop):
             props[name] = (prop[0].text or "").strip()
     return props
+
+
+_TAG = re.compile(rb"<[^>]*>")
+
+
+def text_matches(data: bytes, pattern: re.Pattern[str]) -> str | None:
+    """The first match of ``pattern`` in a .docx's custom properties or body text, found cheaply.
+
+    Tags are stripped from word/document.xml without parsing, so text that Word split across runs is
+    joined again. This lets a caller skip the full read of a document that cannot carry what it seeks
+    (a referral form holds no case reference). ``data`` must have passed attachments.check_docx.
+    """
+    for value in read_custom_properties(data).values():
+        found = pattern.search(value)
+        if found:
+            return found.group(0)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            xml = zf.read("word/document.xml")
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        return None
+    found = pattern.search(_TAG.sub(b"", xml).decode("utf-8", "replace"))
+    return found.group(0) if found else None

@@ -527,9 +527,10 @@ def _build(raw: bytes, uid: str, msg: Message, walk: _Walk, mp: _MailParserView)
         for m in _MSGID.findall(value)
     )
     defects = list(walk.defects)
-    for category in mp.defects:
-        if category not in defects:
-            defects.append(category)
+    if defects:  # the stdlib saw something wrong: mail-parser's account of it too
+        for category in mp.defects:
+            if category not in defects:
+                defects.append(category)
 
     return InboundMessage(
         uid=uid,
@@ -552,10 +553,24 @@ def _build(raw: bytes, uid: str, msg: Message, walk: _Walk, mp: _MailParserView)
     )
 
 
+class _LazyMailParser:
+    """mail-parser's view, made only when asked for: it is a second full parse of the message,
+    needed only for odd mail (a date the stdlib cannot read, a broken structure, defects to list)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+        self._view: _MailParserView | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._view is None:
+            self._view = _mailparser_view(self._raw)
+        return getattr(self._view, name)
+
+
 def parse_message(raw: bytes, uid: str) -> InboundMessage:
     """Parse one raw message. Never raises: the worse the bytes, the emptier the result."""
     raw = bytes(raw)
-    mp = _mailparser_view(raw)
+    mp: Any = _LazyMailParser(raw)
     attempts: list[tuple[str, Any]] = [
         ("default", email.policy.default),
         ("compat32", email.policy.compat32),
