@@ -112,7 +112,9 @@ def test_the_digest_goes_once_a_working_day_across_restarts(site: Path) -> None:
     assert run_pass(site, london(2026, 11, 30, 8, 1)).digest_sent is False  # a restart: not again
     assert run_pass(site, london(2026, 12, 5, 9, 0)).digest_sent is False  # Saturday
     assert run_pass(site, london(2026, 12, 28, 9, 0)).digest_sent is False  # Boxing Day substitute
-    assert run_pass(site, london(2026, 12, 1, 16, 0)).digest_sent is True  # down at 08:00: sent late
+    assert (
+        run_pass(site, london(2026, 12, 1, 16, 0)).digest_sent is True
+    )  # down at 08:00: sent late
     digests = [n for n in outbox(site) if n.startswith("digest_")]
     assert len(digests) == 2
 
@@ -123,14 +125,18 @@ def test_the_reply_limit_breaks_a_loop_with_one_sender(site: Path) -> None:
     run_pass(site, london(2026, 11, 30))
     acks = [n for n in outbox(site) if n.endswith("_ack.eml")]
     assert len(acks) == 3  # reply_limit_per_sender = 3
-    assert len([n for n in outbox(site) if n.endswith("_notice_new.eml")]) == 5  # coordinators see all
+    assert (
+        len([n for n in outbox(site) if n.endswith("_notice_new.eml")]) == 5
+    )  # coordinators see all
 
 
 def test_outside_mail_that_would_name_the_child_is_withheld_and_reported(site: Path) -> None:
     own = site / "templates"
     own.mkdir()
     # A partnership's own acknowledgement that (wrongly) tries to show more than the initials.
-    (own / "acknowledgement.txt").write_text("Case {{ reference }} about {{ initials }}: " + CHILD + "\n")
+    (own / "acknowledgement.txt").write_text(
+        "Case {{ reference }} about {{ initials }}: " + CHILD + "\n"
+    )
     (own / "acknowledgement.html").write_text("<p>{{ reference }}</p>\n")
     with (site / "config.toml").open("a") as fh:
         fh.write('[templates]\ndir = "templates"\n')
@@ -151,7 +157,16 @@ def test_cli_case_json_has_the_spec_shape(site: Path, capsys: pytest.CaptureFixt
     run_pass(site, london(2026, 11, 30))
     assert main(["-c", str(site / "config.toml"), "case", "DSPP-2026-0001", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert {"reference", "status", "received_at", "referral", "criteria", "deadlines", "agencies", "events"} <= set(out)
+    assert {
+        "reference",
+        "status",
+        "received_at",
+        "referral",
+        "criteria",
+        "deadlines",
+        "agencies",
+        "events",
+    } <= set(out)
     assert out["status"] == "referral_received"
     assert out["criteria"]["result"] == "met"
     # Received Mon 30 Nov; no LA-aware date: SIN 5 and Rapid Review 15 working days from receipt.
@@ -171,7 +186,10 @@ def test_a_coordinators_commands_naming_no_case_get_an_error_not_a_case(site: Pa
     assert report.cases_created == [] and report.outcomes == {"command": 1}
     replies = [n for n in outbox(site) if n.startswith("command-no-case_")]
     assert len(replies) == 1
-    assert "X-Envelope-To: coordinator@example.gov.uk" in (site / "store" / "outbox" / replies[0]).read_text()
+    assert (
+        "X-Envelope-To: coordinator@example.gov.uk"
+        in (site / "store" / "outbox" / replies[0]).read_text()
+    )
     assert folder(site, "Processed") == 1
 
 
@@ -192,6 +210,7 @@ password = "{dovecot.password}"
     run_pass(tmp_path, london(2026, 11, 30))
     cfg = load_config(tmp_path / "config.toml")
     with Store(cfg.store_path) as store:
-        assert store.meta_get("uidvalidity") == dovecot.client().folder_status("INBOX", ["UIDVALIDITY"])[
-            b"UIDVALIDITY"
-        ]
+        assert (
+            store.meta_get("uidvalidity")
+            == dovecot.client().folder_status("INBOX", ["UIDVALIDITY"])[b"UIDVALIDITY"]
+        )

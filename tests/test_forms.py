@@ -1069,9 +1069,9 @@ def test_text_matches_finds_a_reference_split_across_runs_and_in_properties() ->
     from cspr_mailbot.core.forms import text_matches
 
     pattern = re.compile(r"DSPP-\d{4}-\d{4,}")
-    assert text_matches(formgen.prefilled_scoping("DSPP-2026-0007", "West Midlands Police"), pattern) == (
-        "DSPP-2026-0007"
-    )
+    assert text_matches(
+        formgen.prefilled_scoping("DSPP-2026-0007", "West Midlands Police"), pattern
+    ) == ("DSPP-2026-0007")
     assert text_matches(formgen.blank_referral(), pattern) is None
     # Word splits text into runs at will: the reference must be found across them.
     split = docx_with_runs(["Case reference: DSPP-", "2026", "-0042"])
