@@ -144,6 +144,28 @@ def next_deadline(case: Case, cal: WorkingCalendar, ts: Timescales) -> tuple[str
     return label, due
 
 
+def _notice(
+    reference: str,
+    key: str,
+    template: str,
+    subject: str,
+    context: dict[str, Any],
+    st: Settings,
+    **more: Any,
+) -> OutboundMessage:
+    """A message to the coordinators about a case (internal: it may name the child)."""
+    return OutboundMessage(
+        key=key,
+        template=template,
+        to=st.coordinators,
+        subject=subject,
+        context=context,
+        case_ref=reference,
+        internal=True,
+        **more,
+    )
+
+
 def _reply_headers(msg: InboundMessage) -> dict[str, Any]:
     if not msg.message_id:
         return {}
@@ -380,26 +402,24 @@ def intake(
                 )
             )
     messages.append(
-        OutboundMessage(
-            key=f"{reference}:notice:new",
-            template="new_referral" if status == "referral_received" else "triage_notice",
-            to=st.coordinators,
-            subject="New referral" if status == "referral_received" else "Referral needs triage",
-            context={**view, "source": reading.source, "sender": msg.from_addr},
-            case_ref=reference,
-            internal=True,
+        _notice(
+            reference,
+            f"{reference}:notice:new",
+            "new_referral" if status == "referral_received" else "triage_notice",
+            "New referral" if status == "referral_received" else "Referral needs triage",
+            {**view, "source": reading.source, "sender": msg.from_addr},
+            st,
         )
     )
     if looked_after_death(referral):
         messages.append(
-            OutboundMessage(
-                key=f"{reference}:notice:lac-death",
-                template="lac_notice",
-                to=st.coordinators,
-                subject="Looked-after child's death: notify the Secretary of State and Ofsted",
-                context=view,
-                case_ref=reference,
-                internal=True,
+            _notice(
+                reference,
+                f"{reference}:notice:lac-death",
+                "lac_notice",
+                "Looked-after child's death: notify the Secretary of State and Ofsted",
+                view,
+                st,
             )
         )
         case = case.with_event(
@@ -424,14 +444,13 @@ def _agency_from(name: str, email: str | None, contact: str | None, st: Settings
 def _no_address_notice(
     case: Case, names: list[str], st: Settings, view: dict[str, Any]
 ) -> OutboundMessage:
-    return OutboundMessage(
-        key=f"{case.reference}:notice:no-address:{'|'.join(sorted(_norm(n) for n in names))}",
-        template="no_agency_address",
-        to=st.coordinators,
-        subject="Agency without an email address",
-        context={**view, "names": names},
-        case_ref=case.reference,
-        internal=True,
+    return _notice(
+        case.reference,
+        f"{case.reference}:notice:no-address:{'|'.join(sorted(_norm(n) for n in names))}",
+        "no_agency_address",
+        "Agency without an email address",
+        {**view, "names": names},
+        st,
     )
 
 
@@ -447,18 +466,17 @@ def on_automatic(
     case = case.with_event(
         now, "bounce", f"uid {msg.uid}: our message {cls.bounce_of} was not delivered"
     )
-    notice = OutboundMessage(
-        key=f"{case.reference}:notice:bounce:{msg.sha256[:16]}",
-        template="bounce_notice",
-        to=st.coordinators,
-        subject="A message we sent was not delivered",
-        context={
+    notice = _notice(
+        case.reference,
+        f"{case.reference}:notice:bounce:{msg.sha256[:16]}",
+        "bounce_notice",
+        "A message we sent was not delivered",
+        {
             **_base_context(case, st),
             "bounced_message_id": cls.bounce_of,
             "report_excerpt": msg.body_text[:2000],
         },
-        case_ref=case.reference,
-        internal=True,
+        st,
     )
     return Outcome("ignored", "automatic", case, (notice,), f"{case.reference} bounce")
 
@@ -540,14 +558,13 @@ def on_correspondence(
         requested = [a for a in case.agencies if a.requested_on]
         if requested and all(a.returned_on for a in requested):
             messages.append(
-                OutboundMessage(
-                    key=f"{case.reference}:notice:all-returns",
-                    template="returns_complete",
-                    to=st.coordinators,
-                    subject="All scoping returns are in",
-                    context=internal_view(case, cal, st, today),
-                    case_ref=case.reference,
-                    internal=True,
+                _notice(
+                    case.reference,
+                    f"{case.reference}:notice:all-returns",
+                    "returns_complete",
+                    "All scoping returns are in",
+                    internal_view(case, cal, st, today),
+                    st,
                 )
             )
         return Outcome(
@@ -556,12 +573,12 @@ def on_correspondence(
 
     case = case.with_event(now, "correspondence", f"uid {msg.uid}; {'; '.join(cls.reasons)}")
     messages.append(
-        OutboundMessage(
-            key=f"{case.reference}:notice:mail:{msg.sha256[:16]}",
-            template="correspondence_notice",
-            to=st.coordinators,
-            subject="Mail on the case",
-            context={
+        _notice(
+            case.reference,
+            f"{case.reference}:notice:mail:{msg.sha256[:16]}",
+            "correspondence_notice",
+            "Mail on the case",
+            {
                 **internal_view(case, cal, st, today),
                 "sender": msg.from_addr,
                 "mail_subject": msg.subject,
@@ -571,8 +588,7 @@ def on_correspondence(
                 "refused_commands": msg.from_addr not in st.coordinators
                 and bool(parse_commands(msg.body_text).commands),
             },
-            case_ref=case.reference,
-            internal=True,
+            st,
         )
     )
     return Outcome(
@@ -776,15 +792,14 @@ def run_commands(
     else:
         case, messages, done = apply_commands(case, commands, now, cal, st)
     view = internal_view(case, cal, st, today_of(now))
-    answer = OutboundMessage(
-        key=f"{case.reference}:command-reply:{now.isoformat()}",
-        template="command_reply",
-        to=st.coordinators,
-        subject="Commands done" if not errors else "Commands not done",
-        context={**view, "done": done, "errors": [{"line": ln, "problem": p} for ln, p in errors]},
-        case_ref=case.reference,
+    answer = _notice(
+        case.reference,
+        f"{case.reference}:command-reply:{now.isoformat()}",
+        "command_reply",
+        "Commands done" if not errors else "Commands not done",
+        {**view, "done": done, "errors": [{"line": ln, "problem": p} for ln, p in errors]},
+        st,
         auto_submitted="auto-replied",
-        internal=True,
     )
     kind = "command"
     return Outcome(
@@ -821,19 +836,18 @@ def due_messages(
             case = replace(case, agencies=agencies)
         else:
             view = view or internal_view(case, cal, st, today)
-            msg = OutboundMessage(
-                key=key,
-                template="deadline_notice",
-                to=st.coordinators,
-                subject=reminder.label or "Deadline",
-                context={
+            msg = _notice(
+                case.reference,
+                key,
+                "deadline_notice",
+                reminder.label or "Deadline",
+                {
                     **view,
                     "label": reminder.label,
                     "deadline_shown": format_date(reminder.deadline),
                     "kind": reminder.kind,
                 },
-                case_ref=case.reference,
-                internal=True,
+                st,
             )
         messages.append(msg)
         case = replace(case, sent_keys=(*case.sent_keys, key)).with_event(
