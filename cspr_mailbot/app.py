@@ -443,6 +443,25 @@ class App:
                     now, "send_failed", f"{rec['template']}: {exc}"
                 )
                 txn.put_case(case.to_dict())
+            if exc.permanent and not rec.get("internal"):
+                # Mail for outside refused for good (a referrer's acknowledgement, an agency's
+                # request): a person must follow it up. Mail to the coordinators is not reported
+                # this way, or a refused notice would breed notices.
+                notice = OutboundMessage(
+                    key=f"{rec['key']}:undeliverable",
+                    template="undeliverable_notice",
+                    to=self.cfg.partnership.coordinators,
+                    subject="A message could not be delivered",
+                    context={
+                        "reference": ref or "",
+                        "template": rec.get("template") or "",
+                        "recipients": ", ".join(rec.get("recipients") or ()),
+                        "error": str(exc),
+                    },
+                    case_ref=ref,
+                    internal=True,
+                )
+                self._queue(txn, (notice,), None, now, PassReport())
 
     def _copy_to_sent(self, raw: bytes, key: str) -> None:
         if self.source is None or not self.cfg.folders.sent:

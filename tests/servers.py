@@ -513,6 +513,14 @@ class _Handler:
     server: SmtpServer
     received: list[Received] = field(default_factory=list)
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.lower() in self.server.refuse:
+            return "550 5.1.1 no such user here"  # a permanent refusal, as a real server gives it
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
         raw = bytes(envelope.original_content or envelope.content)
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
@@ -551,6 +559,7 @@ class SmtpServer:
         require_starttls: bool = False,
         cert: Certificate | None = None,
         forward_to: DovecotServer | None = None,
+        refuse: tuple[str, ...] = (),
     ) -> None:
         if starttls and cert is None:
             raise ValueError("starttls needs a certificate")
@@ -561,6 +570,7 @@ class SmtpServer:
         self.cert = cert
         self.cafile = str(cert.cert) if cert else None
         self.forward_to = forward_to
+        self.refuse = {a.lower() for a in refuse}  # recipients refused with a 550 at RCPT
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._received: list[Received] = []

@@ -214,3 +214,24 @@ password = "{dovecot.password}"
             store.meta_get("uidvalidity")
             == dovecot.client().folder_status("INBOX", ["UIDVALIDITY"])[b"UIDVALIDITY"]
         )
+
+
+def test_a_reply_refused_for_good_is_reported_to_the_coordinators(
+    site: Path, make_smtp_server
+) -> None:  # type: ignore[no-untyped-def]
+    smtp = make_smtp_server(refuse=("gone@example.org",))
+    with (site / "config.toml").open("a") as fh:
+        fh.write(f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n')
+    deliver(site, sender="gone@example.org")
+    report = run_pass(site, london(2026, 11, 30))
+    assert report.undeliverable == 1
+    received = {(m.rcpt_tos, m.message["X-CSPR-Mailbot"]) for m in smtp.messages}
+    assert (("coordinator@example.gov.uk",), "undeliverable_notice") in received
+    assert not any("gone@example.org" in m.rcpt_tos for m in smtp.messages)
+    # Recorded on the case, and never retried nor reported twice.
+    again = run_pass(site, london(2026, 11, 30, 11))
+    assert again.send_failures == 0 and again.sent == 0
+    cfg = load_config(site / "config.toml")
+    with Store(cfg.store_path) as store:
+        events = [e["kind"] for e in store.get_case("DSPP-2026-0001")["events"]]
+    assert "send_failed" in events
