@@ -173,6 +173,9 @@ class App:
                 outcome = self._decide(msg, txn, now)
                 case = outcome.case
                 if case is not None:
+                    for om in outcome.messages:  # the case's log says what was sent, and to whom
+                        who = "the coordinators" if om.internal else ", ".join(om.to)
+                        case = case.with_event(now, "message", f"{om.template} to {who}")
                     txn.put_case(case.to_dict())
                 self._queue(txn, outcome.messages, case, now, report)
                 folder = self.folders[outcome.folder]

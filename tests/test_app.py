@@ -171,6 +171,12 @@ def test_cli_case_json_has_the_spec_shape(site: Path, capsys: pytest.CaptureFixt
     assert out["criteria"]["result"] == "met"
     # Received Mon 30 Nov; no LA-aware date: SIN 5 and Rapid Review 15 working days from receipt.
     assert out["deadlines"] == {"sin": "2026-12-07", "rapid_review": "2026-12-21", "review": None}
+    # The log says what was sent, and to whom.
+    sent = [e["detail"] for e in out["events"] if e["kind"] == "message"]
+    assert sent == [
+        "acknowledgement to sam.carter@example.police.uk",
+        "new_referral to the coordinators",
+    ]
     assert main(["-c", str(site / "config.toml"), "case", "DSPP-2026-9999"]) == 1
 
 
