@@ -155,7 +155,8 @@ class App:
         assert self.source is not None
         sha = hashlib.sha256(raw.raw).hexdigest()
         msg = parse_message(raw.raw, raw.uid)
-        entry = self.store.ledger_get(msg.message_id, sha)
+        fingerprint = _fingerprint(msg)
+        entry = _same_message(self.store.ledger_get(msg.message_id, sha), sha, fingerprint)
         if entry is not None:
             report.duplicates += 1
             logger.info(
@@ -166,7 +167,7 @@ class App:
             self._file(raw.uid, entry["folder"], entry["sha256"])  # a copy may differ in its bytes
             return
         with self.store.transaction() as txn:
-            earlier = txn.ledger_get(msg.message_id, sha)
+            earlier = _same_message(txn.ledger_get(msg.message_id, sha), sha, fingerprint)
             if earlier is not None:
                 folder, sha = earlier["folder"], earlier["sha256"]
             else:
@@ -183,6 +184,7 @@ class App:
                     {
                         "message_id": msg.message_id,
                         "sha256": sha,
+                        "fingerprint": fingerprint,
                         "uid": raw.uid,
                         "outcome": outcome.kind,
                         "case_reference": case.reference if case else None,
@@ -555,6 +557,26 @@ class App:
                 f"not understood: {e['line']!r}: {e['problem']}" for e in answer.context["errors"]
             )
         return True, "\n".join(answer.context["done"])
+
+
+def _fingerprint(msg: InboundMessage) -> str:
+    """What a second copy of a message keeps, though a gateway may add headers or a disclaimer."""
+    date = msg.header("date") or ""
+    return hashlib.sha256(f"{msg.from_addr}\n{msg.subject}\n{date}".encode()).hexdigest()[:32]
+
+
+def _same_message(
+    entry: dict[str, Any] | None, sha: str, fingerprint: str
+) -> dict[str, Any] | None:
+    """The ledger entry if it is this message or a copy of it; None for another message.
+
+    A match by Message-ID alone (other bytes) is a copy only if sender, subject and Date agree:
+    some mailers reuse Message-IDs, and a referral must never be filed away as someone else's copy.
+    """
+    if entry is None or entry.get("sha256") == sha:
+        return entry
+    known = entry.get("fingerprint")
+    return entry if known is None or known == fingerprint else None
 
 
 def now_utc() -> datetime:

@@ -241,3 +241,25 @@ def test_a_reply_refused_for_good_is_reported_to_the_coordinators(
     with Store(cfg.store_path) as store:
         events = [e["kind"] for e in store.get_case("DSPP-2026-0001")["events"]]
     assert "send_failed" in events
+
+
+def test_a_copy_is_filed_but_another_message_reusing_its_message_id_is_not_lost(site: Path) -> None:
+    def mail(subject: str, date: str, extra: str = "") -> bytes:
+        return (
+            f"{extra}From: Sam Carter <sam.carter@example.police.uk>\r\nTo: dsppb@example.gov.uk\r\n"
+            f"Subject: {subject}\r\nDate: {date}\r\nMessage-ID: <same@mailer.example>\r\n\r\n"
+            + BODY.replace("\n", "\r\n")
+        ).encode()
+
+    box = mailbox.Maildir(site / "maildir")
+    box.add(mail("Referral", "Mon, 30 Nov 2026 09:00:00 +0000"))
+    run_pass(site, london(2026, 11, 30))
+    # The same message again by another route: an extra Received header. A copy: no new case.
+    box.add(mail("Referral", "Mon, 30 Nov 2026 09:00:00 +0000", "Received: from relay.example\r\n"))
+    copy = run_pass(site, london(2026, 11, 30, 11))
+    assert (copy.duplicates, copy.cases_created) == (1, [])
+    # A different referral from a mailer that reuses its Message-ID: a case of its own.
+    box.add(mail("Second referral", "Tue, 01 Dec 2026 09:00:00 +0000"))
+    other = run_pass(site, london(2026, 12, 1))
+    assert (other.duplicates, other.cases_created) == (0, ["DSPP-2026-0002"])
+    assert len(box) == 0 and folder(site, "Processed") == 3
