@@ -312,18 +312,42 @@ def cmd_case(cfg: Config, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
-    print(f"{out['reference']}  {out['status']}  received {out['received_at']}")
-    print(f"criteria: {out['criteria']['result']} - " + "; ".join(out["criteria"]["reasons"]))
-    for k, v in out["deadlines"].items():
-        print(f"deadline {k}: {v or '-'}")
-    for a in out["agencies"]:
-        print(
-            f"agency {a['name']}: requested {a['requested_on'] or '-'}, due {a['due'] or '-'}, "
-            f"returned {a['returned_on'] or '-'}, chasers {a['chasers_sent']}"
-        )
-    for e in out["events"]:
-        print(f"{e['at']}  {e['kind']}  {e['detail']}")
+    print(_case_text(out))
     return 0
+
+
+def _case_text(out: dict[str, Any]) -> str:
+    """A case for a person: London times, dates written like Mon 4 Jan 2027 (SPEC 2)."""
+    from .core.workdays import LONDON, format_date
+
+    def day(value: str | None) -> str:
+        return format_date(date.fromisoformat(value)) if value else "-"
+
+    def when(value: str) -> str:
+        at = datetime.fromisoformat(value).astimezone(LONDON)
+        return f"{format_date(at.date())} {at:%H:%M}"
+
+    provisional = out["deadlines_provisional"]
+    lines = [
+        f"{out['reference']}  {out['status'].replace('_', ' ')}  received {when(out['received_at'])}",
+        f"criteria {out['criteria']['result'].replace('_', ' ')}: "
+        + "; ".join(out["criteria"]["reasons"]),
+    ]
+    for name, label in (
+        ("sin", "SIN"),
+        ("rapid_review", "Rapid Review decision"),
+        ("review", "Review"),
+    ):
+        mark = " (provisional)" if provisional.get(name) else ""
+        lines.append(f"{label} due: {day(out['deadlines'][name])}{mark}")
+    lines += [f"triage: {reason}" for reason in out["triage_reasons"]]
+    for a in out["agencies"]:
+        lines.append(
+            f"agency {a['name']} <{a['email'] or 'no address'}>: requested {day(a['requested_on'])}, "
+            f"due {day(a['due'])}, returned {day(a['returned_on'])}, chasers {a['chasers_sent']}"
+        )
+    lines += [f"{when(e['at'])}  {e['kind']}  {e['detail']}" for e in out["events"]]
+    return "\n".join(lines)
 
 
 def cmd_digest(cfg: Config, args: argparse.Namespace) -> int:

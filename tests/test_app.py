@@ -177,6 +177,12 @@ def test_cli_case_json_has_the_spec_shape(site: Path, capsys: pytest.CaptureFixt
         "acknowledgement to sam.carter@example.police.uk",
         "new_referral to the coordinators",
     ]
+    # For a person: London time, dates written like Mon 7 Dec 2026, provisional clocks marked.
+    assert main(["-c", str(site / "config.toml"), "case", "DSPP-2026-0001"]) == 0
+    text = capsys.readouterr().out
+    assert "referral received  received Mon 30 Nov 2026 10:00" in text
+    assert "SIN due: Mon 7 Dec 2026 (provisional)" in text
+    assert "Review due: -" in text
     assert main(["-c", str(site / "config.toml"), "case", "DSPP-2026-9999"]) == 1
 
 
