@@ -392,6 +392,7 @@ class App:
         pending = self.store.outbox_pending()
         if not pending:
             return
+        copies: list[bytes] = []  # for the Sent folder, in one append after the sending
         try:
             for rec in pending:
                 if rec.get("failed_at"):
@@ -417,8 +418,9 @@ class App:
                     )
                 report.sent += 1
                 logger.info("%s: sent", rec["key"])
-                self._copy_to_sent(raw, rec["key"])
+                copies.append(raw)
         finally:
+            self._copy_to_sent(copies)
             if not keep_open:
                 self.sender.close()
 
@@ -468,15 +470,16 @@ class App:
                 )
                 self._queue(txn, (notice,), None, now, PassReport())
 
-    def _copy_to_sent(self, raw: bytes, key: str) -> None:
-        if self.source is None or not self.cfg.folders.sent:
+    def _copy_to_sent(self, copies: list[bytes]) -> None:
+        """Copies of what was sent, in the Sent folder: a convenience, never a reason to fail."""
+        if self.source is None or not self.cfg.folders.sent or not copies:
             return
         try:
-            self.source.append_sent(raw)
+            self.source.append_sent_many(copies)
         except MailSourceError as exc:
-            logger.warning("%s: sent, but no copy in the Sent folder: %s", key, exc)
-
-    # -- the schedule ----------------------------------------------------------------------------
+            logger.warning(
+                "%d message(s) sent, but no copy in the Sent folder: %s", len(copies), exc
+            )
 
     def run_schedule(self, now: datetime, report: PassReport) -> None:
         """Chasers and deadline notices due by now, each once; then the digest if it is due."""

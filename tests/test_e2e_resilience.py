@@ -341,7 +341,18 @@ def test_113_real_world_messages_in_one_pass_all_filed_none_answered_twice(
     assert all(count == 1 for count in per_case.values()), per_case
     replied_to = Counter(header(r.raw, "In-Reply-To") for r in answers)
     replied_to.pop("", None)
-    assert all(count == 1 for count in replied_to.values()), replied_to
+    # Some corpus files share a Message-ID. Copies (same sender, subject and Date) are one
+    # message and get one reply; files that differ in those are different messages that reuse
+    # an ID, and each may be answered once, never more.
+    distinct: dict[str, set[tuple[str, str, str]]] = {}
+    for m in (email.message_from_bytes(raw, policy=email.policy.compat32) for raw in raws):
+        if m["Message-ID"]:
+            sender = ",".join(a.lower() for _, a in getaddresses(m.get_all("From", [])))
+            key = (sender, str(m["Subject"]), str(m["Date"]))
+            mid = "<" + str(m["Message-ID"]).strip().strip("<>") + ">"  # some lack the brackets
+            distinct.setdefault(mid, set()).add(key)
+    over = {mid: n for mid, n in replied_to.items() if n > max(1, len(distinct.get(mid, ())))}
+    assert not over, over
     # Every case is one the coordinators heard of.
     cases = bot.cases()
     assert len(by_template(smtp_server, "triage_notice")) + len(

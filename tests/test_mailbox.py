@@ -169,6 +169,15 @@ def test_append_sent_keeps_a_read_copy(box: Box) -> None:
     assert box.contents("INBOX") == []
 
 
+def test_append_sent_many_keeps_read_copies_in_order(box: Box) -> None:
+    source = box.make()
+    copies = [message(n, f"Reply {n}") for n in (1, 2, 3)]
+    source.append_sent_many(copies)  # one MULTIAPPEND where the server has it (Dovecot does)
+    assert box.contents("Sent") == [(True, raw) for raw in copies]
+    source.append_sent_many([])
+    assert len(box.contents("Sent")) == 3
+
+
 def test_append_sent_does_nothing_without_a_sent_folder(box: Box) -> None:
     source = box.make(sent_folder="")
     source.append_sent(message(7))

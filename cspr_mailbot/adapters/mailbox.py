@@ -17,7 +17,7 @@ import select
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, Protocol
@@ -58,6 +58,8 @@ class MailSource(Protocol):
     def move(self, uid: str, folder: str) -> None: ...
 
     def append_sent(self, raw: bytes) -> None: ...
+
+    def append_sent_many(self, raws: Sequence[bytes]) -> None: ...
 
     def wait(self, timeout: float, stop: threading.Event) -> bool: ...
 
@@ -383,6 +385,20 @@ class ImapSource:
             client.append(self.sent_folder, raw, flags=[SEEN])
         logger.debug("appended a copy to %s", self.sent_folder)
 
+    def append_sent_many(self, raws: Sequence[bytes]) -> None:
+        """Copies of several sent messages, in one MULTIAPPEND (RFC 3502) where the server has it."""
+        if not self.sent_folder or not raws:
+            return
+        client = self._require()
+        if len(raws) == 1 or not client.has_capability("MULTIAPPEND"):
+            for raw in raws:
+                self.append_sent(raw)
+            return
+        with self._guard("append", None):
+            self._ensure_folder(client, self.sent_folder)
+            client.multiappend(self.sent_folder, [{"msg": raw, "flags": [SEEN]} for raw in raws])
+        logger.debug("appended %d copies to %s", len(raws), self.sent_folder)
+
     def _ensure_folder(self, client: IMAPClient, folder: str) -> None:
         if folder in self._folders:
             return
@@ -654,6 +670,10 @@ class MaildirSource:
                 f"Maildir: cannot move uid {uid}: {exc}", retryable=_transient(exc)
             ) from exc
         logger.info("moved uid %s to %s", uid, folder)
+
+    def append_sent_many(self, raws: Sequence[bytes]) -> None:
+        for raw in raws:
+            self.append_sent(raw)
 
     def append_sent(self, raw: bytes) -> None:
         """Add a copy to the sent folder, flagged Seen (``cur/KEY:2,S``)."""

@@ -108,7 +108,11 @@ class Labels:
     agency_columns: dict[str, tuple[str, ...]]  # name | contact_name | email -> normalised
     placeholders: tuple[str, ...]  # normalised
     _exact: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
-    _prefix: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
+    # Synonyms a label may start with, by their first word, longest first: a label can only
+    # start with a synonym that starts with its own first word.
+    _prefix_by_word: dict[str, dict[str, list[tuple[str, str]]]] = field(
+        default_factory=dict, repr=False
+    )
     _generic: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     # ---- building ---------------------------------------------------------------------------
@@ -164,7 +168,10 @@ class Labels:
                         prefix.append((syn, key))
             prefix.sort(key=lambda item: len(item[0]), reverse=True)
             self._exact[form] = exact
-            self._prefix[form] = prefix
+            by_word: dict[str, list[tuple[str, str]]] = {}
+            for syn, key in prefix:
+                by_word.setdefault(syn.split()[0], []).append((syn, key))
+            self._prefix_by_word[form] = by_word
             generic: set[str] = set()
             for sec in self.sections.get(form, {}).values():
                 for words in sec.fields.values():
@@ -198,7 +205,7 @@ class Labels:
             if section is not None and norm in self._generic.get(form, frozenset()):
                 return None
             return key, words
-        for syn, key in self._prefix[form]:
+        for syn, key in self._prefix_by_word[form].get(norm.split()[0], ()):
             if norm.startswith(syn + " "):
                 rest = norm[len(syn) + 1 :]
                 if key not in _DATE_FIELDS and rest.split()[0] in {"date", "when", "dates"}:
@@ -1108,13 +1115,36 @@ def _result(collector: _Collector, labels: Labels, form: str) -> FormResult:
 # --------------------------------------------------------------------------------------------------
 
 
-def _open_body(data: bytes, filename: str) -> etree._Element:
-    try:
-        import docx  # python-docx; imported here so the text reader needs nothing heavy
+_OFFICE_DOCUMENT = (
+    "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"
+)
+_SAFE_XML = etree.XMLParser(
+    resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=False
+)
 
-        document = docx.Document(io.BytesIO(data))
-        body: etree._Element = document.element.body
-    except Exception as exc:  # python-docx raises many kinds for a broken package
+
+def _open_body(data: bytes, filename: str) -> etree._Element:
+    """The body of the main document part, parsed straight from the package.
+
+    The reader walks the XML itself (python-docx's .text misses content controls), so it needs
+    only this one part; python-docx's Document() would load every part of the package first,
+    about half the cost of reading a form. The parser resolves no entities and fetches nothing.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            part = "word/document.xml"
+            names = set(zf.namelist())
+            if "_rels/.rels" in names:
+                rels = etree.fromstring(zf.read("_rels/.rels"), _SAFE_XML)
+                for rel in rels.iter(f"{{{_REL_NS}}}Relationship"):
+                    if rel.get("Type") == _OFFICE_DOCUMENT and rel.get("TargetMode") != "External":
+                        part = (rel.get("Target") or part).lstrip("/")
+                        break
+            root = etree.fromstring(zf.read(part), _SAFE_XML)
+        body = root.find(_w("body"))
+        if body is None:
+            raise ValueError("the main document part has no body")
+    except Exception as exc:  # a broken package fails in many ways
         # Not the file name: people name files after the child.
         logger.info("a form could not be opened: %s", type(exc).__name__)
         raise UnreadableAttachment(

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from .. import formgen
 from . import attachments, forms
 from .classify import Classification
 from .clocks import (
@@ -621,6 +620,8 @@ def _scoping_request(
 
 
 def _template_for(case: Case, agency: Agency, st: Settings) -> OutAttachment:
+    from .. import formgen  # python-docx: loaded only when a template is made, not at every start
+
     data = formgen.prefilled_scoping(case.reference, agency.name, st.partnership_name)
     return OutAttachment(
         f"Initial Scoping {case.reference} {_safe_name(agency.name)}.docx", DOCX_TYPE, data
