@@ -280,19 +280,23 @@ def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_duplicates_nothing(
     assert sorted(by_referrer) == sorted(referrer(i) for i in range(n))
 
     # Each referral's acknowledgements answer it and name its own case: Message-IDs map 1:1 to cases.
+    # SPEC 3: a message goes again only if the process died after the server accepted it and before
+    # the store recorded that. Every extra copy is such a death, so all extras together are at most
+    # the kills. One message may take more than one of them: after a restart the oldest pending
+    # message goes first, so two kills just after a send can both land on it.
     twice = 0
     for mid, i in ids.items():
         acks = sent_to(smtp_server, referrer(i))
-        assert 1 <= len(acks) <= 2, (referrer(i), len(acks))
-        twice += len(acks) == 2
+        assert 1 <= len(acks) <= 1 + kills, (referrer(i), len(acks))
+        twice += len(acks) - 1
         for ack in acks:
             assert template_of(ack) == "acknowledgement"
             assert header(ack.raw, "In-Reply-To") == mid
             assert f"[{by_referrer[referrer(i)]}]" in header(ack.raw, "Subject")
     notices = Counter(header(r.raw, "Subject") for r in by_template(smtp_server, "new_referral"))
-    assert len(notices) == n and max(notices.values()) <= 2
+    assert len(notices) == n and max(notices.values()) <= 1 + kills
     twice += sum(count - 1 for count in notices.values())
-    print(f"messages sent twice (in flight at a kill): {twice} in {kills} kills")
+    print(f"extra copies (in flight at a kill): {twice} in {kills} kills")
     assert twice <= kills, f"seed {seed}"
 
 
