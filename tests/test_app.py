@@ -269,3 +269,47 @@ def test_a_copy_is_filed_but_another_message_reusing_its_message_id_is_not_lost(
     other = run_pass(site, london(2026, 12, 1))
     assert (other.duplicates, other.cases_created) == (0, ["DSPP-2026-0002"])
     assert len(box) == 0 and folder(site, "Processed") == 3
+
+
+def test_tls_both_ways_from_the_config(
+    tmp_path: Path, dovecot, make_smtp_server, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """IMAP over SSL and SMTP with STARTTLS and AUTH, trusting the site's own CA via cafile."""
+    smtp = make_smtp_server(
+        auth=("dsppb", "smtp-pw"), starttls=True, require_starttls=True, cert=dovecot.cert
+    )
+    monkeypatch.setenv("TEST_IMAP_PW", dovecot.password)
+    monkeypatch.setenv("TEST_SMTP_PW", "smtp-pw")
+    (tmp_path / "config.toml").write_text(
+        f"""
+[partnership]
+mailbox = "dsppb@example.gov.uk"
+coordinators = ["coordinator@example.gov.uk"]
+[imap]
+host = "localhost"
+port = {dovecot.ssl_port}
+security = "ssl"
+username = "{dovecot.user}"
+password_env = "TEST_IMAP_PW"
+cafile = "{dovecot.cafile}"
+[smtp]
+host = "localhost"
+port = {smtp.port}
+security = "starttls"
+username = "dsppb"
+password_env = "TEST_SMTP_PW"
+cafile = "{dovecot.cafile}"
+"""
+    )
+    msg = EmailMessage()
+    msg["From"] = "sam.carter@example.police.uk"
+    msg["To"] = "dsppb@example.gov.uk"
+    msg["Subject"] = "Referral"
+    msg["Message-ID"] = make_msgid(domain="example.org")
+    msg.set_content(BODY)
+    dovecot.append(msg.as_bytes())
+    report = run_pass(tmp_path, london(2026, 11, 30))
+    assert report.cases_created == ["DSPP-2026-0001"] and report.send_failures == 0
+    logins = {m.login for m in smtp.messages}
+    assert logins == {"dsppb"} and len(smtp.messages) >= 2
+    assert dovecot.folder_count("Processed") == 1
