@@ -402,7 +402,7 @@ class App:
                     continue
                 raw = base64.b64decode(rec["raw"])
                 try:
-                    self.sender.send(
+                    refused = self.sender.send(
                         self.cfg.partnership.mailbox, rec["recipients"], raw, rec["key"]
                     )
                 except SendError as exc:
@@ -419,12 +419,27 @@ class App:
                 report.sent += 1
                 logger.info("%s: sent", rec["key"])
                 copies.append(raw)
+                if refused:  # taken for the others: those refused are told of like a failure
+                    report.undeliverable += 1
+                    self._record_failure(
+                        {**rec, "recipients": refused},
+                        now,
+                        SendError(f"refused {len(refused)} recipient(s)", permanent=True),
+                        sent=True,
+                    )
         finally:
             self._copy_to_sent(copies)
             if not keep_open:
                 self.sender.close()
 
-    def _record_failure(self, rec: dict[str, Any], now: datetime, exc: SendError) -> None:
+    def _record_failure(
+        self, rec: dict[str, Any], now: datetime, exc: SendError, *, sent: bool = False
+    ) -> None:
+        """A refusal: retried later, or (permanent) on the case and told to the coordinators.
+
+        ``sent`` is True when the server took the message for its other recipients: the record
+        stays sent, only the refused addresses are reported.
+        """
         attempts = int(rec.get("attempts") or 0) + 1
         delay = timedelta(seconds=min(60 * 2 ** (attempts - 1), 3600))
         fields: dict[str, Any] = {
@@ -435,14 +450,16 @@ class App:
         if exc.permanent:
             fields["failed_at"] = now.isoformat()
         logger.warning(
-            "%s: not sent (attempt %d%s): %s",
+            "%s: %s (attempt %d%s): %s",
             rec["key"],
+            "sent, but not to every recipient" if sent else "not sent",
             attempts,
             ", permanent" if exc.permanent else "",
             exc,
         )
         with self.store.transaction() as txn:
-            txn.outbox_update(rec["key"], **fields)
+            if not sent:
+                txn.outbox_update(rec["key"], **fields)
             ref = rec.get("case_reference")
             data = txn.get_case(ref) if ref else None
             if data and exc.permanent:

@@ -313,3 +313,56 @@ cafile = "{dovecot.cafile}"
     logins = {m.login for m in smtp.messages}
     assert logins == {"dsppb"} and len(smtp.messages) >= 2
     assert dovecot.folder_count("Processed") == 1
+
+
+def test_a_recipient_refused_while_the_others_take_it_is_reported(
+    site: Path, make_smtp_server
+) -> None:  # type: ignore[no-untyped-def]
+    """An after-due chaser goes to the agency, copied to the coordinators; the agency's address
+    is refused, the coordinators' taken: the message counts as sent, and the refusal is told."""
+    from cspr_mailbot.app import PassReport
+    from cspr_mailbot.core.models import OutboundMessage
+
+    smtp = make_smtp_server(refuse=("gone@agency.example.org",))
+    with (site / "config.toml").open("a") as fh:
+        fh.write(f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n')
+    cfg = load_config(site / "config.toml")
+    now = london(2026, 12, 8, 9)
+    with Store(cfg.store_path) as store:
+        app = build_app(cfg, store, with_source=False)
+        chaser = OutboundMessage(
+            key="DSPP-2026-0001:scoping:agency:after1",
+            template="scoping_chaser",
+            to=("gone@agency.example.org",),
+            cc=("coordinator@example.gov.uk",),
+            subject="Initial Scoping return: reminder",
+            context={
+                "reference": "DSPP-2026-0001",
+                "initials": "J.E.",
+                "partnership": "P",
+                "phone": "",
+                "mailbox": "dsppb@example.gov.uk",
+                "agency": "Agency",
+                "due": "Mon 7 Dec 2026",
+                "overdue": True,
+                "label": "",
+            },
+            case_ref="DSPP-2026-0001",
+        )
+        with store.transaction() as txn:
+            app._queue(txn, (chaser,), None, now, PassReport())
+        report = PassReport()
+        app.flush_outbox(now, report)
+        assert (report.sent, report.undeliverable) == (1, 1)  # the chaser, partly refused
+        assert store.outbox_get(chaser.key)["sent_at"] is not None  # sent: not retried
+        later = PassReport()
+        app.flush_outbox(now, later)  # the notice queued meanwhile goes with the next flush
+        assert (later.sent, later.undeliverable) == (1, 0)
+        assert store.outbox_pending() == []
+    kinds = [(m.rcpt_tos, m.message["X-CSPR-Mailbot"]) for m in smtp.messages]
+    assert kinds == [
+        (("coordinator@example.gov.uk",), "scoping_chaser"),
+        (("coordinator@example.gov.uk",), "undeliverable_notice"),
+    ]
+    notice = smtp.messages[1].message.get_body(("plain",)).get_content()
+    assert "gone@agency.example.org" in notice

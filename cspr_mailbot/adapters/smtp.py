@@ -17,7 +17,9 @@ logger = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
-    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> None: ...
+    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> list[str]:
+        """Hand one message over; the recipients the server refused while taking it for the rest."""
+        ...
 
     def close(self) -> None: ...
 
@@ -63,7 +65,7 @@ class SmtpSender:
         except (OSError, smtplib.SMTPException) as exc:
             raise SendError(f"cannot reach SMTP server {self.host}:{self.port}: {exc}") from exc
 
-    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> None:
+    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> list[str]:
         # An address with UTF-8 in it (RFC 6532) needs the server's SMTPUTF8; smtplib refuses it if
         # the server has none. Without the option, smtplib raises UnicodeEncodeError mid-command.
         utf8 = not all(a.isascii() for a in (mail_from, *recipients))
@@ -100,7 +102,8 @@ class SmtpSender:
                 raise SendError(f"sending failed: {exc}") from exc
             if refused:
                 logger.warning("%s: %d recipient(s) refused", key, len(refused))
-            return
+            return sorted(refused)
+        raise SendError(f"{self.host} dropped the connection")  # not reached: attempt 2 raises
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -117,7 +120,7 @@ class EmlSender:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> None:
+    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> list[str]:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("_") + ".eml"
         final = self.folder / name
@@ -134,6 +137,7 @@ class EmlSender:
             os.replace(tmp, final)
         except OSError as exc:
             raise SendError(f"cannot write {final}: {exc.strerror}") from exc
+        return []
 
     def close(self) -> None:
         pass
