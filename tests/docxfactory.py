@@ -15,6 +15,7 @@ Short-hands build a whole form from ``{label: value}`` in one layout: ``two_colu
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count
@@ -496,3 +497,35 @@ def legacy_options(options: Sequence[str], checked: Iterable[str]) -> list[Any]:
     for option in options:
         pieces += [FormCheckbox(option in ticked), f" {option}   "]
     return pieces
+
+
+def cfb(names: Sequence[str]) -> bytes:
+    """A minimal OLE compound file (CFB v3, 512-byte sectors) whose directory holds ``names``:
+    with "EncryptedPackage" it is what Word makes of a password-protected .docx.
+
+    Sector 0 is the FAT, sectors 1..k the directory chain; streams are empty.
+    """
+    entries = ["Root Entry", *names]
+    dir_sectors = (len(entries) + 3) // 4
+    header = bytearray(512)
+    header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the OLE (CFB) magic
+    struct.pack_into("<HHHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9, 6)
+    struct.pack_into("<I", header, 0x2C, 1)  # one FAT sector
+    struct.pack_into("<I", header, 0x30, 1)  # the directory starts at sector 1
+    struct.pack_into("<I", header, 0x38, 0x1000)
+    struct.pack_into("<IIII", header, 0x3C, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
+    struct.pack_into("<109I", header, 0x4C, 0, *([0xFFFFFFFF] * 108))
+    fat = [0xFFFFFFFD] + [i + 2 for i in range(dir_sectors - 1)] + [0xFFFFFFFE]
+    fat += [0xFFFFFFFF] * (128 - len(fat))
+    directory = bytearray(dir_sectors * 512)
+    for i, name in enumerate(entries):
+        entry = bytearray(128)
+        encoded = name.encode("utf-16-le")
+        entry[: len(encoded)] = encoded
+        struct.pack_into("<HBB", entry, 0x40, len(encoded) + 2, 5 if i == 0 else 2, 1)
+        sibling = i + 1 if 0 < i < len(entries) - 1 else 0xFFFFFFFF
+        child = 1 if i == 0 and len(entries) > 1 else 0xFFFFFFFF
+        struct.pack_into("<III", entry, 0x44, 0xFFFFFFFF, sibling, child)
+        struct.pack_into("<IQ", entry, 0x74, 0xFFFFFFFE, 0)
+        directory[i * 128 : (i + 1) * 128] = entry
+    return bytes(header) + struct.pack("<128I", *fat) + bytes(directory)

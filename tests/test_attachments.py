@@ -16,7 +16,6 @@ import docx
 import pytest
 
 from cspr_mailbot.core.attachments import (
-    OLE_MAGIC,
     Limits,
     check_docx,
     describe_problem,
@@ -26,6 +25,7 @@ from cspr_mailbot.core.attachments import (
 from cspr_mailbot.core.message import parse_message
 from cspr_mailbot.core.models import Attachment
 from cspr_mailbot.errors import UnreadableAttachment
+from tests.docxfactory import cfb
 
 MIB = 1024 * 1024
 MEMORY_BUDGET = 150 * MIB
@@ -101,37 +101,6 @@ def with_declared_size(data: bytes, name: str, declared: int) -> bytes:
             return bytes(buf)
         central = buf.find(b"PK\x01\x02", central + 4)
     raise AssertionError(f"{name} not found")
-
-
-def cfb(names: list[str]) -> bytes:
-    """A minimal OLE compound file (CFB v3, 512-byte sectors) whose directory holds ``names``.
-
-    Sector 0 is the FAT, sectors 1..k the directory chain; streams are empty.
-    """
-    entries = ["Root Entry", *names]
-    dir_sectors = (len(entries) + 3) // 4
-    header = bytearray(512)
-    header[0:8] = OLE_MAGIC
-    struct.pack_into("<HHHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9, 6)
-    struct.pack_into("<I", header, 0x2C, 1)  # one FAT sector
-    struct.pack_into("<I", header, 0x30, 1)  # the directory starts at sector 1
-    struct.pack_into("<I", header, 0x38, 0x1000)
-    struct.pack_into("<IIII", header, 0x3C, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
-    struct.pack_into("<109I", header, 0x4C, 0, *([0xFFFFFFFF] * 108))
-    fat = [0xFFFFFFFD] + [i + 2 for i in range(dir_sectors - 1)] + [0xFFFFFFFE]
-    fat += [0xFFFFFFFF] * (128 - len(fat))
-    directory = bytearray(dir_sectors * 512)
-    for i, name in enumerate(entries):
-        entry = bytearray(128)
-        encoded = name.encode("utf-16-le")
-        entry[: len(encoded)] = encoded
-        struct.pack_into("<HBB", entry, 0x40, len(encoded) + 2, 5 if i == 0 else 2, 1)
-        sibling = i + 1 if 0 < i < len(entries) - 1 else 0xFFFFFFFF
-        child = 1 if i == 0 and len(entries) > 1 else 0xFFFFFFFF
-        struct.pack_into("<III", entry, 0x44, 0xFFFFFFFF, sibling, child)
-        struct.pack_into("<IQ", entry, 0x74, 0xFFFFFFFE, 0)
-        directory[i * 128 : (i + 1) * 128] = entry
-    return bytes(header) + struct.pack("<128I", *fat) + bytes(directory)
 
 
 def att(data: bytes, filename: str = "referral.docx", content_type: str = DOCX_TYPE) -> Attachment:
@@ -451,6 +420,8 @@ import resource, sys
 sys.path[:0] = sys.argv[1:3]
 import test_attachments as t
 from cspr_mailbot.core.attachments import Limits
+
+from tests.docxfactory import cfb
 xml = b"<w:t>" + b"c" * 10_000 + b"</w:t>"
 data = t.streamed_member("word/document.xml", xml, 200 * t.MIB, base=t.docx_bytes())
 data = t.with_declared_size(data, "word/document.xml", 39 * t.MIB)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import struct
 import sys
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +35,7 @@ if str(ROOT) not in sys.path:
 from cspr_mailbot import formgen  # noqa: E402
 from cspr_mailbot.core.models import REFERRAL_FIELDS  # noqa: E402
 from tests import docxfactory as f  # noqa: E402
+from tests.docxfactory import cfb  # noqa: E402
 
 MAILBOX = "dsppb@example.gov.uk"
 COORDINATORS = ["coordinator@example.gov.uk", "cspr.team@example.gov.uk"]
@@ -140,34 +140,6 @@ def fixed_zip(data: bytes) -> bytes:
 
 def own_form(values: Mapping[str, Any]) -> bytes:
     return fixed_zip(formgen.filled_referral(values))
-
-
-def cfb(names: Sequence[str]) -> bytes:
-    """A minimal OLE compound file whose directory holds ``names`` (as in test_attachments)."""
-    entries = ["Root Entry", *names]
-    dir_sectors = (len(entries) + 3) // 4
-    header = bytearray(512)
-    header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-    struct.pack_into("<HHHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9, 6)
-    struct.pack_into("<I", header, 0x2C, 1)
-    struct.pack_into("<I", header, 0x30, 1)
-    struct.pack_into("<I", header, 0x38, 0x1000)
-    struct.pack_into("<IIII", header, 0x3C, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
-    struct.pack_into("<109I", header, 0x4C, 0, *([0xFFFFFFFF] * 108))
-    fat = [0xFFFFFFFD] + [i + 2 for i in range(dir_sectors - 1)] + [0xFFFFFFFE]
-    fat += [0xFFFFFFFF] * (128 - len(fat))
-    directory = bytearray(dir_sectors * 512)
-    for i, name in enumerate(entries):
-        entry = bytearray(128)
-        encoded = name.encode("utf-16-le")
-        entry[: len(encoded)] = encoded
-        struct.pack_into("<HBB", entry, 0x40, len(encoded) + 2, 5 if i == 0 else 2, 1)
-        sibling = i + 1 if 0 < i < len(entries) - 1 else 0xFFFFFFFF
-        child = 1 if i == 0 and len(entries) > 1 else 0xFFFFFFFF
-        struct.pack_into("<III", entry, 0x44, 0xFFFFFFFF, sibling, child)
-        struct.pack_into("<IQ", entry, 0x74, 0xFFFFFFFE, 0)
-        directory[i * 128 : (i + 1) * 128] = entry
-    return bytes(header) + struct.pack("<128I", *fat) + bytes(directory)
 
 
 def zip_bomb(megabytes: int = 300) -> bytes:
