@@ -43,7 +43,6 @@ class PassReport:
     failed: int = 0
     cases_created: list[str] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
-    notices_queued: int = 0
     sent: int = 0
     send_failures: int = 0
     undeliverable: int = 0  # of send_failures, those refused for good (recorded on the case)
@@ -100,7 +99,7 @@ class App:
         report = PassReport()
         try:
             if self.source is not None:
-                self.process_inbox(now, report, stop)
+                self.process_inbox(now, report, stop, patient=patient)
             self.run_schedule(now, report)
             self.flush_outbox(now, report, patient=patient)
         finally:
@@ -108,7 +107,12 @@ class App:
         return report
 
     def process_inbox(
-        self, now: datetime, report: PassReport, stop: threading.Event | None = None
+        self,
+        now: datetime,
+        report: PassReport,
+        stop: threading.Event | None = None,
+        *,
+        patient: bool = False,
     ) -> None:
         assert self.source is not None
         self._check_uidvalidity()
@@ -128,7 +132,7 @@ class App:
                 report.failed += 1
                 self._shunt(raw, now, exc)
             # Send as we go, so an acknowledgement leaves within seconds even in a backlog.
-            self.flush_outbox(now, report, keep_open=True)
+            self.flush_outbox(now, report, patient=patient, keep_open=True)
 
     def _check_uidvalidity(self) -> None:
         """Remember the inbox's UIDVALIDITY; say so when it changed (UIDs then name other messages).
@@ -173,12 +177,12 @@ class App:
             else:
                 outcome = self._decide(msg, txn, now)
                 case = outcome.case
+                queued = self._queue(txn, outcome.messages, case, now)
                 if case is not None:
-                    for om in outcome.messages:  # the case's log says what was sent, and to whom
+                    for om in queued:  # the case's log says what was sent, and to whom
                         who = "the coordinators" if om.internal else ", ".join(om.to)
                         case = case.with_event(now, "message", f"{om.template} to {who}")
                     txn.put_case(case.to_dict())
-                self._queue(txn, outcome.messages, case, now, report)
                 folder = self.folders[outcome.folder]
                 txn.ledger_put(
                     {
@@ -282,7 +286,7 @@ class App:
                         context={"folder": folder, "error": type(exc).__name__, "uid": raw.uid},
                         internal=True,
                     )
-                    self._queue(txn, (notice,), None, now, PassReport())
+                    self._queue(txn, (notice,), None, now)
             self._file(raw.uid, folder, sha)
         except Exception as again:
             logger.error(
@@ -299,9 +303,13 @@ class App:
         messages: Iterable[OutboundMessage],
         case: Case | None,
         now: datetime,
-        report: PassReport,
-    ) -> None:
-        """Render and record messages in the same transaction as the case they belong to."""
+    ) -> list[OutboundMessage]:
+        """Render and record messages in the same transaction as the case they belong to.
+
+        Returns what was queued: a reply past the sender's limit is left out, and a message that
+        would have named the child is replaced by the coordinators' notice of it.
+        """
+        queued: list[OutboundMessage] = []
         forbidden = forbidden_words(case.referral) if case is not None else []
         for om in messages:
             if (
@@ -319,9 +327,8 @@ class App:
                 logger.error(
                     "%s: withheld, it would have named the child outside the coordinators", om.key
                 )
-                om = self._withheld_notice(
-                    om
-                )  # the record below is built from the notice, not the original
+                # The record below is built from the notice, not the original.
+                om = self._withheld_notice(om)
                 rendered = self.renderer.render(om, now)
             recipients = [addr for _, addr in getaddresses([*om.to, *om.cc]) if addr]
             added = txn.outbox_put(
@@ -346,7 +353,8 @@ class App:
             )
             if added:
                 txn.index_message_id(rendered.message_id, om.case_ref or "")
-                report.notices_queued += 1
+                queued.append(om)
+        return queued
 
     def _withheld_notice(self, om: OutboundMessage) -> OutboundMessage:
         """What the coordinators get instead of a message that would have named the child."""
@@ -485,7 +493,7 @@ class App:
                     case_ref=ref,
                     internal=True,
                 )
-                self._queue(txn, (notice,), None, now, PassReport())
+                self._queue(txn, (notice,), None, now)
 
     def _copy_to_sent(self, copies: list[bytes]) -> None:
         """Copies of what was sent, in the Sent folder: a convenience, never a reason to fail."""
@@ -509,7 +517,7 @@ class App:
                 fresh = Case.from_dict(txn.get_case(case.reference) or data)
                 updated, messages = workflow.due_messages(fresh, now, self.cal, self.settings)
                 txn.put_case(updated.to_dict())
-                self._queue(txn, messages, updated, now, report)
+                self._queue(txn, messages, updated, now)
         self.maybe_send_digest(now, report)
 
     def maybe_send_digest(self, now: datetime, report: PassReport, *, force: bool = False) -> bool:
@@ -523,7 +531,7 @@ class App:
         with self.store.transaction() as txn:
             if not force and txn.meta_get("digest_last_day") == today.isoformat():
                 return False  # another process sent it meanwhile
-            self._queue(txn, (om,), None, now, report)
+            self._queue(txn, (om,), None, now)
             txn.meta_set("digest_last_day", today.isoformat())
             txn.meta_set("digest_last_at", now.isoformat())
         report.digest_sent = True
@@ -571,7 +579,7 @@ class App:
             answer = outcome.messages[-1]
             if not answer.context["errors"]:
                 txn.put_case(outcome.case.to_dict())
-                self._queue(txn, outcome.messages[:-1], outcome.case, now, PassReport())
+                self._queue(txn, outcome.messages[:-1], outcome.case, now)
         if answer.context["errors"]:
             return False, "\n".join(
                 f"not understood: {e['line']!r}: {e['problem']}" for e in answer.context["errors"]

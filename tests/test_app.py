@@ -125,6 +125,14 @@ def test_the_reply_limit_breaks_a_loop_with_one_sender(site: Path) -> None:
     run_pass(site, london(2026, 11, 30))
     acks = [n for n in outbox(site) if n.endswith("_ack.eml")]
     assert len(acks) == 3  # reply_limit_per_sender = 3
+    # A case's log says only what was really queued: the held-back replies are not claimed.
+    cfg = load_config(site / "config.toml")
+    with Store(cfg.store_path) as store:
+        claimed = [
+            any(e["detail"].startswith("acknowledgement to") for e in c["events"])
+            for c in store.cases()
+        ]
+    assert claimed == [True, True, True, False, False]
     assert (
         len([n for n in outbox(site) if n.endswith("_notice_new.eml")]) == 5
     )  # coordinators see all
@@ -350,7 +358,7 @@ def test_a_recipient_refused_while_the_others_take_it_is_reported(
             case_ref="DSPP-2026-0001",
         )
         with store.transaction() as txn:
-            app._queue(txn, (chaser,), None, now, PassReport())
+            app._queue(txn, (chaser,), None, now)
         report = PassReport()
         app.flush_outbox(now, report)
         assert (report.sent, report.undeliverable) == (1, 1)  # the chaser, partly refused
