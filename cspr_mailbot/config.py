@@ -101,9 +101,6 @@ class Config:
     def digest_to(self) -> tuple[str, ...]:
         return self.digest_recipients or self.partnership.coordinators
 
-    def is_coordinator(self, address: str) -> bool:
-        return address.lower() in {c.lower() for c in self.partnership.coordinators}
-
 
 # -- reading -----------------------------------------------------------------------------------
 

@@ -130,13 +130,14 @@ def classify(msg: InboundMessage, ctx: Context) -> Classification:
         ref = ctx.case_for_message_id(bounce) if bounce else None
         return Classification("automatic", (reason,), case_ref=ref, bounce_of=bounce)
     ref, how = case_reference(msg, ctx)
-    if ref and msg.from_addr in ctx.coordinators and looks_like_commands(msg.body_text):
+    commands = msg.from_addr in ctx.coordinators and looks_like_commands(msg.body_text)
+    if ref and commands:
         return Classification(
             "command", (f"from a coordinator with commands; {how}",), case_ref=ref
         )
     if ref:
         return Classification("correspondence", (how,), case_ref=ref)
-    if msg.from_addr in ctx.coordinators and looks_like_commands(msg.body_text):
+    if commands:
         # Commands that name no case we know (a mistyped reference): an error for the coordinator,
         # not a new referral with a triage reply.
         return Classification(
