@@ -7,6 +7,7 @@ asks ``deadlines`` for the dates to show and ``due_reminders`` for the notices a
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
@@ -232,24 +233,38 @@ def _latest(points: list[_Point], today: date) -> _Point | None:
     return best
 
 
+def _notice_series(
+    prefix: str,
+    kind: str,
+    what: str,
+    start: date,
+    notice_days: Iterable[int],
+    deadline: Deadline,
+    today: date,
+    cal: WorkingCalendar,
+) -> Reminder | None:
+    """Notices on working days N after ``start``, then one on the first working day overdue."""
+    points = [(f"{prefix}:day{k}", cal.add_working_days(start, k)) for k in sorted(notice_days)]
+    points.append((f"{prefix}:overdue", cal.next_working_day(deadline.due)))
+    chosen = _latest(points, today)
+    if chosen is None:
+        return None
+    return Reminder(
+        key=chosen[0],
+        kind=kind,
+        on=chosen[1],
+        deadline=deadline.due,
+        label=_label(what, deadline.due, today, cal, deadline.provisional),
+    )
+
+
 def _sin_reminder(
     c: CaseDates, d: Deadlines, today: date, cal: WorkingCalendar, ts: Timescales
 ) -> Reminder | None:
     if c.closed or c.notified_date is not None or c.decision is not None or d.sin is None:
         return None
     start = c.la_aware_date or c.received_on
-    points = [(f"sin:day{k}", cal.add_working_days(start, k)) for k in sorted(ts.sin_notice_days)]
-    points.append(("sin:overdue", cal.next_working_day(d.sin.due)))
-    chosen = _latest(points, today)
-    if chosen is None:
-        return None
-    return Reminder(
-        key=chosen[0],
-        kind="sin_notice",
-        on=chosen[1],
-        deadline=d.sin.due,
-        label=_label("SIN", d.sin.due, today, cal, d.sin.provisional),
-    )
+    return _notice_series("sin", "sin_notice", "SIN", start, ts.sin_notice_days, d.sin, today, cal)
 
 
 def _rapid_review_reminder(
@@ -257,22 +272,15 @@ def _rapid_review_reminder(
 ) -> Reminder | None:
     if c.closed or c.decision is not None or d.rapid_review is None:
         return None
-    start = c.notified_date or c.received_on
-    points = [
-        (f"rr:day{k}", cal.add_working_days(start, k)) for k in sorted(ts.rapid_review_notice_days)
-    ]
-    points.append(("rr:overdue", cal.next_working_day(d.rapid_review.due)))
-    chosen = _latest(points, today)
-    if chosen is None:
-        return None
-    return Reminder(
-        key=chosen[0],
-        kind="rapid_review_notice",
-        on=chosen[1],
-        deadline=d.rapid_review.due,
-        label=_label(
-            "Rapid Review decision", d.rapid_review.due, today, cal, d.rapid_review.provisional
-        ),
+    return _notice_series(
+        "rr",
+        "rapid_review_notice",
+        "Rapid Review decision",
+        c.notified_date or c.received_on,
+        ts.rapid_review_notice_days,
+        d.rapid_review,
+        today,
+        cal,
     )
 
 
