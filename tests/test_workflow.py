@@ -697,3 +697,34 @@ def test_next_deadline_is_the_soonest_unmet() -> None:
     assert decided is not None
     # Decided: the scoping returns no longer count, the review is due 6 months on.
     assert deadlines.next_deadline(decided, CAL, ST.timescales) == ("Review", date(2027, 7, 15))
+
+
+# -- the core's boundary ---------------------------------------------------------------------------
+
+
+def test_the_core_imports_no_adapter_no_wiring_and_no_python_docx() -> None:
+    # Issue 9: the data path is one way. Documents are built by adapters/documents.py from the
+    # DocumentRequest the core puts on a message, never inside the core.
+    import ast
+    from pathlib import Path
+
+    import cspr_mailbot.core
+
+    forbidden = ("cspr_mailbot.adapters", "cspr_mailbot.formgen", "cspr_mailbot.wiring", "docx")
+    for path in Path(cspr_mailbot.core.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [
+                    ("cspr_mailbot." if node.level == 2 else "") + (node.module or ""),
+                    *(
+                        f"cspr_mailbot.{a.name}"
+                        for a in node.names
+                        if node.level == 2 and not node.module
+                    ),
+                ]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(forbidden), f"{path.name} imports {name}"
