@@ -296,9 +296,7 @@ def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
         case = Case.from_dict(r)
         nd = next_deadline(case, cal, cfg.timescales)
         shown = f"{nd[0]}: {format_date(nd[1])}" if nd else "-"
-        print(
-            f"{case.reference:<16} {case.status:<18} {format_date(case.received_on):<16} {shown}"
-        )
+        print(f"{case.reference:<16} {case.status:<18} {format_date(case.received_on):<16} {shown}")
     if not rows:
         print("(no cases)")
     return 0
