@@ -190,8 +190,9 @@ def golden_referrals() -> tuple[list[bytes], list[str]]:
         return [], []
     from cspr_mailbot.app import settings_from
     from cspr_mailbot.config import parse_config
-    from cspr_mailbot.core import forms, workflow
+    from cspr_mailbot.core import forms
     from cspr_mailbot.core.message import parse_message
+    from cspr_mailbot.core.reading import read_message
 
     table = tomllib.loads(config_text(143, 25))
     del table["imap"], table["smtp"]  # the same labels and agencies, no servers
@@ -206,7 +207,7 @@ def golden_referrals() -> tuple[list[bytes], list[str]]:
             continue
         raw = path.read_bytes()
         try:
-            reading = workflow.read_referral(parse_message(raw, path.name), st)
+            reading = read_message(parse_message(raw, path.name), st).referral
             ok = reading.form is not None and not forms.missing_key_fields(reading.form.fields)
         except Exception:  # noqa: BLE001 - a crash is a finding for the golden test, not for us
             ok = False

@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,18 @@ RAW = base64.b64encode(os.urandom(4500)).decode()  # ~6 KB: a plain + HTML ackno
 
 def make_case(reference: str, n_events: int, status: str) -> dict[str, Any]:
     events = tuple(
-        Event(f"2026-03-{1 + i % 28:02d}T09:{i % 60:02d}:00+00:00", f"event_{i}", "detail " * 4)
+        Event(
+            datetime.fromisoformat(f"2026-03-{1 + i % 28:02d}T09:{i % 60:02d}:00+00:00"),
+            f"event_{i}",
+            "detail " * 4,
+        )
         for i in range(n_events)
     )
     case = Case(
         reference=reference,
         status=status,
-        received_at="2026-03-01T09:00:00+00:00",
-        received_on="2026-03-01",
+        received_at=datetime.fromisoformat("2026-03-01T09:00:00+00:00"),
+        received_on=date(2026, 3, 1),
         referrer_email="referrer@example.org",
         source_message_id=f"<{reference}@example.org>",
         referral={
@@ -57,7 +62,9 @@ def make_case(reference: str, n_events: int, status: str) -> dict[str, Any]:
         },
         criteria={"result": "met", "reasons": ["abuse suspected", "serious harm"]},
         agencies=(
-            Agency("Police", "pvp@example.org", requested_on="2026-03-02", due="2026-03-09"),
+            Agency(
+                "Police", "pvp@example.org", requested_on=date(2026, 3, 2), due=date(2026, 3, 9)
+            ),
         ),
         events=events,
         sent_keys=(f"ack:{reference}", f"notice:{reference}"),

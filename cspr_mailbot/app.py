@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from email.utils import getaddresses
 from typing import Any
@@ -23,13 +23,15 @@ from .adapters.outbox import PrivacyError, Renderer, forbidden_words
 from .adapters.smtp import Sender
 from .adapters.store import Store, Txn
 from .config import Config
-from .core import attachments, digest, forms, workflow
-from .core.classify import Context, classify
+from .core import digest, forms, handlers, schedule, workflow
+from .core.classify import Context, classify, lookups
 from .core.commands import parse_commands
-from .core.message import original_message_id_of_bounce, parse_message
-from .core.models import Case, InboundMessage, OutboundMessage, RawMessage
+from .core.message import parse_message
+from .core.models import Case, InboundMessage, OutboundMessage, Outcome, RawMessage
+from .core.reading import ReadMessage, read_message
+from .core.settings import DirectoryAgency, Settings
 from .core.workdays import LONDON, WorkingCalendar
-from .errors import MailbotError, MailSourceError, SendError, StoreError, trace_without_values
+from .errors import MailSourceError, SendError, StoreError, trace_without_values
 
 logger = logging.getLogger(__name__)
 
@@ -52,16 +54,17 @@ class PassReport:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-def settings_from(cfg: Config) -> workflow.Settings:
-    return workflow.Settings(
+def settings_from(cfg: Config) -> Settings:
+    return Settings(
         partnership_name=cfg.partnership.name,
         mailbox=cfg.partnership.mailbox,
         coordinators=cfg.partnership.coordinators,
         timescales=cfg.timescales,
         limits=cfg.limits,
         labels=forms.Labels.load(cfg.label_synonyms),
-        directory=tuple(workflow.DirectoryAgency(a.name, a.email, a.aliases) for a in cfg.agencies),
+        directory=tuple(DirectoryAgency(a.name, a.email, a.aliases) for a in cfg.agencies),
         phone=cfg.partnership.phone,
+        reference_prefix=cfg.partnership.reference_prefix,
     )
 
 
@@ -204,46 +207,25 @@ class App:
                 logger.info("uid %s: %s -> %s", raw.uid, outcome.summary, folder)
         self._file(raw.uid, folder, sha)
 
-    def _decide(self, msg: InboundMessage, txn: Txn, now: datetime) -> workflow.Outcome:
-        cls = classify(msg, self._context(txn))
+    def _decide(self, msg: InboundMessage, txn: Txn, now: datetime) -> Outcome:
+        read = read_message(msg, self.settings)
+        cls = classify(read, self._context(txn, read))
         case = self._load(txn, cls.case_ref)
-        st = self.settings
-        if cls.kind == "automatic":
-            return workflow.on_automatic(msg, cls, case, now, st)
-        if cls.kind == "command" and case is None:
-            return workflow.on_command_without_case(msg, now, st)
-        if case is None:
-            return workflow.intake(msg, cls, now, self.cal, st, txn.next_reference)
-        if cls.kind == "command":
-            return workflow.on_command_mail(msg, cls, case, now, self.cal, st)
-        return workflow.on_correspondence(msg, cls, case, now, self.cal, st)
+        return workflow.decide(read, cls, case, now, self.cal, self.settings, txn.next_reference)
 
-    def _context(self, txn: Txn) -> Context:
-        return Context(
+    def _context(self, txn: Txn, read: ReadMessage) -> Context:
+        """What classifying ``read`` needs from the store, looked up before the rules run."""
+        ctx = Context(
             mailbox=self.cfg.partnership.mailbox,
             coordinators=frozenset(self.cfg.partnership.coordinators),
             reference_prefix=self.cfg.partnership.reference_prefix,
-            case_exists=lambda ref: txn.get_case(ref) is not None,
-            case_for_message_id=self.store.case_for_message_id,
-            template_reference=self._template_reference,
-            bounced_message_id=original_message_id_of_bounce,
         )
-
-    def _template_reference(self, msg: InboundMessage) -> str | None:
-        for att in msg.attachments:
-            if attachments.kind_of(att) != "docx":
-                continue
-            try:
-                data = attachments.check_docx(att, self.settings.limits)
-                if forms.text_matches(data, self._reference_pattern) is None:
-                    continue  # no reference anywhere in it (a referral form): skip the full read
-                result = forms.read_scoping_docx(data, att.filename, self.settings.labels)
-            except MailbotError:
-                continue
-            ref = result.embedded_reference or result.fields.get("case_reference")
-            if ref:
-                return str(ref).strip().upper()
-        return None
+        wanted = lookups(read, ctx)
+        sent = {
+            mid: ref for mid in wanted.message_ids if (ref := self.store.case_for_message_id(mid))
+        }
+        cases = frozenset(ref for ref in wanted.references if txn.get_case(ref) is not None)
+        return replace(ctx, cases=cases, sent=sent)
 
     @staticmethod
     def _load(txn: Txn, ref: str | None) -> Case | None:
@@ -510,12 +492,12 @@ class App:
         """Chasers and deadline notices due by now, each once; then the digest if it is due."""
         for data in self.store.cases():
             case = Case.from_dict(data)
-            updated, messages = workflow.due_messages(case, now, self.cal, self.settings)
+            updated, messages = schedule.due_messages(case, now, self.cal, self.settings)
             if not messages:
                 continue
             with self.store.transaction() as txn:
                 fresh = Case.from_dict(txn.get_case(case.reference) or data)
-                updated, messages = workflow.due_messages(fresh, now, self.cal, self.settings)
+                updated, messages = schedule.due_messages(fresh, now, self.cal, self.settings)
                 txn.put_case(updated.to_dict())
                 self._queue(txn, messages, updated, now)
         self.maybe_send_digest(now, report)
@@ -566,7 +548,7 @@ class App:
             data = txn.get_case(reference.upper())
             if data is None:
                 return False, f"no case {reference}"
-            outcome = workflow.run_commands(
+            outcome = handlers.run_commands(
                 Case.from_dict(data),
                 parsed.commands,
                 parsed.errors,

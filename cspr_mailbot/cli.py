@@ -193,17 +193,18 @@ def _ssl_context(cafile: Path | None) -> Any:
 
 def case_json(data: dict[str, Any], cfg: Config) -> dict[str, Any]:
     """One case in the SPEC 8 shape (with a few more keys)."""
+    from .core.deadlines import case_deadlines
     from .core.models import Case
     from .core.workdays import WorkingCalendar
-    from .core.workflow import case_deadlines
 
     case = Case.from_dict(data)
     dl = case_deadlines(case, WorkingCalendar(cfg.closures, cfg.cutoff), cfg.timescales)
+    raw = case.to_dict()  # dates as ISO strings
     return {
         "reference": case.reference,
         "status": case.status,
-        "received_at": case.received_at,
-        "received_on": case.received_on,
+        "received_at": raw["received_at"],
+        "received_on": raw["received_on"],
         "referral": case.referral,
         "criteria": case.criteria,
         "deadlines": dl.as_json(),
@@ -213,24 +214,25 @@ def case_json(data: dict[str, Any], cfg: Config) -> dict[str, Any]:
         },
         "agencies": [
             {
-                "name": a.name,
-                "email": a.email,
-                "requested_on": a.requested_on,
-                "due": a.due,
-                "returned_on": a.returned_on,
-                "chasers_sent": a.chasers_sent,
+                key: a[key]
+                for key in ("name", "email", "requested_on", "due", "returned_on", "chasers_sent")
             }
-            for a in case.agencies
+            for a in raw["agencies"]
         ],
         "triage_reasons": list(case.triage_reasons),
         "decision": case.decision,
-        "decision_date": case.decision_date,
-        "aware_date": case.aware_date,
-        "notified_date": case.notified_date,
-        "completed_on": case.completed_on,
-        "published_on": case.published_on,
-        "closed_on": case.closed_on,
-        "events": [e.to_dict() for e in sorted(case.events, key=lambda e: e.at)],
+        **{
+            key: raw[key]
+            for key in (
+                "decision_date",
+                "aware_date",
+                "notified_date",
+                "completed_on",
+                "published_on",
+                "closed_on",
+            )
+        },
+        "events": sorted(raw["events"], key=lambda e: e["at"]),
     }
 
 
@@ -279,9 +281,9 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
+    from .core.deadlines import next_deadline
     from .core.models import Case
     from .core.workdays import WorkingCalendar, format_date
-    from .core.workflow import next_deadline
 
     with open_store(cfg) as store:
         rows = store.cases(include_closed=args.all)
@@ -294,9 +296,7 @@ def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
         case = Case.from_dict(r)
         nd = next_deadline(case, cal, cfg.timescales)
         shown = f"{nd[0]}: {format_date(nd[1])}" if nd else "-"
-        print(
-            f"{case.reference:<16} {case.status:<18} {format_date(date.fromisoformat(case.received_on)):<16} {shown}"
-        )
+        print(f"{case.reference:<16} {case.status:<18} {format_date(case.received_on):<16} {shown}")
     if not rows:
         print("(no cases)")
     return 0

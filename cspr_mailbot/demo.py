@@ -338,7 +338,7 @@ def run_demo(folder: Path) -> int:
     for case in cases:
         review = ""
         if case.decision in ("cspr", "learning_review"):
-            from .core.workflow import case_deadlines
+            from .core.deadlines import case_deadlines
 
             dl = case_deadlines(case, cal, cfg.timescales)
             review = f", review due {format_date(dl.review.due)}" if dl.review else ""

@@ -14,7 +14,7 @@ import pytest
 from cspr_mailbot.adapters.store import Store
 from cspr_mailbot.cli import build_app, main
 from cspr_mailbot.config import load_config
-from cspr_mailbot.core import workflow
+from cspr_mailbot.core import intake
 from cspr_mailbot.core.workdays import LONDON
 
 CHILD = "Jamie Example"
@@ -81,16 +81,16 @@ def test_one_bad_message_never_stops_the_loop_nor_leaks_into_the_log(
 ) -> None:
     deliver(site, sender="first@example.org")
     deliver(site, sender="second@example.org")
-    real_intake = workflow.intake
+    real_intake = intake.intake
     calls: list[str] = []
 
-    def intake_with_a_bug(msg, *args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(msg.from_addr)
-        if msg.from_addr == "first@example.org":
+    def intake_with_a_bug(read, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(read.message.from_addr)
+        if read.message.from_addr == "first@example.org":
             raise ValueError(f"a bug that quotes data: {CHILD}")
-        return real_intake(msg, *args, **kwargs)
+        return real_intake(read, *args, **kwargs)
 
-    monkeypatch.setattr(workflow, "intake", intake_with_a_bug)
+    monkeypatch.setattr(intake, "intake", intake_with_a_bug)
     caplog.set_level(logging.DEBUG)
     report = run_pass(site, london(2026, 11, 30))
     assert sorted(calls) == ["first@example.org", "second@example.org"]

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+from email.message import EmailMessage
+
 import pytest
 
-from cspr_mailbot.core.classify import Context, automatic_reason, classify
+from cspr_mailbot import formgen
+from cspr_mailbot.core import attachments, forms
+from cspr_mailbot.core.classify import Classification, Context, automatic_reason, classify, lookups
+from cspr_mailbot.core.clocks import Timescales
 from cspr_mailbot.core.message import parse_message
+from cspr_mailbot.core.models import InboundMessage
+from cspr_mailbot.core.reading import read_message
+from cspr_mailbot.core.settings import Settings
 
 MAILBOX = "dsppb@example.gov.uk"
 COORD = "coordinator@example.gov.uk"
@@ -13,16 +23,33 @@ CASES = {"DSPP-2026-0007"}
 SENT = {"<sent-1@example.gov.uk>": "DSPP-2026-0007"}
 
 
-def ctx(template_ref: str | None = None) -> Context:
-    return Context(
+ST = Settings(
+    partnership_name="Dudley Safeguarding People Partnership",
+    mailbox=MAILBOX,
+    coordinators=(COORD,),
+    timescales=Timescales(),
+    limits=attachments.Limits(),
+    labels=forms.Labels.load(),
+)
+
+
+def ctx() -> Context:
+    """The context as the wiring builds it: the rules get values looked up from CASES and SENT."""
+    return Context(mailbox=MAILBOX, coordinators=frozenset({COORD}), reference_prefix="DSPP")
+
+
+def classify_read(msg: InboundMessage) -> Classification:
+    """``classify`` with the context the wiring would give: the lookups answered from CASES, SENT."""
+    read = read_message(msg, ST)
+    wanted = lookups(read, ctx())
+    found = Context(
         mailbox=MAILBOX,
         coordinators=frozenset({COORD}),
         reference_prefix="DSPP",
-        case_exists=lambda ref: ref in CASES,
-        case_for_message_id=lambda mid: SENT.get(mid),
-        template_reference=lambda msg: template_ref,
-        bounced_message_id=lambda msg: None,
+        cases=frozenset(r for r in wanted.references if r in CASES),
+        sent={m: SENT[m] for m in wanted.message_ids if m in SENT},
     )
+    return classify(read, found)
 
 
 def mail(headers: str, body: str = "Hello\n", sender: str = "someone@example.org") -> bytes:
@@ -52,7 +79,7 @@ def mail(headers: str, body: str = "Hello\n", sender: str = "someone@example.org
 )
 def test_every_machine_header_is_automatic(headers: str) -> None:
     msg = parse_message(mail(headers), "1")
-    result = classify(msg, ctx())
+    result = classify_read(msg)
     assert result.kind == "automatic"
     assert result.reasons and result.reasons[0]
 
@@ -69,25 +96,25 @@ def test_every_machine_header_is_automatic(headers: str) -> None:
     ],
 )
 def test_machine_senders_and_our_own_address_are_automatic(sender: str) -> None:
-    assert classify(parse_message(mail("", sender=sender), "1"), ctx()).kind == "automatic"
+    assert classify_read(parse_message(mail("", sender=sender), "1")).kind == "automatic"
 
 
 def test_auto_submitted_no_is_a_person() -> None:
     msg = parse_message(mail("Auto-Submitted: no\r\n"), "1")
     assert automatic_reason(msg, ctx()) is None
-    assert classify(msg, ctx()).kind == "referral"
+    assert classify_read(msg).kind == "referral"
 
 
 def test_out_of_office_subject_without_headers_is_automatic() -> None:
     raw = mail("").replace(b"Subject: Referral", b"Subject: Automatic reply: Referral")
-    assert classify(parse_message(raw, "1"), ctx()).kind == "automatic"
+    assert classify_read(parse_message(raw, "1")).kind == "automatic"
 
 
 def test_coordinator_command_needs_a_case_and_a_command() -> None:
     raw = mail("", body="decision: cspr\r\n", sender=COORD).replace(
         b"Subject: Referral", b"Subject: RE: [DSPP-2026-0007] New referral"
     )
-    result = classify(parse_message(raw, "1"), ctx())
+    result = classify_read(parse_message(raw, "1"))
     assert (result.kind, result.case_ref) == ("command", "DSPP-2026-0007")
 
 
@@ -95,7 +122,7 @@ def test_commands_from_anyone_else_are_correspondence() -> None:
     raw = mail("", body="decision: cspr\r\n", sender="someone@example.org").replace(
         b"Subject: Referral", b"Subject: RE: [DSPP-2026-0007] New referral"
     )
-    result = classify(parse_message(raw, "1"), ctx())
+    result = classify_read(parse_message(raw, "1"))
     assert (result.kind, result.case_ref) == ("correspondence", "DSPP-2026-0007")
 
 
@@ -103,26 +130,34 @@ def test_coordinator_prose_on_a_case_is_correspondence() -> None:
     raw = mail("", body="Thanks, I will call the school.\r\n", sender=COORD).replace(
         b"Subject: Referral", b"Subject: RE: [DSPP-2026-0007] New referral"
     )
-    assert classify(parse_message(raw, "1"), ctx()).kind == "correspondence"
+    assert classify_read(parse_message(raw, "1")).kind == "correspondence"
 
 
 def test_reply_by_in_reply_to_names_the_case() -> None:
     raw = mail("In-Reply-To: <sent-1@example.gov.uk>\r\n")
-    result = classify(parse_message(raw, "1"), ctx())
+    result = classify_read(parse_message(raw, "1"))
     assert (result.kind, result.case_ref) == ("correspondence", "DSPP-2026-0007")
 
 
 def test_reply_by_references_names_the_case() -> None:
     raw = mail("References: <other@x.org> <sent-1@example.gov.uk>\r\n")
-    assert classify(parse_message(raw, "1"), ctx()).case_ref == "DSPP-2026-0007"
+    assert classify_read(parse_message(raw, "1")).case_ref == "DSPP-2026-0007"
 
 
 def test_embedded_template_reference_names_the_case() -> None:
-    result = classify(parse_message(mail(""), "1"), ctx(template_ref="DSPP-2026-0007"))
+    m = email.message_from_bytes(mail(""), policy=email.policy.default)
+    assert isinstance(m, EmailMessage)
+    m.add_attachment(
+        formgen.prefilled_scoping("DSPP-2026-0007", "West Midlands Police", "DSPP"),
+        maintype="application",
+        subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+        filename="Initial Scoping.docx",
+    )
+    result = classify_read(parse_message(m.as_bytes(), "1"))
     assert (result.kind, result.case_ref) == ("correspondence", "DSPP-2026-0007")
 
 
 def test_unknown_reference_is_a_new_referral() -> None:
     raw = mail("").replace(b"Subject: Referral", b"Subject: [DSPP-2026-0999] Referral")
-    assert classify(parse_message(raw, "1"), ctx()).kind == "referral"
-    assert classify(parse_message(mail("", sender=COORD), "1"), ctx()).kind == "referral"
+    assert classify_read(parse_message(raw, "1")).kind == "referral"
+    assert classify_read(parse_message(mail("", sender=COORD), "1")).kind == "referral"

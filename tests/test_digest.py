@@ -31,8 +31,8 @@ def make_case(reference: str, status: str, received: str, **kw: Any) -> Case:
     return Case(
         reference=reference,
         status=status,
-        received_at=at.isoformat(),
-        received_on=received,
+        received_at=at,
+        received_on=at.date(),
         referral=referral,
         **kw,
     )
@@ -42,7 +42,9 @@ def make_case(reference: str, status: str, received: str, **kw: Any) -> Case:
 # soonest deadline (the provisional Rapid Review one runs 15 working days from receipt). So each
 # aware date below puts the case's next deadline where the comment says, as seen on Thu 3 Dec 2026.
 def sin_case(reference: str, status: str, aware: str, **kw: Any) -> Case:
-    return make_case(reference, status, kw.pop("received", aware), aware_date=aware, **kw)
+    return make_case(
+        reference, status, kw.pop("received", aware), aware_date=date.fromisoformat(aware), **kw
+    )
 
 
 CASES: list[Case] = [
@@ -59,18 +61,21 @@ CASES: list[Case] = [
         "DSPP-2026-0006",
         "rapid_review",
         "2026-11-23",
-        aware_date="2026-11-23",
-        notified_date="2026-11-24",
+        aware_date=date(2026, 11, 23),
+        notified_date=date(2026, 11, 24),
         agencies=(
             Agency(
-                "West Midlands Police", "p@example.org", requested_on="2026-11-26", due="2026-12-03"
+                "West Midlands Police",
+                "p@example.org",
+                requested_on=date(2026, 11, 26),
+                due=date(2026, 12, 3),
             ),  # due today: amber
             Agency(
                 "Dudley Council Education",
                 "e@example.org",
-                requested_on="2026-11-26",
-                due="2026-12-03",
-                returned_on="2026-12-01",
+                requested_on=date(2026, 11, 26),
+                due=date(2026, 12, 3),
+                returned_on=date(2026, 12, 1),
             ),  # returned: not outstanding
         ),
     ),
@@ -79,13 +84,16 @@ CASES: list[Case] = [
         "DSPP-2026-0007",
         "cspr",
         "2026-10-01",
-        aware_date="2026-10-01",
-        notified_date="2026-10-02",
+        aware_date=date(2026, 10, 1),
+        notified_date=date(2026, 10, 2),
         decision="cspr",
-        decision_date="2026-11-02",
+        decision_date=date(2026, 11, 2),
         agencies=(
             Agency(
-                "West Midlands Police", "p@example.org", requested_on="2026-10-05", due="2026-10-12"
+                "West Midlands Police",
+                "p@example.org",
+                requested_on=date(2026, 10, 5),
+                due=date(2026, 10, 12),
             ),  # still outstanding: overdue, listed by agency
         ),
     ),
@@ -94,14 +102,14 @@ CASES: list[Case] = [
         "DSPP-2026-0008",
         "learning_review",
         "2026-06-01",
-        aware_date="2026-06-01",
-        notified_date="2026-06-02",
+        aware_date=date(2026, 6, 1),
+        notified_date=date(2026, 6, 2),
         decision="learning_review",
-        decision_date="2026-06-10",
-        completed_on="2026-09-01",
+        decision_date=date(2026, 6, 10),
+        completed_on=date(2026, 9, 1),
     ),
     # Closed: never an open row, even with an overdue-looking clock.
-    sin_case("DSPP-2026-0009", "closed", "2026-11-02", closed_on="2026-11-03"),
+    sin_case("DSPP-2026-0009", "closed", "2026-11-02", closed_on=date(2026, 11, 3)),
 ]
 
 

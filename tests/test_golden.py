@@ -1,7 +1,7 @@
 """The golden corpus: each tests/golden/NAME.eml through intake as the app does, against NAME.json.
 
 The pipeline is App._decide's, without servers: parse_message -> classify (an empty store) ->
-workflow.intake, or workflow.on_automatic for machine mail. Every message the bot would send is
+workflow.decide (intake, or on_automatic for machine mail). Every message the bot would send is
 rendered with the real Renderer and the child-identifying words of the case, and mail for anyone
 outside the coordinators is checked for the child's name, date of birth (any format) and address.
 Two inputs are too big for git and are built here, in memory, with the same kind of expectation: a
@@ -30,8 +30,10 @@ from cspr_mailbot.app import settings_from
 from cspr_mailbot.config import parse_config
 from cspr_mailbot.core import workflow
 from cspr_mailbot.core.classify import Context, classify
-from cspr_mailbot.core.message import original_message_id_of_bounce, parse_message
-from cspr_mailbot.core.models import REFERRAL_FIELDS
+from cspr_mailbot.core.deadlines import case_deadlines
+from cspr_mailbot.core.message import parse_message
+from cspr_mailbot.core.models import REFERRAL_FIELDS, Outcome
+from cspr_mailbot.core.reading import read_message
 from cspr_mailbot.core.workdays import LONDON, WorkingCalendar
 from tests.golden import make_corpus as corpus
 
@@ -54,21 +56,18 @@ def context() -> Context:
         mailbox=CFG.partnership.mailbox,
         coordinators=frozenset(CFG.partnership.coordinators),
         reference_prefix=CFG.partnership.reference_prefix,
-        case_exists=lambda ref: False,
-        case_for_message_id=lambda mid: None,
-        template_reference=lambda msg: None,  # only ever used for a case that exists
-        bounced_message_id=original_message_id_of_bounce,
     )
 
 
-def decide(raw: bytes) -> tuple[Any, workflow.Outcome]:
+def decide(raw: bytes) -> tuple[Any, Outcome]:
     """App._decide for an empty store."""
     msg = parse_message(raw, "1")
-    cls = classify(msg, context())
-    if cls.kind == "automatic":
-        return msg, workflow.on_automatic(msg, cls, None, NOW, SETTINGS)
+    read = read_message(msg, SETTINGS)
+    cls = classify(read, context())
     assert cls.case_ref is None
-    return msg, workflow.intake(msg, cls, NOW, CAL, SETTINGS, lambda year: f"DSPP-{year}-0001")
+    return msg, workflow.decide(
+        read, cls, None, NOW, CAL, SETTINGS, lambda year: f"DSPP-{year}-0001"
+    )
 
 
 # -- what must never leave the coordinators ---------------------------------------------------------
@@ -119,7 +118,7 @@ def rendered_parts(raw: bytes) -> tuple[str, str, str]:
     return str(msg["Subject"]), text.get_content(), html.get_content()
 
 
-def check_privacy(outcome: workflow.Outcome) -> None:
+def check_privacy(outcome: Outcome) -> None:
     referral = outcome.case.referral if outcome.case else {}
     forbidden = forbidden_words(referral)
     words = identifying(referral)
@@ -139,18 +138,16 @@ def check_privacy(outcome: workflow.Outcome) -> None:
 # -- the comparison -----------------------------------------------------------------------------------
 
 
-def actual(msg: Any, outcome: workflow.Outcome) -> dict[str, Any]:
+def actual(msg: Any, outcome: Outcome) -> dict[str, Any]:
     case = outcome.case
     out: dict[str, Any] = {
         "kind": outcome.kind,
         "folder": outcome.folder,
         "status": case.status if case else None,
-        "received_on": case.received_on if case else None,
+        "received_on": case.received_on.isoformat() if case else None,
         "referral": case.referral if case else None,
         "criteria": {"result": case.criteria["result"]} if case else None,
-        "deadlines": workflow.case_deadlines(case, CAL, SETTINGS.timescales).as_json()
-        if case
-        else None,
+        "deadlines": case_deadlines(case, CAL, SETTINGS.timescales).as_json() if case else None,
         "triage_reasons": list(case.triage_reasons) if case else [],
         "messages": [{"template": m.template, "to": list(m.to)} for m in outcome.messages],
         "subject": msg.subject,

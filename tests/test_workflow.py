@@ -1,5 +1,4 @@
-"""The case workflow (cspr_mailbot/core/workflow.py) as pure functions: intake, returns, commands,
-schedule.
+"""The case workflow as pure functions: intake, returns, commands (core/handlers.py), schedule.
 
 No servers and no clock: messages are parsed from bytes built here, ``now`` is given, and what the
 workflow decides (the new case and the messages with their keys) is checked directly. The dates are
@@ -17,12 +16,25 @@ from typing import Any
 import pytest
 
 from cspr_mailbot import formgen
-from cspr_mailbot.core import attachments, forms, workflow
+from cspr_mailbot.adapters import documents
+from cspr_mailbot.core import (
+    attachments,
+    correspondence,
+    deadlines,
+    forms,
+    handlers,
+    schedule,
+    views,
+)
+from cspr_mailbot.core.agencies import send_scoping_requests
 from cspr_mailbot.core.classify import Classification
 from cspr_mailbot.core.clocks import Timescales
 from cspr_mailbot.core.commands import parse_commands
+from cspr_mailbot.core.intake import intake
 from cspr_mailbot.core.message import parse_message
-from cspr_mailbot.core.models import Case, InboundMessage, OutboundMessage
+from cspr_mailbot.core.models import Case, InboundMessage, OutboundMessage, Outcome
+from cspr_mailbot.core.reading import read_message
+from cspr_mailbot.core.settings import DirectoryAgency, Settings
 from cspr_mailbot.core.workdays import LONDON, WorkingCalendar
 
 MAILBOX = "dsppb@example.gov.uk"
@@ -34,7 +46,7 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 CLOSURES = (date(2026, 12, 29), date(2026, 12, 30), date(2026, 12, 31))
 CAL = WorkingCalendar(closures=CLOSURES)
-ST = workflow.Settings(
+ST = Settings(
     partnership_name="Dudley Safeguarding People Partnership",
     mailbox=MAILBOX,
     coordinators=(COORDINATOR,),
@@ -42,8 +54,8 @@ ST = workflow.Settings(
     limits=attachments.Limits(),
     labels=forms.Labels.load(),
     directory=(
-        workflow.DirectoryAgency("West Midlands Police", POLICE, ("WMP", "Police")),
-        workflow.DirectoryAgency(
+        DirectoryAgency("West Midlands Police", POLICE, ("WMP", "Police")),
+        DirectoryAgency(
             "Dudley Children's Services", "childrens.services@example.gov.uk", ("CSC",)
         ),
     ),
@@ -112,7 +124,7 @@ def mail(
 
 def referral_case(
     day: date = date(2026, 12, 21), values: dict[str, Any] | None = None
-) -> tuple[Case, workflow.Outcome]:
+) -> tuple[Case, Outcome]:
     msg = mail(
         REFERRER,
         "CSPR referral",
@@ -120,8 +132,8 @@ def referral_case(
         at(day, 9, 5),
         attach=("CSPR referral form.docx", formgen.filled_referral(values or REFERRAL)),
     )
-    out = workflow.intake(
-        msg,
+    out = intake(
+        read_message(msg, ST),
         Classification("referral", ("no case named",)),
         at(day, 9, 6),
         CAL,
@@ -132,9 +144,9 @@ def referral_case(
     return out.case, out
 
 
-def command(case: Case, text: str, when: datetime) -> workflow.Outcome:
+def command(case: Case, text: str, when: datetime) -> Outcome:
     parsed = parse_commands(text)
-    return workflow.run_commands(case, parsed.commands, parsed.errors, when, CAL, ST, source="t")
+    return handlers.run_commands(case, parsed.commands, parsed.errors, when, CAL, ST, source="t")
 
 
 def started(day: date = date(2026, 12, 23)) -> Case:
@@ -156,7 +168,7 @@ def test_intake_resolves_agencies_and_tells_the_coordinators_of_one_without_an_a
     case, out = referral_case()
     assert (out.folder, out.kind, case.status) == ("processed", "referral", "referral_received")
     assert case.reference == "DSPP-2026-0001"
-    assert case.received_on == "2026-12-21"
+    assert case.received_on == date(2026, 12, 21)
     agencies = by_agency(case)
     # "WMP" is an alias in the directory: the directory's name and address win.
     assert agencies["West Midlands Police"].email == POLICE
@@ -193,8 +205,8 @@ def test_intake_of_a_referral_after_the_cutoff_on_christmas_eve_is_received_in_j
         at(date(2026, 12, 24), 17, 30),
         attach=("f.docx", formgen.filled_referral(REFERRAL)),
     )
-    out = workflow.intake(
-        msg,
+    out = intake(
+        read_message(msg, ST),
         Classification("referral", ("x",)),
         at(date(2026, 12, 24), 17, 31),
         CAL,
@@ -202,7 +214,7 @@ def test_intake_of_a_referral_after_the_cutoff_on_christmas_eve_is_received_in_j
         lambda year: f"DSPP-{year}-0001",
     )
     assert out.case is not None
-    assert out.case.received_on == "2027-01-04"
+    assert out.case.received_on == date(2027, 1, 4)
     assert out.case.reference == "DSPP-2027-0001"
 
 
@@ -219,7 +231,10 @@ def test_start_rapid_review_over_christmas_sends_requests_with_the_embedded_temp
     # Tue 5 (3), Wed 6 (4), Thu 7 Jan (5): due Thu 7 Jan 2027.
     agencies = by_agency(case)
     for name in ("West Midlands Police", "Oakfield Primary School"):
-        assert (agencies[name].requested_on, agencies[name].due) == ("2026-12-23", "2027-01-07")
+        assert (agencies[name].requested_on, agencies[name].due) == (
+            date(2026, 12, 23),
+            date(2027, 1, 7),
+        )
     assert agencies["Dudley Housing"].requested_on is None
 
     *requests, answer = out.messages
@@ -229,7 +244,7 @@ def test_start_rapid_review_over_christmas_sends_requests_with_the_embedded_temp
     }
     for m in requests:
         assert not m.internal and m.context["due"] == "Thu 7 Jan 2027"
-        (att,) = m.attachments
+        (att,) = [documents.build(d) for d in m.documents]
         assert att.filename.endswith(".docx")
         props = forms.read_custom_properties(att.data)
         assert props["cspr_case_reference"] == "DSPP-2026-0001"
@@ -255,8 +270,8 @@ def test_without_closures_the_spec_example_holds() -> None:
     # SPEC 2: 5 working days from Wed 2026-12-23 is Mon 2027-01-04 with bank holidays alone.
     case, _ = referral_case()
     st_cal = WorkingCalendar()
-    case, sent, missing = workflow.send_scoping_requests(case, at(date(2026, 12, 23)), st_cal, ST)
-    assert {a.due for a in case.agencies if a.requested_on} == {"2027-01-04"}
+    case, sent, missing = send_scoping_requests(case, at(date(2026, 12, 23)), st_cal, ST)
+    assert {a.due for a in case.agencies if a.requested_on} == {date(2027, 1, 4)}
     assert len(sent) == 2 and missing == ["Dudley Housing"]
 
 
@@ -270,8 +285,8 @@ def test_a_command_mail_with_one_bad_line_does_nothing_and_names_the_line() -> N
         at(date(2026, 12, 23)),
         in_reply_to=notice_id,
     )
-    result = workflow.on_command_mail(
-        msg,
+    result = handlers.on_command_mail(
+        read_message(msg, ST),
         Classification("command", ("x",), case_ref=case.reference),
         case,
         at(date(2026, 12, 23)),
@@ -326,12 +341,12 @@ def test_agency_command_adds_an_agency_and_during_the_rapid_review_requests_at_o
     # Requested Mon 4 Jan 2027: Tue 5 (1), Wed 6 (2), Thu 7 (3), Fri 8 (4), Mon 11 Jan (5).
     assert (bank.email, bank.requested_on, bank.due) == (
         "help@foodbank.example.org",
-        "2027-01-04",
-        "2027-01-11",
+        date(2027, 1, 4),
+        date(2027, 1, 11),
     )
     request, answer = out.messages
     assert (request.template, request.to) == ("scoping_request", ("help@foodbank.example.org",))
-    props = forms.read_custom_properties(request.attachments[0].data)
+    props = forms.read_custom_properties(documents.build(request.documents[0]).data)
     assert props == {"cspr_case_reference": "DSPP-2026-0001", "cspr_agency": "Dudley Food Bank"}
     assert "Added Dudley Food Bank <help@foodbank.example.org>" in answer.context["done"]
     assert "Scoping request sent to Dudley Food Bank" in answer.context["done"]
@@ -355,8 +370,8 @@ def test_agency_command_gives_an_address_to_an_agency_that_had_none() -> None:
     housing = by_agency(out.case)["Dudley Housing"]
     assert (housing.email, housing.requested_on, housing.due) == (
         "housing@example.gov.uk",
-        "2027-01-04",
-        "2027-01-11",
+        date(2027, 1, 4),
+        date(2027, 1, 11),
     )
     assert [(m.template, m.to) for m in out.messages[:-1]] == [
         ("scoping_request", ("housing@example.gov.uk",))
@@ -386,47 +401,47 @@ def test_close_and_decisions() -> None:
     case = started()
     out = command(case, "close", at(date(2027, 1, 5)))
     assert out.case is not None
-    assert (out.case.status, out.case.closed_on) == ("closed", "2027-01-05")
-    assert workflow.next_deadline(out.case, CAL, ST.timescales) is None
+    assert (out.case.status, out.case.closed_on) == ("closed", date(2027, 1, 5))
+    assert deadlines.next_deadline(out.case, CAL, ST.timescales) is None
     # Nothing more is due on a closed case: no chaser, no notice.
-    assert workflow.due_messages(out.case, at(date(2027, 1, 7)), CAL, ST) == (out.case, [])
+    assert schedule.due_messages(out.case, at(date(2027, 1, 7)), CAL, ST) == (out.case, [])
 
     # A CSPR decided on a month-end date: 6 months later, clamped to February's end.
     out = command(case, "decision: cspr 2026-08-31", at(date(2027, 1, 5)))
     assert out.case is not None and out.case.status == "cspr"
-    dl = workflow.case_deadlines(out.case, CAL, ST.timescales)
+    dl = deadlines.case_deadlines(out.case, CAL, ST.timescales)
     assert dl.review is not None and dl.review.due == date(2027, 2, 28)
     # A learning review: 3 months. 2026-11-30 -> 2027-02-28.
     out = command(case, "decision: learning review 30/11/2026", at(date(2027, 1, 5)))
     assert out.case is not None and out.case.status == "learning_review"
-    dl = workflow.case_deadlines(out.case, CAL, ST.timescales)
+    dl = deadlines.case_deadlines(out.case, CAL, ST.timescales)
     assert dl.review is not None and dl.review.due == date(2027, 2, 28)
     assert dl.rapid_review is not None and dl.rapid_review.met_on == date(2026, 11, 30)
     # No review: closed, with no review deadline.
     out = command(case, "decision: no review", at(date(2027, 1, 5)))
     assert out.case is not None and (out.case.status, out.case.closed_on) == (
         "closed",
-        "2027-01-05",
+        date(2027, 1, 5),
     )
-    assert workflow.case_deadlines(out.case, CAL, ST.timescales).review is None
+    assert deadlines.case_deadlines(out.case, CAL, ST.timescales).review is None
 
 
 def test_notified_and_aware_turn_provisional_deadlines_firm() -> None:
     values = {**REFERRAL, "la_aware_date": None}
     case, _ = referral_case(values=values)
-    dl = workflow.case_deadlines(case, CAL, ST.timescales)
+    dl = deadlines.case_deadlines(case, CAL, ST.timescales)
     assert dl.sin is not None and dl.rapid_review is not None
     # Both from the receipt date, Mon 21 Dec 2026, provisionally.
     # SIN: Tue 22 (1), Wed 23 (2), Thu 24 (3), Mon 4 Jan (4), Tue 5 Jan (5).
     assert (dl.sin.due, dl.sin.provisional) == (date(2027, 1, 5), True)
     # RR: 22, 23, 24 Dec (3), 4-8 Jan (8), 11-15 Jan (13), Mon 18 (14), Tue 19 Jan (15).
     assert (dl.rapid_review.due, dl.rapid_review.provisional) == (date(2027, 1, 19), True)
-    view = workflow.internal_view(case, CAL, ST, date(2026, 12, 21))
+    view = views.internal_view(case, CAL, ST, date(2026, 12, 21))
     assert [row["provisional"] for row in view["deadlines"]] == [True, True]
 
     out = command(case, "aware: 18/12/2026\nnotified: 2026-12-22", at(date(2026, 12, 23)))
     assert out.case is not None
-    dl = workflow.case_deadlines(out.case, CAL, ST.timescales)
+    dl = deadlines.case_deadlines(out.case, CAL, ST.timescales)
     assert dl.sin is not None and dl.rapid_review is not None
     # SIN from Fri 18 Dec: 21, 22, 23, 24 Dec (4), Mon 4 Jan (5); met on the 22nd.
     assert (dl.sin.due, dl.sin.provisional, dl.sin.met_on) == (
@@ -472,12 +487,14 @@ def test_returns_by_reply_and_from_another_address_and_all_in() -> None:
         in_reply_to="<request-1@example.gov.uk>",
     )
     cls = Classification("correspondence", ("x",), case_ref="DSPP-2026-0001")
-    out = workflow.on_correspondence(police, cls, case, at(date(2027, 1, 4)), CAL, ST)
+    out = correspondence.on_correspondence(
+        read_message(police, ST), cls, case, at(date(2027, 1, 4)), CAL, ST
+    )
     assert (out.kind, out.folder) == ("return", "processed")
     assert out.case is not None
     case = out.case
     agencies = by_agency(case)
-    assert agencies["West Midlands Police"].returned_on == "2027-01-04"
+    assert agencies["West Midlands Police"].returned_on == date(2027, 1, 4)
     assert agencies["West Midlands Police"].scoping is not None
     assert agencies["West Midlands Police"].scoping["completed_by"] == "Jane Officer"
     assert agencies["Oakfield Primary School"].returned_on is None
@@ -494,9 +511,11 @@ def test_returns_by_reply_and_from_another_address_and_all_in() -> None:
         at(date(2027, 1, 8)),
         attach=("Oakfield.docx", returned("DSPP-2026-0001", "Oakfield Primary School")),
     )
-    out = workflow.on_correspondence(school, cls, case, at(date(2027, 1, 8)), CAL, ST)
+    out = correspondence.on_correspondence(
+        read_message(school, ST), cls, case, at(date(2027, 1, 8)), CAL, ST
+    )
     assert out.case is not None and out.kind == "return"
-    assert by_agency(out.case)["Oakfield Primary School"].returned_on == "2027-01-08"
+    assert by_agency(out.case)["Oakfield Primary School"].returned_on == date(2027, 1, 8)
     assert len(out.case.agencies) == 3  # matched, not added
     assert {m.template: m.to for m in out.messages} == {
         "return_ack": ("head@oakfield.example.sch.uk",),
@@ -507,7 +526,7 @@ def test_returns_by_reply_and_from_another_address_and_all_in() -> None:
         day = date(2027, 1, 8) + timedelta(days=offset)
         assert [
             m
-            for m in workflow.due_messages(out.case, at(day), CAL, ST)[1]
+            for m in schedule.due_messages(out.case, at(day), CAL, ST)[1]
             if m.template == "scoping_chaser"
         ] == []
 
@@ -522,7 +541,9 @@ def test_a_template_for_another_case_is_not_taken_as_a_return() -> None:
         attach=("scoping.docx", returned("DSPP-2026-0099", "West Midlands Police")),
     )
     cls = Classification("correspondence", ("x",), case_ref="DSPP-2026-0001")
-    out = workflow.on_correspondence(msg, cls, case, at(date(2027, 1, 4)), CAL, ST)
+    out = correspondence.on_correspondence(
+        read_message(msg, ST), cls, case, at(date(2027, 1, 4)), CAL, ST
+    )
     assert out.kind == "correspondence" and out.case is not None
     assert by_agency(out.case)["West Midlands Police"].returned_on is None
     (notice,) = out.messages
@@ -538,7 +559,9 @@ def test_commands_from_a_non_coordinator_are_kept_and_shown_not_executed() -> No
         at(date(2027, 1, 5)),
     )
     cls = Classification("correspondence", ("case reference in the subject",), "DSPP-2026-0001")
-    out = workflow.on_correspondence(msg, cls, case, at(date(2027, 1, 5)), CAL, ST)
+    out = correspondence.on_correspondence(
+        read_message(msg, ST), cls, case, at(date(2027, 1, 5)), CAL, ST
+    )
     assert out.case is not None and out.kind == "correspondence"
     assert out.case.status == "rapid_review" and out.case.decision is None
     assert out.case.events[-1].kind == "correspondence"
@@ -559,7 +582,7 @@ def run_days(
     sent: list[tuple[date, OutboundMessage]] = []
     day = first
     while day <= last:
-        case, messages = workflow.due_messages(case, at(day), CAL, ST)
+        case, messages = schedule.due_messages(case, at(day), CAL, ST)
         sent.extend((day, m) for m in messages)
         day += timedelta(days=1)
     return case, sent
@@ -604,7 +627,7 @@ def test_chasers_fall_on_the_spec_dates_and_each_key_goes_once() -> None:
     assert len(keys) == len(set(keys)) and set(keys) <= set(case.sent_keys)
     # Calling again on any of those days sends nothing more.
     for day in {d for d, _ in sent}:
-        assert workflow.due_messages(case, at(day, 16), CAL, ST)[1] == []
+        assert schedule.due_messages(case, at(day, 16), CAL, ST)[1] == []
 
 
 @pytest.mark.parametrize(
@@ -623,13 +646,13 @@ def test_nothing_is_due_on_a_non_working_day(day: date) -> None:
     late = replace(
         case,
         agencies=tuple(
-            replace(a, requested_on="2026-12-01", due="2026-12-08")
+            replace(a, requested_on=date(2026, 12, 1), due=date(2026, 12, 8))
             for a in case.agencies
             if a.email
         ),
     )
-    assert workflow.due_messages(late, at(day), CAL, ST) == (late, [])
-    assert workflow.due_messages(late, at(date(2027, 1, 11)), CAL, ST)[1] != []
+    assert schedule.due_messages(late, at(day), CAL, ST) == (late, [])
+    assert schedule.due_messages(late, at(date(2027, 1, 11)), CAL, ST)[1] != []
 
 
 def test_a_chaser_already_in_sent_keys_is_never_repeated() -> None:
@@ -637,14 +660,14 @@ def test_a_chaser_already_in_sent_keys_is_never_repeated() -> None:
     ref = "DSPP-2026-0001"
     keys = (f"{ref}:scoping:west midlands police:due", f"{ref}:scoping:oakfield primary school:due")
     case = replace(case, sent_keys=keys)
-    updated, messages = workflow.due_messages(case, at(date(2027, 1, 7)), CAL, ST)
+    updated, messages = schedule.due_messages(case, at(date(2027, 1, 7)), CAL, ST)
     assert messages == [] and updated == case
 
 
 def test_catch_up_after_downtime_sends_only_the_latest_chaser() -> None:
     case = started()
     # Down from Mon 4 Jan to Mon 11 Jan: only the after1 (Fri 8 Jan) is due, not before/due as well.
-    case, messages = workflow.due_messages(case, at(date(2027, 1, 11)), CAL, ST)
+    case, messages = schedule.due_messages(case, at(date(2027, 1, 11)), CAL, ST)
     chasers = sorted(m.key for m in messages if m.template == "scoping_chaser")
     assert chasers == [
         "DSPP-2026-0001:scoping:oakfield primary school:after1",
@@ -656,21 +679,52 @@ def test_catch_up_after_downtime_sends_only_the_latest_chaser() -> None:
 def test_next_deadline_is_the_soonest_unmet() -> None:
     case, _ = referral_case()
     # SIN from the aware date Fri 18 Dec: Mon 4 Jan 2027, before the provisional RR (Tue 19 Jan).
-    assert workflow.next_deadline(case, CAL, ST.timescales) == ("SIN", date(2027, 1, 4))
+    assert deadlines.next_deadline(case, CAL, ST.timescales) == ("SIN", date(2027, 1, 4))
     case = started()  # SIN made; scoping returns due Thu 7 Jan come before the RR (Wed 20 Jan)
-    label, due = workflow.next_deadline(case, CAL, ST.timescales) or ("", None)
+    label, due = deadlines.next_deadline(case, CAL, ST.timescales) or ("", None)
     assert due == date(2027, 1, 7) and label.startswith("Scoping return: ")
     returned_all = replace(
         case,
         agencies=tuple(
-            replace(a, returned_on="2027-01-06") if a.email else a for a in case.agencies
+            replace(a, returned_on=date(2027, 1, 6)) if a.email else a for a in case.agencies
         ),
     )
-    assert workflow.next_deadline(returned_all, CAL, ST.timescales) == (
+    assert deadlines.next_deadline(returned_all, CAL, ST.timescales) == (
         "Rapid Review decision",
         date(2027, 1, 20),
     )
     decided = command(case, "decision: cspr 2027-01-15", at(date(2027, 1, 15))).case
     assert decided is not None
     # Decided: the scoping returns no longer count, the review is due 6 months on.
-    assert workflow.next_deadline(decided, CAL, ST.timescales) == ("Review", date(2027, 7, 15))
+    assert deadlines.next_deadline(decided, CAL, ST.timescales) == ("Review", date(2027, 7, 15))
+
+
+# -- the core's boundary ---------------------------------------------------------------------------
+
+
+def test_the_core_imports_no_adapter_no_wiring_and_no_python_docx() -> None:
+    # Issue 9: the data path is one way. Documents are built by adapters/documents.py from the
+    # DocumentRequest the core puts on a message, never inside the core.
+    import ast
+    from pathlib import Path
+
+    import cspr_mailbot.core
+
+    forbidden = ("cspr_mailbot.adapters", "cspr_mailbot.formgen", "cspr_mailbot.wiring", "docx")
+    for path in Path(cspr_mailbot.core.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [
+                    ("cspr_mailbot." if node.level == 2 else "") + (node.module or ""),
+                    *(
+                        f"cspr_mailbot.{a.name}"
+                        for a in node.names
+                        if node.level == 2 and not node.module
+                    ),
+                ]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(forbidden), f"{path.name} imports {name}"

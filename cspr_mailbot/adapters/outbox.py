@@ -20,6 +20,7 @@ import jinja2
 
 from ..core.models import OutboundMessage
 from ..errors import MailbotError
+from . import documents
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class Renderer:
         msg[OUR_HEADER] = om.template
         msg.set_content(text)
         msg.add_alternative(html, subtype="html")
-        for att in om.attachments:
+        for att in (*om.attachments, *(documents.build(d) for d in om.documents)):
             maintype, _, subtype = att.content_type.partition("/")
             msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=att.filename)
         return Rendered(om.key, message_id, subject, om.to, om.cc, msg.as_bytes())

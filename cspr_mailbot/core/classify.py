@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from .commands import looks_like_commands
 from .models import InboundMessage
+from .reading import ReadMessage
 
 Kind = Literal["automatic", "command", "correspondence", "referral"]
 
@@ -41,22 +42,43 @@ class Classification:
 
 @dataclass(frozen=True)
 class Context:
-    """What the rules need to know of the world, as values and lookups."""
+    """What the rules need to know of the world, as values.
+
+    The wiring fills ``cases`` and ``sent`` from the store first, for what ``lookups`` says the message
+    names; the rules never call back into the store.
+    """
 
     mailbox: str
     coordinators: frozenset[str]
     reference_prefix: str
-    case_exists: Callable[[str], bool]
-    case_for_message_id: Callable[[str], str | None]  # a Message-ID we sent -> its case
-    template_reference: Callable[
-        [InboundMessage], str | None
-    ]  # reference embedded in an attached template
-    bounced_message_id: Callable[[InboundMessage], str | None]
+    cases: frozenset[str] = frozenset()  # of the references the message names, those that are cases
+    sent: Mapping[str, str] = field(default_factory=dict)  # a Message-ID we sent -> its case
 
     def reference_pattern(self) -> re.Pattern[str]:
         return re.compile(
             rf"\b({re.escape(self.reference_prefix)}-\d{{4}}-\d{{4,}})\b", re.IGNORECASE
         )
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """What classifying a message needs from the store: which references are cases, whose ids are ours."""
+
+    references: tuple[str, ...] = ()
+    message_ids: tuple[str, ...] = ()
+
+
+def lookups(read: ReadMessage, ctx: Context) -> Lookups:
+    """The case references and Message-IDs the message names, for the wiring to look up."""
+    msg = read.message
+    if automatic_reason(msg, ctx):
+        bounce = read.bounced_message_id
+        return Lookups(message_ids=(bounce,) if bounce else ())
+    refs = [m.group(1).upper() for m in ctx.reference_pattern().finditer(msg.subject)]
+    if read.template_reference:
+        refs.append(read.template_reference)
+    ids = [mid for mid in (msg.in_reply_to, *reversed(msg.references)) if mid]
+    return Lookups(tuple(dict.fromkeys(refs)), tuple(dict.fromkeys(ids)))
 
 
 def automatic_reason(msg: InboundMessage, ctx: Context) -> str | None:
@@ -95,7 +117,7 @@ def automatic_reason(msg: InboundMessage, ctx: Context) -> str | None:
 def _reference_in_subject(msg: InboundMessage, ctx: Context) -> str | None:
     for match in ctx.reference_pattern().finditer(msg.subject):
         ref = match.group(1).upper()
-        if ctx.case_exists(ref):
+        if ref in ctx.cases:
             return ref
     return None
 
@@ -103,33 +125,36 @@ def _reference_in_subject(msg: InboundMessage, ctx: Context) -> str | None:
 def _reference_by_thread(msg: InboundMessage, ctx: Context) -> str | None:
     for mid in (msg.in_reply_to, *reversed(msg.references)):
         if mid:
-            ref = ctx.case_for_message_id(mid)
+            ref = ctx.sent.get(mid)
             if ref:
                 return ref
     return None
 
 
-def case_reference(msg: InboundMessage, ctx: Context) -> tuple[str | None, str]:
+def case_reference(read: ReadMessage, ctx: Context) -> tuple[str | None, str]:
     """The case a message is about and how we know, trying the subject, the thread and attached templates."""
+    msg = read.message
     ref = _reference_in_subject(msg, ctx)
     if ref:
         return ref, "case reference in the subject"
     ref = _reference_by_thread(msg, ctx)
     if ref:
         return ref, "a reply to a message we sent"
-    ref = ctx.template_reference(msg)
-    if ref and ctx.case_exists(ref):
+    ref = read.template_reference
+    if ref and ref in ctx.cases:
         return ref, "case reference embedded in the attached scoping template"
     return None, ""
 
 
-def classify(msg: InboundMessage, ctx: Context) -> Classification:
+def classify(read: ReadMessage, ctx: Context) -> Classification:
+    """The first rule that matches: automatic mail, a command, correspondence, a new referral."""
+    msg = read.message
     reason = automatic_reason(msg, ctx)
     if reason:
-        bounce = ctx.bounced_message_id(msg)
-        ref = ctx.case_for_message_id(bounce) if bounce else None
+        bounce = read.bounced_message_id
+        ref = ctx.sent.get(bounce) if bounce else None
         return Classification("automatic", (reason,), case_ref=ref, bounce_of=bounce)
-    ref, how = case_reference(msg, ctx)
+    ref, how = case_reference(read, ctx)
     commands = msg.from_addr in ctx.coordinators and looks_like_commands(msg.body_text)
     if ref and commands:
         return Classification(

@@ -1,7 +1,7 @@
 """The statutory clocks of SPEC 2 and the reminder schedule of SPEC 5, as pure functions of dates.
 
-Nothing here reads the clock: ``today`` is always given. The app builds a ``CaseDates`` from a case,
-asks ``deadlines`` for the dates to show and ``due_reminders`` for the notices and chasers to send.
+Nothing here reads the clock: ``today`` is always given. ``core.deadlines`` builds a ``CaseDates`` from a
+case; ``deadlines`` gives the dates to show and ``due_reminders`` the notices and chasers to send.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class AgencyDates:
 
 @dataclass(frozen=True)
 class CaseDates:
-    """Everything the clocks need about a case, as dates (the app builds it from a ``Case``)."""
+    """Everything the clocks need about a case, as dates (``deadlines.case_dates`` builds it from a ``Case``)."""
 
     received_on: date
     la_aware_date: date | None

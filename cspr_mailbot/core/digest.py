@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from .clocks import Timescales, agency_key, days_left, rag, scoping_due
-from .models import Case, parse_iso_date
+from .clocks import Timescales, agency_key, days_left, rag
+from .deadlines import agency_due, next_deadline
+from .models import Case
 from .report import ytd_line
 from .workdays import LONDON, WorkingCalendar, format_date
-from .workflow import next_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +86,10 @@ def _aware(at: datetime, what: str) -> datetime:
     return at
 
 
-def _instant(text: str) -> datetime:
-    """An ISO datetime as an aware instant; a naive one counts as UTC (as the store does)."""
-    at = datetime.fromisoformat(text)
+def _instant(at: datetime | str) -> datetime:
+    """A datetime (or ISO text) as an aware instant; a naive one counts as UTC (as the store does)."""
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
@@ -130,7 +131,7 @@ def _outstanding(case: Case) -> list[str]:
 
 
 def digest_row(case: Case, today: date, cal: WorkingCalendar, ts: Timescales) -> DigestRow:
-    """The case's row: its soonest unmet deadline (workflow.next_deadline) and its colour."""
+    """The case's row: its soonest unmet deadline (deadlines.next_deadline) and its colour."""
     found = next_deadline(case, cal, ts)
     if found is None:
         label, due, left, colour = "", None, None, "none"
@@ -169,10 +170,9 @@ def _by_agency(
         if case.decision is not None:
             continue  # the scoping stage ended with the decision (see _outstanding)
         for a in case.agencies:
-            requested = parse_iso_date(a.requested_on)
-            if requested is None or a.returned_on:
+            due = agency_due(a, cal, ts)
+            if due is None or a.returned_on:
                 continue
-            due = parse_iso_date(a.due) or scoping_due(requested, cal, ts)
             name, rows = groups.setdefault(agency_key(a.name), (a.name, []))
             rows.append((due, case.reference))
     out = []

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Status = Literal[
     "needs_triage", "referral_received", "rapid_review", "cspr", "learning_review", "closed"
 ]
-STATUSES: tuple[str, ...] = (
-    "needs_triage",
-    "referral_received",
-    "rapid_review",
-    "cspr",
-    "learning_review",
-    "closed",
-)
+STATUSES: tuple[Status, ...] = get_args(Status)
 
 # SPEC 4: the referral's keys, in the order people read them.
 REFERRAL_FIELDS: tuple[str, ...] = (
@@ -124,6 +117,21 @@ class OutAttachment:
 
 
 @dataclass(frozen=True)
+class DocumentRequest:
+    """A document to build and attach when the message is rendered: the core says what, an adapter makes it.
+
+    ``kind`` "scoping" is the Initial Scoping template, pre-filled with the case reference and the agency
+    and carrying both embedded, so that a return is matched whatever address it comes back from (SPEC 4).
+    """
+
+    kind: Literal["scoping"]
+    filename: str
+    reference: str
+    agency: str
+    partnership: str
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """A message the core decided to send. The outbox renders it from ``templates/<template>.txt|.html``.
 
@@ -143,16 +151,36 @@ class OutboundMessage:
     auto_submitted: Literal["auto-replied", "auto-generated"] = "auto-generated"
     internal: bool = False
     attachments: tuple[OutAttachment, ...] = ()
+    documents: tuple[DocumentRequest, ...] = ()  # built and attached by the outbox when rendering
 
 
 @dataclass(frozen=True)
 class Event:
-    at: str  # ISO datetime
+    at: datetime  # timezone-aware
     kind: str
     detail: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {"at": self.at, "kind": self.kind, "detail": self.detail}
+        return {"at": self.at.isoformat(), "kind": self.kind, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
+        return cls(datetime.fromisoformat(d["at"]), d["kind"], d.get("detail", ""))
+
+
+# The dates of an agency and a case: ISO strings in JSON, dates in Python.
+_AGENCY_DATES = frozenset({"requested_on", "due", "returned_on"})
+_CASE_DATES = frozenset(
+    {
+        "received_on",
+        "aware_date",
+        "notified_date",
+        "decision_date",
+        "completed_on",
+        "published_on",
+        "closed_on",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -160,29 +188,36 @@ class Agency:
     name: str
     email: str | None = None
     contact_name: str | None = None
-    requested_on: str | None = None  # ISO date
-    due: str | None = None  # ISO date
-    returned_on: str | None = None  # ISO date
+    requested_on: date | None = None
+    due: date | None = None
+    returned_on: date | None = None
     chasers_sent: int = 0
     scoping: dict[str, Any] | None = None  # the SPEC 4 scoping fields, once returned
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = iso(value) if f.name in _AGENCY_DATES else value
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Agency:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        kw = {k: v for k, v in d.items() if k in known}
+        for name in _AGENCY_DATES & kw.keys():
+            kw[name] = parse_iso_date(kw[name])
+        return cls(**kw)
 
 
 @dataclass(frozen=True)
 class Case:
-    """A case as the store keeps it. Dates are ISO strings so the dict round-trips through JSON."""
+    """A case as the store keeps it; ``to_dict``/``from_dict`` turn its dates into ISO strings and back."""
 
     reference: str
-    status: str
-    received_at: str  # ISO datetime the message arrived (aware)
-    received_on: str  # ISO date the message counts as received (SPEC 2 cut-off rule)
+    status: Status
+    received_at: datetime  # when the message arrived (aware)
+    received_on: date  # the day the message counts as received (SPEC 2 cut-off rule)
     referrer_email: str = ""
     source_message_id: str | None = None
     referral: dict[str, Any] = field(default_factory=dict)
@@ -190,20 +225,19 @@ class Case:
     triage_reasons: tuple[str, ...] = ()
     agencies: tuple[Agency, ...] = ()
     events: tuple[Event, ...] = ()
-    # Facts coordinators give by command (SPEC 7); ISO dates or None.
-    aware_date: str | None = None
-    notified_date: str | None = None
+    # Facts coordinators give by command (SPEC 7).
+    aware_date: date | None = None
+    notified_date: date | None = None
     decision: str | None = None  # "cspr" | "learning_review" | "no_review"
-    decision_date: str | None = None
-    completed_on: str | None = None
-    published_on: str | None = None
-    closed_on: str | None = None
+    decision_date: date | None = None
+    completed_on: date | None = None
+    published_on: date | None = None
+    closed_on: date | None = None
     # Keys of every notice, chaser and reply already sent on this case: each is sent once.
     sent_keys: tuple[str, ...] = ()
 
-    def with_event(self, at: datetime | str, kind: str, detail: str = "") -> Case:
-        stamp = at if isinstance(at, str) else at.isoformat()
-        return replace(self, events=(*self.events, Event(stamp, kind, detail)))
+    def with_event(self, at: datetime, kind: str, detail: str = "") -> Case:
+        return replace(self, events=(*self.events, Event(at, kind, detail)))
 
     def has_sent(self, key: str) -> bool:
         return key in self.sent_keys
@@ -215,6 +249,7 @@ class Case:
         return ".".join(p[0].upper() for p in parts) + "." if parts else "(initials not given)"
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON shape the store keeps (and SPEC 8 prints): dates as ISO strings."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -222,6 +257,10 @@ class Case:
                 value = [a.to_dict() for a in value]
             elif f.name == "events":
                 value = [e.to_dict() for e in value]
+            elif f.name == "received_at":
+                value = value.isoformat()
+            elif f.name in _CASE_DATES:
+                value = iso(value)
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value
@@ -231,11 +270,34 @@ class Case:
     def from_dict(cls, d: dict[str, Any]) -> Case:
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
+        kw["status"] = status_of(d["status"])
+        kw["received_at"] = datetime.fromisoformat(d["received_at"])
+        for name in _CASE_DATES & kw.keys():
+            kw[name] = parse_iso_date(kw[name])
         kw["agencies"] = tuple(Agency.from_dict(a) for a in d.get("agencies", ()))
-        kw["events"] = tuple(Event(**e) for e in d.get("events", ()))
+        kw["events"] = tuple(Event.from_dict(e) for e in d.get("events", ()))
         kw["triage_reasons"] = tuple(d.get("triage_reasons", ()))
         kw["sent_keys"] = tuple(d.get("sent_keys", ()))
         return cls(**kw)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the workflow decided about one message (or one set of commands): the app applies it."""
+
+    folder: Literal["processed", "triage", "ignored"]
+    kind: str  # referral | triage | automatic | correspondence | return | command
+    case: Case | None
+    messages: tuple[OutboundMessage, ...] = ()
+    summary: str = ""  # for the log: references and counts, never personal details
+
+
+def status_of(text: str) -> Status:
+    """``text`` as a Status; ValueError for anything else (a store written by something else)."""
+    for status in STATUSES:
+        if text == status:
+            return status
+    raise ValueError(f"unknown case status {text!r}")
 
 
 def iso(d: date | None) -> str | None:

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import date
 from statistics import median
 
-from .clocks import Timescales, agency_key, deadlines, scoping_due
-from .models import Case, parse_iso_date
+from .clocks import Timescales, agency_key, deadlines
+from .deadlines import agency_due, case_dates
+from .models import Case
 from .workdays import WorkingCalendar, format_date
-from .workflow import case_dates
 
 logger = logging.getLogger(__name__)
 
@@ -123,11 +123,9 @@ def timeliness(
                 cal.working_days_between(c.decision_date, c.completed_on),
             )
         for a in case.agencies:
-            requested = parse_iso_date(a.requested_on)
-            if requested is None or not in_range(requested):
+            requested, due, returned = a.requested_on, agency_due(a, cal, ts), a.returned_on
+            if requested is None or due is None or not in_range(requested):
                 continue
-            due = parse_iso_date(a.due) or scoping_due(requested, cal, ts)
-            returned = parse_iso_date(a.returned_on)
             if returned is None and due >= end:
                 continue  # not back, but not late yet either: no outcome to count
             on_time = returned is not None and returned <= due

@@ -1,0 +1,186 @@
+"""A new referral becomes a case (SPEC 3): readable (``referral_received``) or not (``needs_triage``).
+
+The referral's form was read by ``reading``; here it is screened, its agencies are resolved against the
+directory, and the acknowledgement (or the triage reply) and the coordinators' notices are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from . import forms
+from .agencies import agency_from, norm
+from .classify import Classification
+from .deadlines import case_deadlines, today_of
+from .models import REFERRAL_FIELDS, Agency, Case, InboundMessage, OutboundMessage, Outcome, Status
+from .reading import ReadMessage
+from .screening import looked_after_death, screen
+from .settings import Settings
+from .views import base_context, internal_view, notice, reply_headers
+from .workdays import WorkingCalendar, format_date
+
+FIELD_NAMES = {
+    "referrer_name": "your name",
+    "referrer_email": "your email address",
+    "child_name": "the child's name",
+    "incident_type": "whether the child died or was seriously harmed",
+    "incident_summary": "a summary of the incident",
+    "incident_date": "the date of the incident",
+    "la_aware_date": "the date the local authority became aware",
+}
+
+
+def received_at(msg: InboundMessage, now: datetime) -> datetime:
+    """When the message arrived: its Date when that is plausible (not ahead of us, under a week old)."""
+    if msg.date is not None and msg.date <= now and (now - msg.date).days < 7:
+        return msg.date
+    return now
+
+
+def intake(
+    read: ReadMessage,
+    cls: Classification,
+    now: datetime,
+    cal: WorkingCalendar,
+    st: Settings,
+    new_reference: Callable[[int], str],
+) -> Outcome:
+    """A new referral becomes a case: readable (referral_received) or not (needs_triage)."""
+    msg = read.message
+    arrived = received_at(msg, now)
+    received_on = cal.received_on(arrived)
+    reference = new_reference(received_on.year)
+    reading = read.referral
+    # SPEC 8: the referral always carries every section 4 key; unread ones are null.
+    referral: dict[str, Any] = {k: None for k in REFERRAL_FIELDS}
+    if reading.form:
+        referral.update(reading.form.fields)
+    if reading.form and not referral.get("referrer_email") and msg.from_addr:
+        referral["referrer_email"] = msg.from_addr
+    triage: list[str] = []
+    if reading.form is None:
+        triage.extend(reading.problems)
+        if not reading.problems:
+            triage.append("no referral form was attached and the message has no referral details")
+    else:
+        missing = forms.missing_key_fields(referral)
+        if missing:
+            triage.append(
+                "these details are missing from the form: "
+                + ", ".join(FIELD_NAMES.get(m, m) for m in missing)
+            )
+    status: Status = "needs_triage" if triage else "referral_received"
+    case = Case(
+        reference=reference,
+        status=status,
+        received_at=arrived,
+        received_on=received_on,
+        referrer_email=msg.from_addr,
+        source_message_id=msg.message_id,
+        referral=referral,
+        criteria=screen(referral)
+        if reading.form
+        else {"result": "unclear", "reasons": ["no referral form could be read"]},
+        triage_reasons=tuple(triage),
+    )
+    agencies: list[Agency] = []
+    for entry in referral.get("agencies_involved") or []:
+        name = (entry.get("name") or "").strip()
+        if name and norm(name) not in {norm(a.name) for a in agencies}:
+            agencies.append(agency_from(name, entry.get("email"), entry.get("contact_name"), st))
+    case = replace(case, agencies=tuple(agencies))
+    case = case.with_event(now, "received", f"uid {msg.uid}; {'; '.join(cls.reasons)}")
+    case = case.with_event(
+        now,
+        "read",
+        f"read from {reading.source}" if reading.form else "no form could be read",
+    )
+    case = case.with_event(now, "screened", f"criteria {case.criteria['result']}")
+    if triage:
+        case = case.with_event(now, "needs_triage", " / ".join(triage))
+
+    messages: list[OutboundMessage] = []
+    view = internal_view(case, cal, st, today_of(now))
+    dl = case_deadlines(case, cal, st.timescales)
+    if msg.from_addr:
+        if status == "referral_received":
+            messages.append(
+                OutboundMessage(
+                    key=f"{reference}:ack",
+                    template="acknowledgement",
+                    to=(msg.from_addr,),
+                    subject="Referral received",
+                    context={
+                        **base_context(case, st),
+                        "received_on": format_date(received_on),
+                        "decision_due": format_date(dl.rapid_review.due) if dl.rapid_review else "",
+                    },
+                    case_ref=reference,
+                    auto_submitted="auto-replied",
+                    **reply_headers(msg),
+                )
+            )
+        else:
+            messages.append(
+                OutboundMessage(
+                    key=f"{reference}:triage-reply",
+                    template="triage_reply",
+                    to=(msg.from_addr,),
+                    subject="Referral received: we could not read it all",
+                    context={**base_context(case, st), "problems": list(triage)},
+                    case_ref=reference,
+                    auto_submitted="auto-replied",
+                    **reply_headers(msg),
+                )
+            )
+    messages.append(
+        notice(
+            reference,
+            f"{reference}:notice:new",
+            "new_referral" if status == "referral_received" else "triage_notice",
+            "New referral" if status == "referral_received" else "Referral needs triage",
+            {**view, "source": reading.source, "sender": msg.from_addr},
+            st,
+        )
+    )
+    if looked_after_death(referral):
+        messages.append(
+            notice(
+                reference,
+                f"{reference}:notice:lac-death",
+                "lac_notice",
+                "Looked-after child's death: notify the Secretary of State and Ofsted",
+                view,
+                st,
+            )
+        )
+        case = case.with_event(
+            now, "lac_death", "Secretary of State and Ofsted notification raised"
+        )
+    no_address = [a.name for a in case.agencies if not a.email]
+    if no_address:
+        messages.append(no_address_notice(case, no_address, st, view))
+    return Outcome(
+        "triage" if triage else "processed",
+        "triage" if triage else "referral",
+        case,
+        tuple(messages),
+        f"{reference} {status}",
+    )
+
+
+def no_address_notice(
+    case: Case, names: list[str], st: Settings, view: dict[str, Any]
+) -> OutboundMessage:
+    """The coordinators are told of agencies on the case with no address (they can reply with one)."""
+    return notice(
+        case.reference,
+        f"{case.reference}:notice:no-address:{'|'.join(sorted(norm(n) for n in names))}",
+        "no_agency_address",
+        "Agency without an email address",
+        {**view, "names": names},
+        st,
+    )

@@ -1,0 +1,90 @@
+"""The schedule (SPEC 5): chasers to agencies and deadline notices to the coordinators, each sent once.
+
+``clocks.due_reminders`` says what has fallen due; this module writes the messages and marks them sent
+on the case, so that running again (or after a restart) sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+from .agencies import match_agency, norm, scoping_document
+from .clocks import Reminder, due_reminders
+from .deadlines import case_dates, today_of
+from .models import Case, OutboundMessage
+from .settings import Settings
+from .views import base_context, internal_view, notice
+from .workdays import WorkingCalendar, format_date
+
+
+def due_messages(
+    case: Case, now: datetime, cal: WorkingCalendar, st: Settings
+) -> tuple[Case, list[OutboundMessage]]:
+    """Chasers and deadline notices that fall due by ``now`` and were not sent before; marks them sent."""
+    today = today_of(now)
+    if not cal.is_working_day(today) or case.status == "needs_triage" and not case.referral:
+        return case, []
+    messages: list[OutboundMessage] = []
+    view: dict[str, Any] | None = None
+    for reminder in due_reminders(case_dates(case), today, cal, st.timescales):
+        key = f"{case.reference}:{reminder.key}"
+        if case.has_sent(key):
+            continue
+        if reminder.kind == "scoping_chaser":
+            msg = _chaser(case, reminder, key, st, today)
+            if msg is None:
+                continue
+            agencies = tuple(
+                replace(a, chasers_sent=a.chasers_sent + 1)
+                if norm(a.name) == norm(reminder.agency or "")
+                else a
+                for a in case.agencies
+            )
+            case = replace(case, agencies=agencies)
+        else:
+            view = view or internal_view(case, cal, st, today)
+            msg = notice(
+                case.reference,
+                key,
+                "deadline_notice",
+                reminder.label or "Deadline",
+                {
+                    **view,
+                    "label": reminder.label,
+                    "deadline_shown": format_date(reminder.deadline),
+                    "kind": reminder.kind,
+                },
+                st,
+            )
+        messages.append(msg)
+        case = replace(case, sent_keys=(*case.sent_keys, key)).with_event(
+            now, reminder.kind, reminder.key
+        )
+    return case, messages
+
+
+def _chaser(
+    case: Case, reminder: Reminder, key: str, st: Settings, today: date
+) -> OutboundMessage | None:
+    index = match_agency(case, (reminder.agency,), "")
+    if index is None or not case.agencies[index].email:
+        return None
+    agency = case.agencies[index]
+    return OutboundMessage(
+        key=key,
+        template="scoping_chaser",
+        to=(agency.email or "",),
+        cc=st.coordinators if reminder.copy_coordinators else (),
+        subject="Initial Scoping return: reminder",
+        context={
+            **base_context(case, st),
+            "agency": agency.name,
+            "due": format_date(reminder.deadline),
+            "overdue": reminder.on > reminder.deadline,
+            "label": reminder.label,
+        },
+        case_ref=case.reference,
+        documents=(scoping_document(case, agency, st),),
+    )
