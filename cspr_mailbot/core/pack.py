@@ -367,22 +367,37 @@ def integrated_chronology(
     (agency by agency, then as each agency wrote them). Only entries of *different* agencies on the same
     date are compared, so the work grows with the entries sharing a day, not with the square of all.
     """
-    flat = [(i, e) for i, (_, entries) in enumerate(returns) for e in entries]
+    flat = [e for _, entries in returns for e in entries]
     by_day: dict[date, list[int]] = {}
-    for index, (_, e) in enumerate(flat):
+    for index, e in enumerate(flat):
         if e.when is not None:
             by_day.setdefault(e.when, []).append(index)
-    also: dict[int, set[str]] = {}
+    # Entries of one day that match, directly or through a third agency's, form one event (union-find),
+    # so three agencies at one strategy meeting each name the other two.
+    parent = list(range(len(flat)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
     for indices in by_day.values():
         for x, ix in enumerate(indices):
-            ex = flat[ix][1]
             for iy in indices[x + 1 :]:
-                ey = flat[iy][1]
-                if _norm_name(ex.agency) == _norm_name(ey.agency):
-                    continue
-                if same_event(ex.event, ey.event, threshold):
-                    also.setdefault(ix, set()).add(ey.agency)
-                    also.setdefault(iy, set()).add(ex.agency)
+                ex, ey = flat[ix], flat[iy]
+                if _norm_name(ex.agency) != _norm_name(ey.agency) and same_event(
+                    ex.event, ey.event, threshold
+                ):
+                    parent[root(iy)] = root(ix)
+    members: dict[int, set[str]] = {}
+    for index in range(len(flat)):
+        members.setdefault(root(index), set()).add(flat[index].agency)
+    also: dict[int, set[str]] = {}
+    for index, e in enumerate(flat):
+        others = {a for a in members[root(index)] if _norm_name(a) != _norm_name(e.agency)}
+        if others:
+            also[index] = others
     marked = [
         (
             e
@@ -391,7 +406,7 @@ def integrated_chronology(
                 e.when, e.written, e.agency, e.event, e.action, tuple(sorted(also[index]))
             )
         )
-        for index, (_, e) in enumerate(flat)
+        for index, e in enumerate(flat)
     ]
     order = sorted(
         range(len(marked)),
