@@ -47,18 +47,21 @@ ICS_FILENAME = "deadlines.ics"
 ICS_TYPE = "text/calendar"
 _PRODID = "-//cspr-mailbot//deadlines//EN"
 
-_WHAT = {
-    "sin": (
-        "SIN due",
-        "National Panel notification (SIN): 5 working days from the date the local authority became"
-        " aware of the incident.",
-    ),
-    "rapid-review": (
-        "Rapid Review decision due",
-        "Rapid Review decision: 15 working days from the SIN date.",
-    ),
-    "review": ("Review due", "Review report: due from the decision date."),
-}
+
+def _what(key: str, ts: Timescales) -> tuple[str, str]:
+    """The event's title and the first line of its description, from the configured lengths."""
+    if key == "sin":
+        return (
+            "SIN due",
+            f"National Panel notification (SIN): {ts.sin_days} working days from the date the local"
+            " authority became aware of the incident.",
+        )
+    if key == "rapid-review":
+        return (
+            "Rapid Review decision due",
+            f"Rapid Review decision: {ts.rapid_review_days} working days from the SIN date.",
+        )
+    return "Review due", "Review report: due from the decision date."
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def _open_deadlines(
     for key, d in (("sin", dl.sin), ("rapid-review", dl.rapid_review), ("review", dl.review)):
         if d is None or d.met_on is not None:
             continue
-        summary, description = _WHAT[key]
+        summary, description = _what(key, ts)
         if d.provisional:
             summary += " (provisional)"
             since = "aware date" if key == "sin" else "SIN date"
@@ -135,7 +138,7 @@ def _open_deadlines(
             (
                 f"scoping-{_slug(agency.name)}",
                 f"scoping return due from {agency.name}",
-                f"Initial scoping return from {agency.name}: 5 working days from the request.",
+                f"Initial scoping return from {agency.name}: {ts.scoping_days} working days from the request.",
                 due,
             )
         )
@@ -152,7 +155,8 @@ def deadline_events(
         if case.status == "closed":
             continue
         seq, modified = len(case.events), _last_modified(case)
-        who = f"Case {case.reference}, child {case.initials()}."
+        initials = case.initials()
+        who = f"Case {case.reference}, child {initials}" + ("" if initials.endswith(".") else ".")
         for key, summary, description, due in _open_deadlines(case, cal, ts):
             out.append(
                 DeadlineEvent(
