@@ -125,7 +125,11 @@ def pack_docx(pack: Pack, *, marking: str = "OFFICIAL-SENSITIVE") -> bytes:
     if pack.sin_draft:
         doc.add_heading("7. Draft National Panel notification (SIN)", level=1)
         for line in pack.sin_draft.rstrip("\n").split("\n"):
-            doc.add_paragraph(line)
+            paragraph = doc.add_paragraph()
+            paragraph.paragraph_format.space_after = Pt(0)
+            run = paragraph.add_run(line)
+            if line[:2] in {"1.", "2.", "3.", "4."} or line.startswith("DRAFT"):
+                run.bold = True
 
     out = io.BytesIO()
     doc.save(out)
@@ -204,15 +208,23 @@ def _bold(cell: _Cell, text: str) -> None:
 
 def _repeat_header(table: Table) -> None:
     tr_pr = table.rows[0]._tr.get_or_add_trPr()
-    flag = OxmlElement("w:tblHeader")
+    flag = OxmlElement("w:tblHeader")  # the header row repeats on every page
     flag.set(qn("w:val"), "true")
     tr_pr.append(flag)
+
+
+def _column_widths(table: Table, widths: Sequence[Any]) -> None:
+    """Fixed column widths: Word reads them from the cells, LibreOffice from the table's grid."""
+    table.autofit = False
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = width
 
 
 def _label_table(doc: Any, fields: Sequence[Field]) -> Table:
     table = doc.add_table(rows=len(fields), cols=2)
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    _column_widths(table, (Cm(6), Cm(11)))
     for row, f in zip(table.rows, fields, strict=True):
         label, value = row.cells
         label.width, value.width = Cm(6), Cm(11)
@@ -228,7 +240,9 @@ def _grid(
     table = doc.add_table(rows=len(rows) + 1, cols=len(heads))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    _column_widths(table, widths)
     for index, row in enumerate(table.rows):
+        row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))  # a row stays on one page
         cells = row.cells
         for col, cell in enumerate(cells):
             cell.width = widths[col]
