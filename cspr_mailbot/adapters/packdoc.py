@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -20,8 +21,8 @@ from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Cm, Mm, Pt
-from docx.table import Table, _Cell
+from docx.shared import Cm, Length, Mm, Pt
+from docx.table import Table
 
 from ..core.pack import ChronologyEntry, Field, Pack
 from ..core.workdays import format_date
@@ -192,84 +193,116 @@ def _properties(doc: Any, pack: Pack, marking: str) -> None:
     props.revision = 1
 
 
-def _shade(cell: _Cell, fill: str) -> None:
-    shd = OxmlElement("w:shd")
-    shd.set(qn("w:val"), "clear")
-    shd.set(qn("w:color"), "auto")
-    shd.set(qn("w:fill"), fill)
-    cell._tc.get_or_add_tcPr().append(shd)
+@dataclass(frozen=True)
+class _Cell:
+    """One table cell to write: its text (lines split on newlines) and how it looks."""
+
+    text: str
+    bold: bool = False
+    fill: str | None = None
+    note: str = ""  # a second paragraph, in italics
 
 
-def _bold(cell: _Cell, text: str) -> None:
-    cell.text = text
-    for run in cell.paragraphs[0].runs:
-        run.bold = True
+# The tables are written as WordprocessingML directly: python-docx's cell API looks each cell up with
+# XPath, which for the chronology's 400 rows is most of the pack's time (bench/pack.py).
 
 
-def _repeat_header(table: Table) -> None:
-    tr_pr = table.rows[0]._tr.get_or_add_trPr()
-    flag = OxmlElement("w:tblHeader")  # the header row repeats on every page
-    flag.set(qn("w:val"), "true")
-    tr_pr.append(flag)
+def _w(tag: str, parent: Any = None, **attrs: str) -> Any:
+    element = OxmlElement(f"w:{tag}")
+    for name, value in attrs.items():
+        element.set(qn(f"w:{name}"), value)
+    if parent is not None:
+        parent.append(element)
+    return element
 
 
-def _column_widths(table: Table, widths: Sequence[Any]) -> None:
-    """Fixed column widths: Word reads them from the cells, LibreOffice from the table's grid."""
+def _paragraph(tc: Any, text: str, *, bold: bool = False, italic: bool = False) -> None:
+    run = _w("r", _w("p", tc))
+    if bold or italic:
+        rpr = _w("rPr", run)
+        if bold:
+            _w("b", rpr)
+        if italic:
+            _w("i", rpr)
+    for index, line in enumerate(text.split("\n")):
+        if index:
+            _w("br", run)
+        t = _w("t", run)
+        t.set(qn("xml:space"), "preserve")
+        t.text = line
+
+
+def _tr(cells: Sequence[_Cell], twips: Sequence[int], *, header: bool = False) -> Any:
+    tr = _w("tr")
+    pr = _w("trPr", tr)
+    _w("cantSplit", pr)  # a row stays on one page
+    if header:
+        _w("tblHeader", pr, val="true")  # and the header row repeats on every page
+    for cell, width in zip(cells, twips, strict=True):
+        tc = _w("tc", tr)
+        tc_pr = _w("tcPr", tc)
+        _w("tcW", tc_pr, w=str(width), type="dxa")
+        if cell.fill:
+            _w("shd", tc_pr, val="clear", color="auto", fill=cell.fill)
+        _paragraph(tc, cell.text, bold=cell.bold)
+        if cell.note:
+            _paragraph(tc, cell.note, italic=True)
+    return tr
+
+
+def _table(
+    doc: Any, widths: Sequence[Any], rows: Sequence[Sequence[_Cell]], head: Sequence[str] = ()
+) -> Table:
+    """A bordered table of fixed column widths (Word reads them from the cells, LibreOffice from the
+    grid), with an optional header row that repeats on each page."""
+    table = doc.add_table(rows=0, cols=len(widths))
+    table.style = doc.styles["Table Grid"]
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
     for column, width in zip(table.columns, widths, strict=True):
         column.width = width
+    twips = [int(Length(w).twips) for w in widths]
+    tbl = table._tbl
+    if head:
+        tbl.append(_tr([_Cell(h, bold=True, fill=_LABEL_SHADE) for h in head], twips, header=True))
+    for row in rows:
+        tbl.append(_tr(row, twips))
+    return table
 
 
 def _label_table(doc: Any, fields: Sequence[Field]) -> Table:
-    table = doc.add_table(rows=len(fields), cols=2)
-    table.style = doc.styles["Table Grid"]
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    _column_widths(table, (Cm(6), Cm(11)))
-    for row, f in zip(table.rows, fields, strict=True):
-        label, value = row.cells
-        label.width, value.width = Cm(6), Cm(11)
-        _bold(label, f.label)
-        _shade(label, _LABEL_SHADE)
-        value.text = f.value or "(not given)"
-    return table
+    rows = [
+        (_Cell(f.label, bold=True, fill=_LABEL_SHADE), _Cell(f.value or "(not given)"))
+        for f in fields
+    ]
+    return _table(doc, (Cm(6), Cm(11)), rows)
 
 
 def _grid(
     doc: Any, heads: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[Any]
 ) -> Table:
-    table = doc.add_table(rows=len(rows) + 1, cols=len(heads))
-    table.style = doc.styles["Table Grid"]
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    _column_widths(table, widths)
-    for index, row in enumerate(table.rows):
-        row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))  # a row stays on one page
-        cells = row.cells
-        for col, cell in enumerate(cells):
-            cell.width = widths[col]
-            if index == 0:
-                _bold(cell, heads[col])
-                _shade(cell, _LABEL_SHADE)
-            else:
-                cell.text = rows[index - 1][col]
-    _repeat_header(table)
-    return table
+    return _table(doc, widths, [[_Cell(text) for text in row] for row in rows], heads)
 
 
 def _chronology(doc: Any, entries: Sequence[ChronologyEntry]) -> None:
     if not entries:
         doc.add_paragraph("No return has given any chronology entries yet.")
         return
-    table = _grid(
+    rows = []
+    for e in entries:
+        fill = _DUPLICATE_SHADE if e.also_given_by else None
+        note = "also given by " + ", ".join(e.also_given_by) if e.also_given_by else ""
+        rows.append(
+            (
+                _Cell(e.date_shown, fill=fill),
+                _Cell(e.agency, fill=fill, note=note),
+                _Cell(e.event, fill=fill),
+                _Cell(e.action, fill=fill),
+            )
+        )
+    _table(
         doc,
-        ("Date", "Agency", "What happened", "What the agency did"),
-        [(e.date_shown, e.agency, e.event, e.action) for e in entries],
         (Cm(2.8), Cm(3.4), Cm(5.6), Cm(5.2)),
+        rows,
+        ("Date", "Agency", "What happened", "What the agency did"),
     )
-    for row, entry in zip(table.rows[1:], entries, strict=True):
-        if not entry.also_given_by:
-            continue
-        cells = row.cells
-        note = cells[1].add_paragraph()
-        note.add_run("also given by " + ", ".join(entry.also_given_by)).italic = True
-        for cell in cells:
-            _shade(cell, _DUPLICATE_SHADE)
