@@ -34,8 +34,8 @@ def make_case(reference: str, status: str = "rapid_review", **kw: Any) -> Case:
     base: dict[str, Any] = {
         "reference": reference,
         "status": status,
-        "received_at": at.isoformat(),
-        "received_on": "2026-11-27",
+        "received_at": at,
+        "received_on": date(2026, 11, 27),
         "referral": {"child_name": CHILD, "child_dob": DOB, "child_address": ADDRESS},
         "events": (Event(at.isoformat(), "referral"), Event("2026-11-30T09:05:00+00:00", "sent")),
     }
@@ -48,12 +48,12 @@ CASES = [
     make_case(
         "DSPP-2026-0001",
         agencies=(
-            Agency("West Midlands Police", requested_on="2026-11-30", due="2026-12-07"),
+            Agency("West Midlands Police", requested_on=date(2026, 11, 30), due=date(2026, 12, 7)),
             Agency(
                 "Black Country Healthcare",
-                requested_on="2026-11-30",
-                due="2026-12-07",
-                returned_on="2026-12-02",
+                requested_on=date(2026, 11, 30),
+                due=date(2026, 12, 7),
+                returned_on=date(2026, 12, 2),
                 scoping={"chronology": []},
             ),
             Agency("Dudley Council Education"),  # not requested: no deadline
@@ -63,16 +63,16 @@ CASES = [
     make_case(
         "DSPP-2026-0002",
         status="cspr",
-        aware_date="2026-11-27",
-        notified_date="2026-11-30",
+        aware_date=date(2026, 11, 27),
+        notified_date=date(2026, 11, 30),
         decision="cspr",
-        decision_date="2026-12-01",
-        agencies=(Agency("West Midlands Police", requested_on="2026-11-30", due="2026-12-07"),),
+        decision_date=date(2026, 12, 1),
+        agencies=(Agency("West Midlands Police", requested_on=date(2026, 11, 30), due=date(2026, 12, 7)),),
     ),
     # SIN made, no decision: the Rapid Review counts from the SIN date, no longer provisional.
-    make_case("DSPP-2026-0003", aware_date="2026-11-26", notified_date="2026-11-27"),
+    make_case("DSPP-2026-0003", aware_date=date(2026, 11, 26), notified_date=date(2026, 11, 27)),
     # Closed: nothing.
-    make_case("DSPP-2026-0004", status="closed", closed_on="2026-12-01"),
+    make_case("DSPP-2026-0004", status="closed", closed_on=date(2026, 12, 1)),
 ]
 
 EXPECTED_UIDS = {
@@ -149,7 +149,7 @@ def test_two_builds_on_different_days_update_rather_than_double() -> None:
 
 def test_a_moved_deadline_keeps_its_uid_with_a_higher_sequence() -> None:
     case = CASES[0]
-    told = replace(case, aware_date="2026-11-25").with_event(DAY2, "command", "aware: 2026-11-25")
+    told = replace(case, aware_date=date(2026, 11, 25)).with_event(DAY2, "command", "aware: 2026-11-25")
     before = vevents(build(DAY1, [case]))["DSPP-2026-0001-sin@dudley.example.gov.uk"]
     after = vevents(build(DAY2, [told]))["DSPP-2026-0001-sin@dudley.example.gov.uk"]
     assert before.decoded("DTSTART") == date(2026, 12, 4)

@@ -98,9 +98,9 @@ def make_case(**kw: Any) -> Case:
         Agency(
             POLICE,
             "pvp@example.org",
-            requested_on="2026-11-30",
-            due="2026-12-07",
-            returned_on="2026-12-04",
+            requested_on=date(2026, 11, 30),
+            due=date(2026, 12, 7),
+            returned_on=date(2026, 12, 4),
             scoping={
                 "agency_name": POLICE,
                 "completed_by": "DS Patel",
@@ -112,9 +112,9 @@ def make_case(**kw: Any) -> Case:
         Agency(
             HEALTH,
             "safeguarding@example.nhs.uk",
-            requested_on="2026-11-30",
-            due="2026-12-07",
-            returned_on="2026-12-07",
+            requested_on=date(2026, 11, 30),
+            due=date(2026, 12, 7),
+            returned_on=date(2026, 12, 7),
             scoping={
                 "agency_name": HEALTH,
                 "completed_by": "Named Nurse",
@@ -126,23 +126,23 @@ def make_case(**kw: Any) -> Case:
         Agency(
             EDUCATION,
             "edu@example.org",
-            requested_on="2026-11-30",
-            due="2026-12-07",
+            requested_on=date(2026, 11, 30),
+            due=date(2026, 12, 7),
             chasers_sent=2,
         ),
     )
     base: dict[str, Any] = {
         "reference": "DSPP-2026-0007",
         "status": "rapid_review",
-        "received_at": at.isoformat(),
-        "received_on": "2026-11-27",
+        "received_at": at,
+        "received_on": date(2026, 11, 27),
         "referral": referral,
         "criteria": {
             "result": "met",
             "reasons": ["abuse or neglect is suspected", "the child has been seriously harmed"],
         },
         "agencies": agencies,
-        "aware_date": "2026-11-27",
+        "aware_date": date(2026, 11, 27),
     }
     base.update(kw)
     return Case(**base)
@@ -374,7 +374,7 @@ def test_unreadable_dates_come_last_as_written_in_the_returns_order() -> None:
         {"date": "3/12/2026", "event": "readable"},
         {"date": "early December", "event": "no year"},
     ]
-    case = make_case(agencies=(Agency(POLICE, returned_on="2026-12-04",
+    case = make_case(agencies=(Agency(POLICE, returned_on=date(2026, 12, 4),
                                       scoping={"chronology": rows}),))  # fmt: skip
     pack = build_pack(case, deadlines_of(case, CAL, TS), today=TODAY, partnership=PARTNERSHIP)
     assert [e.event for e in pack.chronology] == [
@@ -439,7 +439,7 @@ def test_pack_for_carries_the_sin_draft_until_the_sin_is_made() -> None:
     assert "7. Draft National Panel notification (SIN)" in paragraphs
     assert f"    {CHILD}" in paragraphs
 
-    notified = pack_for(replace(case, notified_date="2026-12-01"), CAL, TS, today=TODAY,
+    notified = pack_for(replace(case, notified_date=date(2026, 12, 1)), CAL, TS, today=TODAY,
                         partnership=PARTNERSHIP)  # fmt: skip
     assert notified.sin_draft is None
     paragraphs, _ = docx_text(pack_docx(notified))

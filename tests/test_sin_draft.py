@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -58,8 +58,8 @@ def make_case(referral: dict[str, Any], **kw: Any) -> Case:
     return Case(
         reference="DSPP-2026-0007",
         status="referral_received",
-        received_at=at.isoformat(),
-        received_on="2026-11-27",
+        received_at=at,
+        received_on=date(2026, 11, 27),
         referral=referral,
         **kw,
     )
@@ -122,7 +122,7 @@ def test_what_the_referral_cannot_answer_says_so() -> None:
 
 
 def test_the_draft_as_text_to_paste() -> None:
-    case = make_case(FULL_REFERRAL, aware_date="2026-11-27")
+    case = make_case(FULL_REFERRAL, aware_date=date(2026, 11, 27))
     dl = deadlines_of(case, CAL, TS)
     text = sin_draft(case, dl, partnership="Dudley Safeguarding People Partnership")
     lines = text.splitlines()
@@ -178,7 +178,7 @@ def test_age_at_the_incident(dob: str, incident: str, age: str) -> None:
 def test_the_draft_is_needed_until_a_sin_date_is_recorded() -> None:
     case = make_case(FULL_REFERRAL)
     assert needs_sin_draft(deadlines_of(case, CAL, TS))
-    made = replace(case, notified_date="2026-12-01")
+    made = replace(case, notified_date=date(2026, 12, 1))
     assert not needs_sin_draft(deadlines_of(made, CAL, TS))
     on_form = make_case(
         FULL_REFERRAL | {"national_panel_notified": True, "notification_date": "2026-11-30"}

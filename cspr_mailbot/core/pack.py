@@ -30,6 +30,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from .clocks import Deadline, Deadlines, Timescales, days_left
+from .deadlines import case_deadlines
 from .models import Agency, Case
 from .screening import looked_after_death
 from .ukdates import parse_uk_date
@@ -71,9 +72,7 @@ _LITTLE_WORDS = frozenset(
 
 
 def deadlines_of(case: Case, cal: WorkingCalendar, ts: Timescales) -> Deadlines:
-    """The case's SPEC 2 deadlines. (Moves to ``core.deadlines`` with the restructure: one line.)"""
-    from .workflow import case_deadlines
-
+    """The case's SPEC 2 deadlines, from ``core.deadlines`` (the one place they are computed)."""
     return case_deadlines(case, cal, ts)
 
 
