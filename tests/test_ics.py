@@ -67,7 +67,9 @@ CASES = [
         notified_date=date(2026, 11, 30),
         decision="cspr",
         decision_date=date(2026, 12, 1),
-        agencies=(Agency("West Midlands Police", requested_on=date(2026, 11, 30), due=date(2026, 12, 7)),),
+        agencies=(
+            Agency("West Midlands Police", requested_on=date(2026, 11, 30), due=date(2026, 12, 7)),
+        ),
     ),
     # SIN made, no decision: the Rapid Review counts from the SIN date, no longer provisional.
     make_case("DSPP-2026-0003", aware_date=date(2026, 11, 26), notified_date=date(2026, 11, 27)),
@@ -149,7 +151,9 @@ def test_two_builds_on_different_days_update_rather_than_double() -> None:
 
 def test_a_moved_deadline_keeps_its_uid_with_a_higher_sequence() -> None:
     case = CASES[0]
-    told = replace(case, aware_date=date(2026, 11, 25)).with_event(DAY2, "command", "aware: 2026-11-25")
+    told = replace(case, aware_date=date(2026, 11, 25)).with_event(
+        DAY2, "command", "aware: 2026-11-25"
+    )
     before = vevents(build(DAY1, [case]))["DSPP-2026-0001-sin@dudley.example.gov.uk"]
     after = vevents(build(DAY2, [told]))["DSPP-2026-0001-sin@dudley.example.gov.uk"]
     assert before.decoded("DTSTART") == date(2026, 12, 4)
