@@ -1066,6 +1066,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile_child:
         return profile_child(Path(args.profile_child[0]), Path(args.profile_child[1]))
     n = args.n
+    # SIGTERM unwinds like Ctrl-C, so the private Dovecot and the SMTP server are stopped.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(128 + signal.SIGTERM))
     logging.getLogger("mailparser").setLevel(logging.ERROR)  # its chatter about odd MIME parts
 
     work = Path(tempfile.mkdtemp(prefix="cspr-bench-intake-"))
