@@ -62,6 +62,7 @@ def settings_from(cfg: Config) -> workflow.Settings:
         labels=forms.Labels.load(cfg.label_synonyms),
         directory=tuple(workflow.DirectoryAgency(a.name, a.email, a.aliases) for a in cfg.agencies),
         phone=cfg.partnership.phone,
+        scoping_template=cfg.forms.scoping.read_bytes() if cfg.forms.scoping else None,
     )
 
 

@@ -535,3 +535,12 @@ def test_cli_forms_writes_the_partnerships_own_form(tmp_path: Path) -> None:
     assert main(["-c", str(config), "forms", "referral", "-o", str(tmp_path / "r.docx")]) == 0
     doc = open_doc((tmp_path / "r.docx").read_bytes())
     assert doc.core_properties.author == "Testshire Partnership"
+
+
+def test_the_scoping_request_uses_the_partnerships_template(tmp_path: Path) -> None:
+    from cspr_mailbot.app import settings_from
+
+    (tmp_path / "ours.docx").write_bytes(own_template())
+    cfg = parse_config(minimal_config(tmp_path, {"scoping": "ours.docx"}), base=tmp_path)
+    assert settings_from(cfg).scoping_template == own_template()
+    assert settings_from(parse_config(minimal_config(tmp_path, {}))).scoping_template is None

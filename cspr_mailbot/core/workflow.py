@@ -65,6 +65,7 @@ class Settings:
     labels: forms.Labels
     directory: tuple[DirectoryAgency, ...] = ()
     phone: str = ""
+    scoping_template: bytes | None = None  # the partnership's own ([forms] scoping), read at start
 
 
 @dataclass(frozen=True)
@@ -622,7 +623,13 @@ def _scoping_request(
 def _template_for(case: Case, agency: Agency, st: Settings) -> OutAttachment:
     from .. import formgen  # python-docx: loaded only when a template is made, not at every start
 
-    data = formgen.prefilled_scoping(case.reference, agency.name, st.partnership_name)
+    data = formgen.prefilled_scoping(
+        case.reference,
+        agency.name,
+        st.partnership_name,
+        template=st.scoping_template,
+        labels=st.labels,
+    )
     return OutAttachment(
         f"Initial Scoping {case.reference} {_safe_name(agency.name)}.docx", DOCX_TYPE, data
     )
