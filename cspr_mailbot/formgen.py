@@ -334,7 +334,7 @@ def _label_table(
     values: Mapping[str, Any],
     ids: count[int],
 ) -> Table:
-    table = doc.add_table(rows=len(rows), cols=2)
+    table: Table = doc.add_table(rows=len(rows), cols=2)
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     for row, (key, label) in zip(table.rows, rows, strict=True):
@@ -357,7 +357,7 @@ def _agencies_table(doc: DocumentObject, agencies: Sequence[Mapping[str, Any]]) 
         "address if you know them."
     )
     count_rows = max(_AGENCY_ROWS, len(agencies) + 1)
-    table = doc.add_table(rows=count_rows + 1, cols=3)
+    table: Table = doc.add_table(rows=count_rows + 1, cols=3)
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     for cell, text in zip(table.rows[0].cells, ("Agency", "Contact name", "Email"), strict=True):
