@@ -925,7 +925,8 @@ class Txn:
         doc = self._get(CASES, reference) or self._get(ARCHIVE, reference)
         return _case_of(doc) if doc is not None else None
 
-    def _has_case(self, reference: str) -> bool:
+    def has_case(self, reference: str) -> bool:
+        """Whether a case (open or closed) has this reference, without reading it."""
         return (self._get(CASES, reference) or self._get(ARCHIVE, reference)) is not None
 
     def put_case(self, case: Case) -> None:
@@ -946,7 +947,7 @@ class Txn:
         while True:
             n += 1
             reference = f"{prefix}-{year}-{n:04d}"
-            if not self._has_case(reference):  # never hand out one in use, whatever the counter
+            if not self.has_case(reference):  # never hand out one in use, whatever the counter
                 break
         self.meta_set(counter, n)
         return reference
