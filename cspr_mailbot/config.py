@@ -188,7 +188,7 @@ class _Section:
 def _secret(sec: _Section, *, required: bool) -> str | None:
     env = sec.string("password_env", None)
     path = sec.string("password_file", None)
-    inline = sec.string("password", None)
+    inline: str | None = sec.string("password", None)
     given = [
         k for k, v in (("password_env", env), ("password_file", path), ("password", inline)) if v
     ]
@@ -220,7 +220,7 @@ def _secret(sec: _Section, *, required: bool) -> str | None:
 
 
 def _security(sec: _Section, host: str, default: str) -> str:
-    value = sec.string("security", default)
+    value: str = sec.string("security", default)
     if value not in ("ssl", "starttls", "none"):
         raise ConfigError(sec.key("security"), f"must be ssl, starttls or none, not {value!r}")
     if value == "none" and not _is_loopback(host):
@@ -240,7 +240,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _cafile(sec: _Section, base: Path) -> Path | None:
-    text = sec.string("cafile", "")
+    text: str = sec.string("cafile", "")
     if not text:
         return None
     path = (base / text).resolve()
@@ -251,7 +251,7 @@ def _cafile(sec: _Section, base: Path) -> Path | None:
 
 def _form_file(sec: _Section, key: str, base: Path) -> Path | None:
     """A .docx named in ``[forms]``: it must exist and be a Word document, checked at start."""
-    text = sec.string(key, "")
+    text: str = sec.string(key, "")
     if not text:
         return None
     path = (base / text).resolve()

@@ -654,7 +654,7 @@ def _label_table(
     values: Mapping[str, Any],
     ids: count[int],
 ) -> Table:
-    table = doc.add_table(rows=len(rows), cols=2)
+    table: Table = doc.add_table(rows=len(rows), cols=2)
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     for row, (key, label) in zip(table.rows, rows, strict=True):
@@ -682,7 +682,7 @@ def _list_table(
 ) -> Table:
     """A header row of column names over rows of entries, with empty rows to write in."""
     count_rows = max(minimum_rows, len(entries) + 1)
-    table = doc.add_table(rows=count_rows + 1, cols=len(columns))
+    table: Table = doc.add_table(rows=count_rows + 1, cols=len(columns))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     _repeat_as_header(table.rows[0]._tr)

@@ -19,16 +19,12 @@ from pathlib import Path
 import jinja2
 
 from ..core.models import OutboundMessage
-from ..errors import MailbotError
+from ..errors import PrivacyError
 from .documents import DocumentBuilder
 
 logger = logging.getLogger(__name__)
 
 OUR_HEADER = "X-CSPR-Mailbot"
-
-
-class PrivacyError(MailbotError):
-    """A message for someone outside the coordinators would have named the child. It is not sent."""
 
 
 def packaged_templates() -> Path:
