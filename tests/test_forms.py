@@ -1103,3 +1103,70 @@ def docx_with_runs(runs: list[str]) -> bytes:
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------
+# Read once: a .docx that passed check_docx is read from the parts the check kept
+# --------------------------------------------------------------------------------------------------
+
+
+def _vetted(data: bytes, filename: str = "form.docx") -> bytes:
+    from cspr_mailbot.core.attachments import Limits, check_docx
+    from cspr_mailbot.core.models import Attachment
+
+    return check_docx(Attachment(filename, "application/octet-stream", data), Limits())
+
+
+def _no_zip(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cspr_mailbot.core.forms import package
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the zip was opened again")
+
+    monkeypatch.setattr(package.zipfile, "ZipFile", refuse)
+
+
+def test_a_vetted_form_reads_as_the_bytes_do_without_opening_the_zip_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    from cspr_mailbot.core.forms import text_matches
+
+    referral = formgen.filled_referral(FULL_REFERRAL)
+    scoping = formgen.filled_scoping(FULL_SCOPING, "DSPP-2026-0007", "West Midlands Police")
+    pattern = re.compile(r"DSPP-\d{4}-\d{4,}")
+    expected = (
+        read(referral),
+        read_scoping_docx(scoping, "s.docx", LABELS),
+        read_custom_properties(scoping),
+        text_matches(scoping, pattern),
+        text_matches(referral, pattern),
+    )
+    vetted_referral, vetted_scoping = _vetted(referral), _vetted(scoping)
+    _no_zip(monkeypatch)
+    assert (
+        read(vetted_referral),
+        read_scoping_docx(vetted_scoping, "s.docx", LABELS),
+        read_custom_properties(vetted_scoping),
+        text_matches(vetted_scoping, pattern),
+        text_matches(vetted_referral, pattern),
+    ) == expected
+    assert expected[3] == "DSPP-2026-0007" and expected[4] is None
+
+
+def test_a_vetted_form_whose_relationships_name_another_main_part_is_read_from_it() -> None:
+    data = f.two_column({"Child's name": "Amy Example", "Incident type": "Death"})
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        members = {info.filename: src.read(info.filename) for info in src.infolist()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, body in members.items():
+            if name == "_rels/.rels":
+                body = body.replace(b'Target="word/document.xml"', b'Target="/word/main.xml"')
+            dst.writestr(name, body)
+        # The main part the relationships name; word/document.xml stays as a decoy.
+        dst.writestr("word/main.xml", members["word/document.xml"].replace(b"Amy", b"Ben"))
+    result = read(_vetted(out.getvalue()))
+    assert result.fields["child_name"] == "Ben Example"
+    assert result.fields["incident_type"] == "death"
