@@ -165,6 +165,7 @@ def decode_header_value(value: str | Any) -> str:
 # line and a gap.
 _HTML_CSS = dict(CSS_PROFILES["strict"])
 _HTML_CSS["p"] = HtmlElement(display=Display.block)
+_HTML_CSS["hr"] = HtmlElement(display=Display.block)
 _HTML_CONFIG = ParserConfig(css=_HTML_CSS, table_cell_separator="\t")
 _EMPTY_BLOCKS = ("p", "div")
 
