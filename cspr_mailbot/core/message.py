@@ -142,19 +142,22 @@ def _clean_header_text(text: str) -> str:
     return _HEADER_CONTROL.sub(" ", text).strip()
 
 
+def _decoded(value: str | Any) -> str:
+    """A raw header value unfolded, its 8-bit bytes and encoded-words decoded. Never raises."""
+    text = str(value)
+    try:
+        text = _undo_surrogates(_unfold(text))
+        return _decode_words(text) if "=?" in text else text
+    except Exception:  # noqa: BLE001 - a header must never stop a message
+        return text.encode("utf-8", "replace").decode("utf-8", "replace")
+
+
 def decode_header_value(value: str | Any) -> str:
     """Decode one raw header value: unfold, 8-bit bytes, RFC 2047 encoded-words. Never raises.
 
     Line breaks and other control characters that an encoded-word decodes to become spaces.
     """
-    text = str(value)
-    try:
-        text = _undo_surrogates(_unfold(text))
-        if "=?" in text:
-            text = _decode_words(text)
-    except Exception:  # noqa: BLE001 - a header must never stop a message
-        text = text.encode("utf-8", "replace").decode("utf-8", "replace")
-    return _clean_header_text(text)
+    return _clean_header_text(_decoded(value))
 
 
 # --------------------------------------------------------------------------- html to text
@@ -211,7 +214,7 @@ def safe_filename(name: str | None, index: int, content_type: str = "") -> str:
 
     ``index`` (1-based) names the fallback ``attachment-N`` with an extension from the content type.
     """
-    text = decode_header_value(name) if name else ""
+    text = _decoded(name).strip() if name else ""
     text = unicodedata.normalize("NFC", _CONTROL.sub("", text))
     text = text.replace("\\", "/").rsplit("/", 1)[-1]
     text = re.sub(r'[:*?"<>|]', "_", text)
