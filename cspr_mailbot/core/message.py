@@ -31,6 +31,7 @@ from email.headerregistry import AddressHeader, UnstructuredHeader
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
+from html import unescape
 from io import BytesIO
 from typing import Any
 
@@ -60,6 +61,10 @@ _SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _SURROGATES = re.compile(r"[\udc80-\udcff]+")
 _ADDRESS_LIKE = re.compile(r"[^\s<>()\[\],;:\"'@]+@[^\s<>()\[\],;:\"'@]+")
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*\?>")
+_INVISIBLE_START = re.compile(r"<!--|<(head|style|script|title)\b", re.IGNORECASE)
+_CLOSERS = {
+    t: re.compile(rf"</{t}\s*>", re.IGNORECASE) for t in ("head", "style", "script", "title")
+}
 _CLOSING_BODY = re.compile(r"</\s*(?:body|html)\s*>", re.IGNORECASE)
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 _MESSAGE_TYPES = ("message/rfc822", "message/global")
@@ -189,6 +194,7 @@ def html_to_text(html: str) -> str:
     """The text of an HTML body as its reader sees it: one line per paragraph, ``<div>`` or
     ``<br>``, an empty paragraph as a blank line, table cells apart (a tab between them), entities
     decoded, no more than one blank line in a row. Never raises."""
+    html = _undo_surrogates(html)
     text = ""
     try:
         # A list server's footer after </html> is shown by browsers; lxml would drop it.
@@ -198,12 +204,32 @@ def html_to_text(html: str) -> str:
             _blank_lines_for_empty_paragraphs(tree)
             text = str(Inscriptis(tree, _HTML_CONFIG).get_text())
     except Exception:  # noqa: BLE001 - hostile markup lxml refuses: strip the tags instead
-        text = re.sub(r"<[^>]*>", " ", html)
+        text = ""
+    if not text.strip():
+        # Markup lxml refused, or nested deeper than it reads (256 levels): keep the words.
+        text = unescape(re.sub(r"<[^>]*>", " ", _visible_markup(html)))
+    # Cell by cell (a tab between cells), runs of spaces become one: linear on any input.
     lines = [
-        re.sub(r"[ \xa0]+", " ", re.sub(r"[ \xa0]*\t[ \t\xa0]*", "\t", line)).strip()
-        for line in text.splitlines()
+        "\t".join(" ".join(cell.split()) for cell in line.split("\t")) for line in text.splitlines()
     ]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in lines)).strip()
+
+
+def _visible_markup(html: str) -> str:
+    """``html`` without comments and head, style, script and title elements, in one pass (an
+    unclosed one hides the rest, as in a browser)."""
+    out: list[str] = []
+    pos = 0
+    while (m := _INVISIBLE_START.search(html, pos)) is not None:
+        out.append(html[pos : m.start()])
+        if m.group(1) is None:
+            end = html.find("-->", m.end())
+            pos = len(html) if end < 0 else end + 3
+        else:
+            closer = _CLOSERS[m.group(1).lower()].search(html, m.end())
+            pos = len(html) if closer is None else closer.end()
+    out.append(html[pos:])
+    return " ".join(out)
 
 
 # --------------------------------------------------------------------------- file names
@@ -456,6 +482,13 @@ def parse_sender(from_values: list[str]) -> Sender:
     field the stdlib's two address parsers (``email.headerregistry`` and ``email.utils``) read
     differently. A field with no address at all (``<>``, a bare word) is no sender, not ambiguous.
     """
+    try:
+        return _read_sender(from_values)
+    except Exception:  # noqa: BLE001 - whatever this field is, it is not one clear address
+        return Sender(ambiguous=True, why="From: cannot be read")
+
+
+def _read_sender(from_values: list[str]) -> Sender:
     if not from_values:
         return Sender()
     if len(from_values) > 1:
@@ -475,7 +508,7 @@ def parse_sender(from_values: list[str]) -> Sender:
     (expected,) = seen
     try:
         kwds: dict[str, Any] = {"defects": []}
-        AddressHeader.parse(raw, kwds)
+        AddressHeader.parse(raw, kwds)  # raises on CR/LF in a part, on some group shapes
         groups = kwds["groups"]
     except Exception:  # noqa: BLE001 - the parser refuses it: so do we
         return Sender(ambiguous=True, why="From: cannot be parsed as one address")

@@ -110,7 +110,7 @@ class InboundMessage:
     # own in the display name or a comment, or decodes to a line break. from_addr and from_name
     # are then "" (never a coordinator, never answered); the decoded From: stays in ``headers``.
     sender_ambiguous: bool = False
-    null_sender: bool = False  # From: <> or Return-Path: <> (any spacing, comments): a machine's
+    null_sender: bool = False  # From: or Return-Path: empty or <> (any spacing, comments)
     part_types: tuple[str, ...] = ()  # every MIME part's content type, root first, depth-first
 
     def header(self, name: str) -> str | None:
