@@ -111,6 +111,12 @@ class InboundMessage:
     report_type: str | None  # multipart/report's report-type parameter
     attachments: tuple[Attachment, ...] = ()
     defects: tuple[str, ...] = ()  # what was wrong with the MIME, for the event log
+    # SPEC 3 "Who a message is from": From: names more than one address, an address other than its
+    # own in the display name or a comment, or decodes to a line break. from_addr and from_name
+    # are then "" (never a coordinator, never answered); the decoded From: stays in ``headers``.
+    sender_ambiguous: bool = False
+    null_sender: bool = False  # From: or Return-Path: empty or <> (any spacing, comments)
+    part_types: tuple[str, ...] = ()  # every MIME part's content type, root first, depth-first
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
