@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config, parse_config
-from .errors import ConfigError, MailbotError, UsageError
+from .errors import ConfigError, MailbotError, StoreDamaged, UsageError
 
 if TYPE_CHECKING:
     from .core.models import Case
@@ -435,6 +435,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"cspr-mailbot: {exc}", file=sys.stderr)
         return 2
+    except StoreDamaged as exc:  # SPEC 10: never start afresh on a store that lost what it held
+        logger.error("the store is damaged: %s", exc.path)
+        print(f"cspr-mailbot: refusing to start: {exc}", file=sys.stderr)
+        return 1
     except MailbotError as exc:
         logger.error("%s: %s", type(exc).__name__, exc)
         return 1

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from .app import App, now_utc
 from .core.backoff import backoff
-from .errors import MailSourceError, StoreError, trace_without_values
+from .errors import MailSourceError, StoreDamaged, StoreError, trace_without_values
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ def run_forever(
             logger.warning("mailbox: %s; reconnecting in %.0f s", exc, delay)
             _close_quietly(source)
             stop.wait(delay)
+        except StoreDamaged:
+            raise  # the store lost what it held: stop, never carry on with what is left
         except StoreError as exc:
             failures += 1
             delay = backoff(failures, 1.0, MAX_BACKOFF)
