@@ -357,8 +357,8 @@ class App:
                     )
                 except SendError as exc:
                     report.send_failures += 1
-                    report.undeliverable += exc.permanent
-                    self._record_failure(rec, now, exc)
+                    undelivered = self._record_failure(rec, now, exc)
+                    report.undeliverable += undelivered
                     if not exc.permanent:
                         break  # the server is unwell: keep the rest for the next pass, in order
                     continue
@@ -368,8 +368,7 @@ class App:
                 logger.info("%s: sent", rec.key)
                 copies.append(raw)
                 if refused:  # taken for the others: those refused are told of like a failure
-                    report.undeliverable += 1
-                    self._record_failure(
+                    report.undeliverable += self._record_failure(
                         rec,
                         now,
                         SendError(f"refused {len(refused)} recipient(s)", permanent=True),
@@ -387,41 +386,97 @@ class App:
         exc: SendError,
         *,
         refused: tuple[str, ...] | None = None,
-    ) -> None:
-        """A refusal: retried later, or (permanent) on the case and told to the coordinators.
+    ) -> bool:
+        """A refusal: retried later, or (permanent) undelivered, on the case and told to the
+        coordinators. True when it is undelivered (SPEC 5): kept, with its bytes, for ``resend``.
 
         ``refused`` is given when the server took the message for its other recipients: the record
-        stays sent, only the refused addresses are reported.
+        stays sent, only the refused addresses are undelivered.
+
+        The coordinators' own mail is never given up: their server refusing it is a configuration
+        fault, logged at ERROR, and the message is tried again on the retry schedule until it goes.
         """
         sent = refused is not None
+        to = rec.recipients if refused is None else refused
+        if exc.permanent and rec.internal:
+            logger.error(
+                "%s: the coordinators' mail was refused for good (%s): check the coordinators' "
+                "addresses and the [smtp] relay; it is kept and tried again",
+                rec.key,
+                exc,
+            )
+            if not sent:
+                with self.store.transaction() as txn:
+                    txn.outbox_update(
+                        rec.key,
+                        lambda r: policy.after_send_failure(r, now, str(exc), permanent=False),
+                    )
+            return False
         logger.warning(
             "%s: %s (attempt %d%s): %s",
             rec.key,
             "sent, but not to every recipient" if sent else "not sent",
             rec.attempts + 1,
-            ", permanent" if exc.permanent else "",
+            ", undelivered: kept for resend" if exc.permanent else "",
             exc,
         )
         with self.store.transaction() as txn:
-            if not sent:
+            if not exc.permanent:
+                txn.outbox_update(
+                    rec.key, lambda r: policy.after_send_failure(r, now, str(exc), permanent=False)
+                )
+                return False
+            if sent:  # marked sent just now: its bytes are needed again for a resend
+                txn.outbox_update(
+                    rec.key, lambda r: replace(r, raw=rec.raw).mark_refused(now, to, str(exc))
+                )
+            else:
                 txn.outbox_update(
                     rec.key,
-                    lambda r: policy.after_send_failure(r, now, str(exc), permanent=exc.permanent),
+                    lambda r: policy.after_send_failure(
+                        r, now, str(exc), permanent=True
+                    ).mark_refused(now, to, str(exc)),
                 )
-            if not exc.permanent:
-                return
             ref = rec.case_reference
             case = txn.get_case(ref) if ref else None
             if case is not None:
                 txn.put_case(case.with_event(now, "send_failed", f"{rec.template}: {exc}"))
+            told = replace(rec, key=f"{rec.key}:{rec.resends}") if rec.resends else rec
             notice = policy.undeliverable_notice(
-                rec,
-                rec.recipients if refused is None else refused,
-                str(exc),
-                self.cfg.partnership.coordinators,
+                told, to, str(exc), self.cfg.partnership.coordinators
             )
             if notice is not None:
                 self._queue(txn, (notice,), None, now)
+        return True
+
+    # -- resend (SPEC 5, 7, 8) --------------------------------------------------------------------
+
+    def requeue_undelivered(self, txn: Txn, reference: str | None, now: datetime) -> list[str]:
+        """Queue again what was refused for good on case ``reference`` (every case when None), in
+        ``txn``; the keys queued. The ``resend`` command and the CLI both come through here; the
+        next flush sends them, at once (SPEC 5: what a command causes is not scheduled mail)."""
+        keys: list[str] = []
+        for rec in txn.outbox_undelivered(reference):
+            txn.outbox_update(rec.key, OutboxRecord.for_resend)
+            keys.append(rec.key)
+            case = txn.get_case(rec.case_reference) if rec.case_reference else None
+            if case is not None:
+                detail = f"{rec.template} to {', '.join(rec.refused_to or rec.recipients)}"
+                txn.put_case(case.with_event(now, "resend", detail))
+            logger.info("%s: queued again for sending (resend)", rec.key)
+        return keys
+
+    def resend(self, reference: str | None, now: datetime) -> tuple[list[str], PassReport]:
+        """``resend REF|all``: queue again what was refused for good, and send it now.
+
+        Returns the keys queued and what the sending did; ``StoreError`` and ``SendError`` as usual.
+        """
+        with self.store.transaction() as txn:
+            keys = self.requeue_undelivered(txn, reference, now)
+        report = PassReport()
+        if keys:
+            self.flush_outbox(now, report)
+        return keys, report
 
     def _copy_to_sent(self, copies: list[bytes]) -> None:
         """Copies of what was sent, in the Sent folder: a convenience, never a reason to fail."""
@@ -471,7 +526,15 @@ class App:
         sent = self.store.outbox_between(start, end)
         last_at = self.store.meta_get("digest_last_at")
         since = datetime.fromisoformat(last_at) if last_at else None
-        return digest.build_digest(cases, sent, now, self.cal, self.cfg.timescales, since)
+        return digest.build_digest(
+            cases,
+            sent,
+            now,
+            self.cal,
+            self.cfg.timescales,
+            since,
+            undelivered=self.store.outbox_undelivered(),
+        )
 
     def digest_message(self, now: datetime) -> OutboundMessage:
         return policy.digest_message(self.build_digest(now), now, self.cfg.digest_to)

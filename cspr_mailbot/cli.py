@@ -19,7 +19,10 @@ from .config import Config, load_config, parse_config
 from .errors import ConfigError, MailbotError, StoreDamaged, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .core.models import Case
+    from .core.records import OutboxRecord
 
 logger = logging.getLogger("cspr_mailbot")
 
@@ -83,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     forms.add_argument("which", choices=["referral", "scoping"])
     forms.add_argument("-o", "--output", required=True)
 
+    rs = sub.add_parser("resend", help="send again what was refused for good: resend REF|all")
+    rs.add_argument("reference", metavar="REFERENCE|all")
+    rs.add_argument("--now")
+
     demo = sub.add_parser("demo", help="run the whole job on sample mail, with no server")
     demo.add_argument("dir", nargs="?", default="cspr-demo")
     return p
@@ -139,8 +146,22 @@ def resolve_config(arg: str | None) -> Config:
     return default_config()
 
 
-def case_json(case: Case, cfg: Config) -> dict[str, Any]:
-    """One case in the SPEC 8 shape (with a few more keys)."""
+def undelivered_json(records: Sequence[OutboxRecord]) -> list[dict[str, Any]]:
+    """SPEC 8 ``undelivered``: what was refused for good and not sent again since."""
+    return [
+        {
+            "to": list(r.refused_to or r.recipients),
+            "subject": r.subject,
+            "refused_at": r.failed_at.isoformat() if r.failed_at else None,
+            "reason": r.last_error or "",
+            "template": r.template,
+        }
+        for r in records
+    ]
+
+
+def case_json(case: Case, cfg: Config, undelivered: Sequence[OutboxRecord] = ()) -> dict[str, Any]:
+    """One case in the SPEC 8 shape (with a few more keys); ``undelivered``: its records refused."""
     from .core.deadlines import case_deadlines
     from .core.workdays import WorkingCalendar
 
@@ -178,6 +199,7 @@ def case_json(case: Case, cfg: Config) -> dict[str, Any]:
                 "closed_on",
             )
         },
+        "undelivered": undelivered_json(undelivered),
         "events": sorted(raw["events"], key=lambda e: e["at"]),
     }
 
@@ -236,8 +258,12 @@ def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
 
     with open_store(cfg) as store:
         rows = store.cases(include_closed=args.all)
+        refused: dict[str | None, list[OutboxRecord]] = {}
+        for record in store.outbox_undelivered():
+            refused.setdefault(record.case_reference, []).append(record)
     if args.json:
-        print(json.dumps([case_json(r, cfg) for r in rows], indent=2, ensure_ascii=False))
+        out = [case_json(r, cfg, refused.get(r.reference, ())) for r in rows]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     cal = WorkingCalendar(cfg.closures, cfg.cutoff)
     print(f"{'REFERENCE':<16} {'STATUS':<18} {'RECEIVED':<16} NEXT DEADLINE")
@@ -255,10 +281,11 @@ def cmd_case(cfg: Config, args: argparse.Namespace) -> int:
 
     with open_store(cfg) as store:
         case = store.get_case(args.reference.upper())
+        refused = store.outbox_undelivered(case.reference) if case is not None else []
     if case is None:
         print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
         return 1
-    out = case_json(case, cfg)
+    out = case_json(case, cfg, refused)
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
@@ -296,6 +323,11 @@ def _case_text(out: dict[str, Any]) -> str:
             f"agency {a['name']} <{a['email'] or 'no address'}>: requested {day(a['requested_on'])}, "
             f"due {day(a['due'])}, returned {day(a['returned_on'])}, chasers {a['chasers_sent']}"
         )
+    lines += [
+        f"UNDELIVERED {u['subject']} to {', '.join(u['to'])}, refused {when(u['refused_at'])}: "
+        f"{u['reason']} (cspr-mailbot resend {out['reference']} sends it again)"
+        for u in out["undelivered"]
+    ]
     lines += [f"{when(e['at'])}  {e['kind']}  {e['detail']}" for e in out["events"]]
     return "\n".join(lines)
 
@@ -338,6 +370,33 @@ def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
         if ok:
             app.flush_outbox(now)
     return 0 if ok else 2
+
+
+def cmd_resend(cfg: Config, args: argparse.Namespace) -> int:
+    """``resend REF|all`` (SPEC 8): 0 when everything queued again was taken by the server."""
+    from .wiring import build_app, open_store
+
+    now = parse_now(args.now)
+    reference = None if args.reference.lower() == "all" else args.reference.upper()
+    with open_store(cfg) as store:
+        if reference is not None and store.get_case(reference) is None:
+            print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
+            return 1
+        app = build_app(cfg, store, with_source=False)
+        keys, report = app.resend(reference, now)
+        still = {r.key for r in store.outbox_undelivered(reference)}
+        waiting = {r.key for r in store.outbox_pending()}
+    where = reference or "any case"
+    if not keys:
+        print(f"nothing refused for good on {where}")
+        return 0
+    for key in keys:
+        state = (
+            "refused again" if key in still else "waiting to retry" if key in waiting else "sent"
+        )
+        print(f"{key}: {state}")
+    print(f"resent {len(keys)} message(s) on {where}: {report.sent} taken by the server")
+    return 0 if not (still | waiting) & set(keys) else 1
 
 
 def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
@@ -427,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
             "check-config": cmd_check_config,
             "report": cmd_report,
             "forms": cmd_forms,
+            "resend": cmd_resend,
         }[args.cmd]
         return handler(cfg, args)
     except ConfigError as exc:

@@ -199,7 +199,7 @@ def _ledger_of(doc: Doc) -> LedgerEntry:
 
 
 def _outbox_doc(record: OutboxRecord) -> Doc:
-    return {
+    doc = {
         "key": record.key,
         "message_id": record.message_id,
         "case_reference": record.case_reference,
@@ -217,6 +217,12 @@ def _outbox_doc(record: OutboxRecord) -> Doc:
         "next_attempt_at": _when(record.next_attempt_at),
         "last_error": record.last_error,
     }
+    # Newer keys only when they say something, so a record written back keeps its old shape.
+    if record.refused_to:
+        doc["refused_to"] = list(record.refused_to)
+    if record.resends:
+        doc["resends"] = record.resends
+    return doc
 
 
 def _outbox_of(doc: Doc) -> OutboxRecord:
@@ -238,6 +244,11 @@ def _outbox_of(doc: Doc) -> OutboxRecord:
         attempts=int(doc.get("attempts") or 0),
         next_attempt_at=_instant_or_none(doc.get("next_attempt_at")),
         last_error=doc.get("last_error"),
+        # Older records refused for good kept no list: then every recipient was refused.
+        refused_to=tuple(
+            doc.get("refused_to") or (doc.get("recipients") or () if doc.get("failed_at") else ())
+        ),
+        resends=int(doc.get("resends") or 0),
     )
 
 
@@ -253,6 +264,13 @@ def _shown_counter(key: str) -> str:
     """``DSPP:2026`` and 7 -> ``DSPP-2026-0007``: a counter as the reference it last handed out."""
     prefix, _, year = key.rpartition(":")
     return f"{prefix}-{year}"
+
+
+def _undelivered_of(docs: list[Doc], reference: str | None) -> list[OutboxRecord]:
+    """The records of ``docs`` on case ``reference`` (all when None), by when they were refused."""
+    chosen = [d for d in docs if reference is None or d.get("case_reference") == reference]
+    chosen.sort(key=lambda d: (str(d.get("failed_at")), str(d.get("key"))))
+    return [_outbox_of(d) for d in chosen]
 
 
 def _make_private_dirs(folder: Path) -> None:
@@ -825,6 +843,7 @@ class Store:
             self._tables: dict[str, _KeyedTable] = {}
             self._ledger_by_mid: dict[str, str] = {}
             self._pending: set[str] = set()
+            self._undelivered: set[str] = set()  # outbox keys refused for good (failed_at set)
             self._apply(self._storage.load(), index=False)
             self._rebuild_indexes()
         except BaseException as e:
@@ -1002,7 +1021,9 @@ class Store:
             if mid is not None:
                 self._ledger_by_mid.setdefault(mid, key)  # the first message with that id wins
         elif table == OUTBOX:
-            if doc.get("sent_at") is None and not doc.get("failed_at"):
+            if doc.get("failed_at"):
+                self._undelivered.add(key)
+            elif doc.get("sent_at") is None:
                 self._pending.add(key)
 
     def _unindex(self, table: str, key: str, old: Doc | None) -> None:
@@ -1014,10 +1035,12 @@ class Store:
                 del self._ledger_by_mid[mid]
         elif table == OUTBOX:
             self._pending.discard(key)
+            self._undelivered.discard(key)
 
     def _rebuild_indexes(self) -> None:
         self._ledger_by_mid.clear()
         self._pending.clear()
+        self._undelivered.clear()
         for name in (LEDGER, OUTBOX):
             for key, doc in self._storage.data.get(name, {}).items():
                 self._index(name, key, doc)
@@ -1075,6 +1098,13 @@ class Store:
             docs = [d for k in self._pending if (d := self._raw(OUTBOX, k)) is not None]
             docs.sort(key=lambda d: (str(d.get("created_at") or ""), str(d.get("key"))))
             return [_outbox_of(d) for d in docs]
+
+    def outbox_undelivered(self, reference: str | None = None) -> list[OutboxRecord]:
+        """Records refused for good (SPEC 5 undelivered), on case ``reference`` or all; oldest first."""
+        with self._mutex:
+            self._read()
+            docs = [d for k in self._undelivered if (d := self._raw(OUTBOX, k)) is not None]
+            return _undelivered_of(docs, reference)
 
     def outbox_get(self, key: str) -> OutboxRecord | None:
         with self._mutex:
@@ -1208,6 +1238,13 @@ class Txn:
     def outbox_get(self, key: str) -> OutboxRecord | None:
         doc = self._get(OUTBOX, key)
         return _outbox_of(doc) if doc is not None else None
+
+    def outbox_undelivered(self, reference: str | None = None) -> list[OutboxRecord]:
+        """Records refused for good, on case ``reference`` or all, as this transaction sees them."""
+        keys = set(self._store._undelivered)
+        keys.update(key for table, key in self._ops if table == OUTBOX)
+        docs = [d for k in keys if (d := self._get(OUTBOX, k)) is not None and d.get("failed_at")]
+        return _undelivered_of(docs, reference)
 
     def outbox_put(self, record: OutboxRecord) -> bool:
         """Queue ``record``; False (and nothing changes) if its key is already in the outbox."""

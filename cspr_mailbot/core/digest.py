@@ -80,6 +80,7 @@ class Digest:
     counts: dict[str, int]
     sent_from_shown: str = ""  # the first day of the "sent yesterday" window, for the heading
     amber_days: int = 2  # Timescales.amber_days, for the key under the table
+    undelivered: list[dict[str, Any]] = field(default_factory=list)  # see undelivered_rows
 
 
 def _aware(at: datetime, what: str) -> datetime:
@@ -213,6 +214,24 @@ def _sent_rows(
     return [r[1] for r in rows]
 
 
+def undelivered_rows(records: Sequence[OutboxRecord]) -> list[dict[str, Any]]:
+    """SPEC 5/6: mail refused for good and not sent again, oldest first, for a person to follow up
+    (``resend REF`` sends it again). ``{"when", "reference", "template", "to", "reason"}``."""
+    rows = []
+    for record in sorted(records, key=lambda r: (_instant(r.failed_at or r.created_at), r.key)):
+        at = _instant(record.failed_at or record.created_at).astimezone(LONDON)
+        rows.append(
+            {
+                "when": f"{format_date(at.date())} {at:%H:%M}",
+                "reference": record.case_reference or "",
+                "template": record.template.replace("_", " "),
+                "to": ", ".join(record.refused_to or record.recipients),
+                "reason": record.last_error or "",
+            }
+        )
+    return rows
+
+
 def holiday_warning(day: date, cal: WorkingCalendar) -> str | None:
     """Words for the coordinators when the bank-holiday data runs out within a year of ``day``."""
     if cal.covers(day + HOLIDAY_HORIZON):
@@ -233,6 +252,7 @@ def build_digest(
     cal: WorkingCalendar,
     ts: Timescales,
     since: datetime | None,
+    undelivered: Sequence[OutboxRecord] = (),
 ) -> Digest:
     """The digest for the London day of ``now``.
 
@@ -240,6 +260,7 @@ def build_digest(
     digest, but are not listed as open). ``sent`` is the outbox records for ``yesterday_window``;
     records outside it or not sent are left out. ``since`` is when the last digest went; with no
     digest before, referrals received since the start of the previous working day are new.
+    ``undelivered``: the outbox records refused for good (``undelivered_rows``).
     """
     local = _aware(now, "build_digest").astimezone(LONDON)
     today = local.date()
@@ -264,6 +285,7 @@ def build_digest(
         "triage": len(triage),
         "outstanding_returns": sum(len(refs) for _, refs in by_agency),
         "sent_yesterday": len(sent_rows),
+        "undelivered": len(undelivered),
     }
     for colour in RAG_ORDER:
         counts[colour] = sum(1 for r in open_rows if r.rag == colour)
@@ -290,6 +312,7 @@ def build_digest(
         counts=counts,
         sent_from_shown=format_date(start.astimezone(LONDON).date()),
         amber_days=ts.amber_days,
+        undelivered=undelivered_rows(undelivered),
     )
 
 
