@@ -65,6 +65,7 @@ def settings_from(cfg: Config) -> Settings:
         directory=tuple(DirectoryAgency(a.name, a.email, a.aliases) for a in cfg.agencies),
         phone=cfg.partnership.phone,
         reference_prefix=cfg.partnership.reference_prefix,
+        commands=cfg.commands,
     )
 
 
@@ -186,6 +187,8 @@ class App:
                         who = "the coordinators" if om.internal else ", ".join(om.to)
                         case = case.with_event(now, "message", f"{om.template} to {who}")
                     txn.put_case(case.to_dict())
+                for other in outcome.others:  # link:, duplicate of: the other case changed too
+                    txn.put_case(other.to_dict())
                 folder = self.folders[outcome.folder]
                 txn.ledger_put(
                     {
@@ -211,7 +214,15 @@ class App:
         read = read_message(msg, self.settings)
         cls = classify(read, self._context(txn, read))
         case = self._load(txn, cls.case_ref)
-        return workflow.decide(read, cls, case, now, self.cal, self.settings, txn.next_reference)
+        others = self._named(txn, read) if cls.kind == "command" else {}
+        return workflow.decide(
+            read, cls, case, now, self.cal, self.settings, txn.next_reference, others
+        )
+
+    def _named(self, txn: Txn, read: ReadMessage) -> dict[str, Case]:
+        """The other cases a command mail's commands name (link:, duplicate of:), for the handlers."""
+        refs = handlers.command_references(read, self.settings)
+        return {ref: case for ref in refs if (case := self._load(txn, ref)) is not None}
 
     def _context(self, txn: Txn, read: ReadMessage) -> Context:
         """What classifying ``read`` needs from the store, looked up before the rules run."""
@@ -219,6 +230,7 @@ class App:
             mailbox=self.cfg.partnership.mailbox,
             coordinators=frozenset(self.cfg.partnership.coordinators),
             reference_prefix=self.cfg.partnership.reference_prefix,
+            commands=self.settings.commands,
         )
         wanted = lookups(read, ctx)
         sent = {
@@ -543,11 +555,12 @@ class App:
 
     def command(self, reference: str, text: str, now: datetime) -> tuple[bool, str]:
         """Run coordinator commands from the CLI: (ok, what was done or what is wrong)."""
-        parsed = parse_commands(text)
+        parsed = parse_commands(text, self.settings.commands)
         with self.store.transaction() as txn:
             data = txn.get_case(reference.upper())
             if data is None:
                 return False, f"no case {reference}"
+            named = {r: c for r in parsed.references() if (c := self._load(txn, r)) is not None}
             outcome = handlers.run_commands(
                 Case.from_dict(data),
                 parsed.commands,
@@ -556,11 +569,14 @@ class App:
                 self.cal,
                 self.settings,
                 source="cli",
+                others=named,
             )
             assert outcome.case is not None
             answer = outcome.messages[-1]
             if not answer.context["errors"]:
                 txn.put_case(outcome.case.to_dict())
+                for other in outcome.others:
+                    txn.put_case(other.to_dict())
                 self._queue(txn, outcome.messages[:-1], outcome.case, now)
         if answer.context["errors"]:
             return False, "\n".join(
