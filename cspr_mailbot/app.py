@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.utils import getaddresses
 from typing import Any
 
+from .adapters.documents import DocumentBuilder
 from .adapters.mailbox import MailSource
 from .adapters.outbox import PrivacyError, Renderer, forbidden_words
 from .adapters.smtp import Sender
@@ -84,6 +85,7 @@ class App:
             mailbox=cfg.partnership.mailbox,
             subject_marking=cfg.partnership.subject_marking,
             templates_dir=cfg.templates_dir,
+            documents=DocumentBuilder.from_config(cfg),
         )
         self._reference_pattern = re.compile(
             rf"{re.escape(cfg.partnership.reference_prefix)}-\d{{4}}-\d{{4,}}", re.IGNORECASE

@@ -425,10 +425,19 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_forms(args: argparse.Namespace) -> int:
+def cmd_forms(cfg: Config, args: argparse.Namespace) -> int:
     from . import formgen
 
-    data = formgen.blank_referral() if args.which == "referral" else formgen.blank_scoping()
+    own = cfg.forms.referral if args.which == "referral" else cfg.forms.scoping
+    if own is not None:
+        try:
+            data = own.read_bytes()
+        except OSError as exc:
+            print(f"cspr-mailbot: cannot read {own}: {exc.strerror}", file=sys.stderr)
+            return 1
+    else:
+        make = formgen.blank_referral if args.which == "referral" else formgen.blank_scoping
+        data = make(cfg.partnership.name, cfg.partnership.subject_marking)
     out = Path(args.output)
     try:
         out.write_bytes(data)
@@ -453,8 +462,6 @@ def main(argv: list[str] | None = None) -> int:
     # mail-parser logs at WARNING about MIME it does not handle; we record defects ourselves.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     try:
-        if args.cmd == "forms":
-            return cmd_forms(args)
         if args.cmd == "demo":
             from .demo import run_demo
 
@@ -468,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": cmd_command,
             "check-config": cmd_check_config,
             "report": cmd_report,
+            "forms": cmd_forms,
         }[args.cmd]
         return handler(cfg, args)
     except ConfigError as exc:

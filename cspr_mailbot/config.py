@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import tomllib
+import zipfile
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, time
 from pathlib import Path
@@ -74,6 +75,14 @@ class AgencyEntry:
 
 
 @dataclass(frozen=True)
+class FormFiles:
+    """A partnership's own forms (``[forms]``), used instead of the project's; None: the project's."""
+
+    referral: Path | None = None
+    scoping: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     partnership: Partnership
     folders: Folders
@@ -93,6 +102,7 @@ class Config:
     reply_limit_per_sender: int  # automatic replies to one address in 24 hours, a loop breaker
     source_path: Path | None = None
     commands: Grammar = DEFAULT_GRAMMAR  # data/commands.toml plus [commands]
+    forms: FormFiles = FormFiles()
 
     @property
     def outbox_dir(self) -> Path:
@@ -238,6 +248,23 @@ def _cafile(sec: _Section, base: Path) -> Path | None:
     path = (base / text).resolve()
     if not path.is_file():
         raise ConfigError(sec.key("cafile"), f"{path} is not a file")
+    return path
+
+
+def _form_file(sec: _Section, key: str, base: Path) -> Path | None:
+    """A .docx named in ``[forms]``: it must exist and be a Word document, checked at start."""
+    text = sec.string(key, "")
+    if not text:
+        return None
+    path = (base / text).resolve()
+    if not path.is_file():
+        raise ConfigError(sec.key(key), f"{path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if "word/document.xml" not in zf.namelist():
+                raise zipfile.BadZipFile
+    except (zipfile.BadZipFile, OSError):
+        raise ConfigError(sec.key(key), f"{path} is not a Word (.docx) document") from None
     return path
 
 
@@ -417,6 +444,12 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         raise ConfigError(tpl.key("dir"), f"{templates_dir} is not a folder")
     tpl.refuse_unknown()
 
+    fm = top.sub("forms") or _Section("forms", {})
+    forms = FormFiles(
+        referral=_form_file(fm, "referral", base), scoping=_form_file(fm, "scoping", base)
+    )
+    fm.refuse_unknown()
+
     intake = top.sub("intake") or _Section("intake", {})
     reply_limit = intake.integer("reply_limit_per_sender", 10, 1, 1000)
     intake.refuse_unknown()
@@ -439,6 +472,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         templates_dir=templates_dir,
         reply_limit_per_sender=reply_limit,
         commands=commands,
+        forms=forms,
     )
     top.refuse_unknown()
     return config

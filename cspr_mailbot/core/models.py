@@ -38,6 +38,17 @@ REFERRAL_FIELDS: tuple[str, ...] = (
     "notification_date",
     "agencies_involved",
     "rationale",
+    # SPEC 4's later fields, as real partnerships' forms ask.
+    "referral_date",
+    "safeguarding_lead_name",
+    "child_nhs_number",
+    "child_school",
+    "child_postcode",
+    "legal_status",
+    "household",
+    "other_children_at_risk",
+    "police_investigation",
+    "parallel_processes",
 )
 
 SCOPING_FIELDS: tuple[str, ...] = (
@@ -55,6 +66,7 @@ SCOPING_FIELDS: tuple[str, ...] = (
     "learning",
     "immediate_actions",
     "records_secured",
+    "chronology",
 )
 
 # Fields that identify the child: never in mail that leaves the coordinators.

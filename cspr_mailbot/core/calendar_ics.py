@@ -1,0 +1,222 @@
+"""The digest's ``deadlines.ics`` (SPEC 6): one all-day event per open deadline of each open case.
+
+A coordinator imports the file every day, so an event must be recognised as the same event the next day:
+
+- ``UID`` is the case reference and the deadline, at the mailbox's domain (``DSPP-2026-0001-sin@example.gov.uk``,
+  ``DSPP-2026-0001-scoping-west-midlands-police@...``): the same on every build, whatever the day.
+- ``SEQUENCE`` is the number of events in the case's log. The log only grows, and every change that can
+  move a deadline (an aware or SIN date, a decision, a request sent, a return) adds to it, so a moved
+  deadline always carries a higher SEQUENCE, and a day on which nothing happened gives the same one.
+- ``LAST-MODIFIED`` is the time of the case's last logged event (stable while nothing happens);
+  ``DTSTAMP`` is when the file was built, as RFC 5545 asks.
+
+Open deadlines: the SIN until the SIN date is recorded, the Rapid Review decision until it is made (its
+title says "provisional" while it counts from the receipt date), the review until it is completed, and each
+scoping return requested and not yet in, while no decision is made (chasing ends with the decision, as
+in the digest). Closed cases have none. A met deadline drops out of the file: a calendar that *subscribes*
+to it removes the event; one that imports it keeps the last copy.
+
+The calendar gets forwarded, so it never names the child: the reference and the initials only.
+Pure: the time is given, the bytes are returned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from icalendar import Calendar, Event
+
+from .clocks import Timescales
+from .models import Case, OutAttachment
+from .pack import as_date, deadlines_of
+from .workdays import WorkingCalendar
+
+__all__ = [
+    "ICS_FILENAME",
+    "ICS_TYPE",
+    "DeadlineEvent",
+    "deadline_events",
+    "deadlines_ics",
+    "ics_attachment",
+]
+
+ICS_FILENAME = "deadlines.ics"
+ICS_TYPE = "text/calendar"
+_PRODID = "-//cspr-mailbot//deadlines//EN"
+
+
+def _what(key: str, ts: Timescales) -> tuple[str, str]:
+    """The event's title and the first line of its description, from the configured lengths."""
+    if key == "sin":
+        return (
+            "SIN due",
+            f"National Panel notification (SIN): {ts.sin_days} working days from the date the local"
+            " authority became aware of the incident.",
+        )
+    if key == "rapid-review":
+        return (
+            "Rapid Review decision due",
+            f"Rapid Review decision: {ts.rapid_review_days} working days from the SIN date.",
+        )
+    return "Review due", "Review report: due from the decision date."
+
+
+@dataclass(frozen=True)
+class DeadlineEvent:
+    """One open deadline as the calendar shows it (values; ``deadlines_ics`` writes them)."""
+
+    uid: str
+    reference: str
+    summary: str
+    description: str
+    due: date
+    sequence: int
+    last_modified: datetime  # aware, UTC
+
+
+def _domain(mailbox: str) -> str:
+    domain = mailbox.rpartition("@")[2].strip().lower()
+    return domain or "cspr-mailbot.invalid"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "agency"
+
+
+def _utc(stamp: str | datetime | None) -> datetime | None:
+    if stamp is None:
+        return None
+    try:
+        at = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).replace(microsecond=0)
+
+
+def _last_modified(case: Case) -> datetime:
+    for event in reversed(case.events):
+        at = _utc(event.at)
+        if at is not None:
+            return at
+    received: str | datetime = case.received_at
+    return _utc(received) or datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _returned(returned_on: date | str | None, scoping: object) -> bool:
+    return scoping is not None or as_date(returned_on) is not None
+
+
+def _open_deadlines(
+    case: Case, cal: WorkingCalendar, ts: Timescales
+) -> list[tuple[str, str, str, date]]:
+    """(key, summary, description, due) for each open deadline of one open case."""
+    dl = deadlines_of(case, cal, ts)
+    found: list[tuple[str, str, str, date]] = []
+    for key, d in (("sin", dl.sin), ("rapid-review", dl.rapid_review), ("review", dl.review)):
+        if d is None or d.met_on is not None:
+            continue
+        summary, description = _what(key, ts)
+        if d.provisional:
+            summary += " (provisional)"
+            since = "aware date" if key == "sin" else "SIN date"
+            description += (
+                f" Provisional: counted from the referral's receipt until the {since} is known."
+            )
+        found.append((key, summary, description, d.due))
+    if case.decision is not None:
+        return found  # chasing ends with the decision
+    for agency in case.agencies:
+        due = as_date(agency.due)
+        if due is None or _returned(agency.returned_on, agency.scoping):
+            continue
+        found.append(
+            (
+                f"scoping-{_slug(agency.name)}",
+                f"scoping return due from {agency.name}",
+                f"Initial scoping return from {agency.name}: {ts.scoping_days} working days from the request.",
+                due,
+            )
+        )
+    return found
+
+
+def deadline_events(
+    cases: Iterable[Case], cal: WorkingCalendar, ts: Timescales, *, mailbox: str
+) -> tuple[DeadlineEvent, ...]:
+    """Every open deadline of every open case, in the cases' order, as calendar events."""
+    domain = _domain(mailbox)
+    out: list[DeadlineEvent] = []
+    for case in cases:
+        if case.status == "closed":
+            continue
+        seq, modified = len(case.events), _last_modified(case)
+        initials = case.initials()
+        who = f"Case {case.reference}, child {initials}" + ("" if initials.endswith(".") else ".")
+        for key, summary, description, due in _open_deadlines(case, cal, ts):
+            out.append(
+                DeadlineEvent(
+                    uid=f"{case.reference}-{key}@{domain}",
+                    reference=case.reference,
+                    summary=f"{case.reference}: {summary}",
+                    description=f"{who}\n{description}",
+                    due=due,
+                    sequence=seq,
+                    last_modified=modified,
+                )
+            )
+    return tuple(out)
+
+
+def deadlines_ics(
+    cases: Iterable[Case],
+    *,
+    cal: WorkingCalendar,
+    ts: Timescales,
+    now: datetime,
+    mailbox: str,
+    partnership: str,
+) -> bytes:
+    """The iCalendar file (RFC 5545) of every open deadline: all-day, free time, stable UIDs."""
+    ics = Calendar()
+    ics.add("prodid", _PRODID)
+    ics.add("version", "2.0")
+    ics.add("calscale", "GREGORIAN")
+    ics.add("method", "PUBLISH")
+    ics.add("x-wr-calname", f"{partnership}: CSPR deadlines" if partnership else "CSPR deadlines")
+    stamp = _utc(now) or now
+    for item in deadline_events(cases, cal, ts, mailbox=mailbox):
+        event = Event()
+        event.add("uid", item.uid)
+        event.add("dtstamp", stamp)
+        event.add("last-modified", item.last_modified)
+        event.add("sequence", item.sequence)
+        event.add("summary", item.summary)
+        event.add("description", item.description)
+        event.add("dtstart", item.due)
+        event.add("dtend", item.due + timedelta(days=1))
+        event.add("transp", "TRANSPARENT")
+        event.add("categories", ["CSPR deadline"])
+        event.add("x-microsoft-cdo-alldayevent", "TRUE")
+        event.add("x-microsoft-cdo-busystatus", "FREE")
+        ics.add_component(event)
+    data: bytes = ics.to_ical()
+    return data
+
+
+def ics_attachment(
+    cases: Iterable[Case],
+    *,
+    cal: WorkingCalendar,
+    ts: Timescales,
+    now: datetime,
+    mailbox: str,
+    partnership: str,
+) -> OutAttachment:
+    """``deadlines.ics`` ready to attach to the digest."""
+    data = deadlines_ics(cases, cal=cal, ts=ts, now=now, mailbox=mailbox, partnership=partnership)
+    return OutAttachment(ICS_FILENAME, f"{ICS_TYPE}; charset=utf-8; method=PUBLISH", data)
