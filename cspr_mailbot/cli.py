@@ -146,11 +146,16 @@ def open_store(cfg: Config) -> Any:
     return Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
 
 
-def build_app(cfg: Config, store: Any, *, with_source: bool = True) -> Any:
-    from .adapters import mailbox
+def build_app(cfg: Config, store: Any, *, with_source: bool = True, tokens: Any = None) -> Any:
+    from .adapters import mailbox, oauth
+    from .adapters.graph import GraphSender
     from .adapters.smtp import EmlSender, SmtpSender
     from .app import App
 
+    # One token source for the process: tokens are reused across passes until near expiry.
+    if tokens is None and cfg.oauth2 is not None:
+        tokens = oauth.token_source(cfg.oauth2)
+    graph = cfg.smtp is not None and cfg.smtp.transport == "graph"
     source = None
     if with_source:
         if cfg.imap is not None:
@@ -161,17 +166,29 @@ def build_app(cfg: Config, store: Any, *, with_source: bool = True) -> Any:
                 cfg.imap.username,
                 cfg.imap.password,
                 inbox=cfg.folders.inbox,
-                sent_folder=cfg.folders.sent,
+                sent_folder="" if graph else cfg.folders.sent,  # Graph keeps its own copy
                 idle=cfg.imap.idle,
                 poll_seconds=cfg.imap.poll_seconds,
                 ssl_context=_ssl_context(cfg.imap.cafile),
                 timeout=cfg.imap.timeout,
+                oauth2_token=(
+                    oauth.getter(tokens, oauth.OUTLOOK_SCOPE) if cfg.imap.auth == "oauth2" else None
+                ),
             )
         else:
             assert cfg.maildir is not None
             source = mailbox.MaildirSource(cfg.maildir, sent_folder=cfg.folders.sent)
-    if cfg.smtp is not None:
-        sender: Any = SmtpSender(
+    if cfg.smtp is not None and graph:
+        assert cfg.oauth2 is not None
+        sender: Any = GraphSender(
+            cfg.oauth2.graph_url,
+            cfg.smtp.username or cfg.partnership.mailbox,
+            tokens,
+            cafile=cfg.oauth2.cafile,
+            timeout=cfg.smtp.timeout,
+        )
+    elif cfg.smtp is not None:
+        sender = SmtpSender(
             cfg.smtp.host,
             cfg.smtp.port,
             cfg.smtp.security,
@@ -179,6 +196,9 @@ def build_app(cfg: Config, store: Any, *, with_source: bool = True) -> Any:
             cfg.smtp.password,
             timeout=cfg.smtp.timeout,
             ssl_context=_ssl_context(cfg.smtp.cafile),
+            oauth2_token=(
+                oauth.getter(tokens, oauth.OUTLOOK_SCOPE) if cfg.smtp.auth == "oauth2" else None
+            ),
         )
     else:
         sender = EmlSender(cfg.outbox_dir)
