@@ -317,14 +317,17 @@ class FakeGraph(_TlsServer):
         self.sent: list[Posted] = []
         self.attempts: list[tuple[float, int]] = []  # (time, status answered)
         self.revoked_before = 0.0  # tokens issued (iat) before this are refused with 401
+        self._seen: set[str] = set()
+        self._revoked: set[str] = set()
 
     def answer_next(self, status: int, **headers: str) -> None:
         with self.lock:
             self.script.append(_Answer(status, dict(headers)))
 
     def revoke_tokens(self) -> None:
-        """Refuse every token issued so far (as after a secret rotation or a consent change)."""
-        self.revoked_before = time.time() + 1
+        """Refuse every token used so far (as after a secret rotation or a consent change)."""
+        with self.lock:
+            self._revoked |= self._seen
 
     def route(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -346,8 +349,12 @@ class FakeGraph(_TlsServer):
         ):
             return 404, {}, _graph_error("ResourceNotFound", "Resource not found.")
         auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
-        claims = check_jwt(self.key, auth.removeprefix("Bearer "), GRAPH)
-        if claims is None or claims.get("iat", 0) < self.revoked_before:
+        token = auth.removeprefix("Bearer ")
+        claims = check_jwt(self.key, token, GRAPH)
+        with self.lock:
+            self._seen.add(token)
+            revoked = token in self._revoked
+        if claims is None or revoked or claims.get("iat", 0) < self.revoked_before:
             return 401, {}, _graph_error("InvalidAuthenticationToken", "Access token is invalid.")
         with self.lock:
             scripted = self.script.pop(0) if self.script else None
