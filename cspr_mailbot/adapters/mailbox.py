@@ -408,6 +408,14 @@ class ImapSource:
             client.append(self.sent_folder, raw, flags=[SEEN])
         logger.debug("appended a copy to %s", self.sent_folder)
 
+    def append_to(self, folder: str, raw: bytes) -> None:
+        """Put ``raw`` in ``folder``, unread and flagged: a notice for the people who read it there."""
+        client = self._require()
+        with self._guard("append", None):
+            self._ensure_folder(client, folder)
+            client.append(folder, raw, flags=[b"\\Flagged"])
+        logger.debug("appended a notice to %s", folder)
+
     def append_sent_many(self, raws: Sequence[bytes]) -> None:
         """Copies of several sent messages, in one MULTIAPPEND (RFC 3502) where the server has it."""
         if not self.sent_folder or not raws:
