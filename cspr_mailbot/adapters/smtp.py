@@ -72,6 +72,14 @@ class SmtpSender:
         except (OSError, smtplib.SMTPException) as exc:
             raise SendError(f"cannot reach SMTP server {self.host}:{self.port}: {exc}") from exc
 
+    def check(self) -> None:
+        """Connect, start TLS and log in as for sending, then leave (for ``doctor``)."""
+        conn = self._connect()
+        try:
+            conn.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+
     def _xoauth2(self, conn: smtplib.SMTP) -> None:
         from .oauth import TokenError, xoauth2
 
