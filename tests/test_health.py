@@ -201,3 +201,67 @@ def test_the_status_file_keeps_keys_it_does_not_own(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     assert data["store_generation"] == 7 and data["queue"] == 1
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+# --------------------------------------------------------------------------- running it as a service
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_service_unit_is_hardened() -> None:
+    import configparser
+    import shutil
+    import subprocess
+
+    unit = ROOT / "contrib" / "cspr-mailbot.service"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(unit)
+    service = parser["Service"]
+    assert service["User"] == "cspr-mailbot" and service["NoNewPrivileges"] == "yes"
+    assert service["ProtectSystem"] == "strict" and service["PrivateTmp"] == "yes"
+    # The store (the state directory) is the only writable path.
+    assert service["StateDirectory"] == "cspr-mailbot" and "ReadWritePaths" not in service
+    assert service["Restart"] == "on-failure" and service["MemoryMax"].endswith("M")
+    assert " run" in service["ExecStart"] and "--once" not in service["ExecStart"]
+    if shutil.which("systemd-analyze"):
+        proc = subprocess.run(
+            ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True
+        )
+        assert "Unknown key" not in proc.stderr and "Invalid" not in proc.stderr, proc.stderr
+
+
+def test_version_and_the_start_up_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from cspr_mailbot import __version__
+
+    def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        base = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
+        return subprocess.run(
+            [sys.executable, "-m", "cspr_mailbot", *args],
+            cwd=tmp_path,
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert cli("--version").stdout.strip() == f"cspr-mailbot {__version__}"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[partnership]\nmailbox = "a@example.gov.uk"\ncoordinators = ["c@example.gov.uk"]\n'
+        '[logging]\nlevel = "INFO"\n'
+    )
+    plain = cli("-c", str(config), "run", "--once").stderr.splitlines()
+    start = next(line for line in plain if "starting" in line)
+    assert f"cspr-mailbot {__version__} starting" in start
+    assert str(config) in start and "reading Maildir" in start
+    assert start[:4].isdigit()  # a timestamp of our own, off systemd
+    journal = cli("-c", str(config), "run", "--once", JOURNAL_STREAM="8:12345").stderr
+    assert all(line.startswith(("INFO", "WARNING", "ERROR")) for line in journal.splitlines())
+    quiet = config.read_text().replace('level = "INFO"', 'level = "WARNING"')
+    config.write_text(quiet)
+    assert "starting" not in cli("-c", str(config), "run", "--once").stderr
