@@ -358,3 +358,107 @@ def test_a_token_command_logs_in(
     assert oauth_dovecot.folder_count(PROCESSED) == 1 and len(sent_to(xoauth_smtp, REFERRER)) == 1
     assert ms.entra.granted() == 0
     assert GRAPH  # (the Graph audience is tested in test_graph.py)
+
+
+# --------------------------------------------------------------------------- the config keys
+
+BASE = {"partnership": {"mailbox": "dsppb@example.gov.uk", "coordinators": ["c@example.gov.uk"]}}
+IMAP = {"host": "outlook.office365.com", "username": "dsppb@example.gov.uk", "auth": "oauth2"}
+OAUTH = {
+    "tenant": "example.onmicrosoft.com",
+    "client_id": CLIENT_ID,
+    "client_secret_env": "X_SECRET",
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"imap": {**IMAP, "auth": "kerberos"}, "oauth2": OAUTH}, "imap.auth"),
+        ({"imap": IMAP}, "oauth2"),
+        ({"smtp": {"transport": "graph"}}, "oauth2"),
+        ({"imap": {**IMAP, "password_env": "P"}, "oauth2": OAUTH}, "imap.password_env"),
+        ({"smtp": {"transport": "carrier-pigeon"}}, "smtp.transport"),
+        ({"imap": IMAP, "oauth2": {**OAUTH, "provider": "google"}}, "oauth2.provider"),
+        (
+            {"imap": IMAP, "oauth2": {"client_id": CLIENT_ID, "client_secret_env": "X"}},
+            "oauth2.tenant",
+        ),
+        (
+            {"imap": IMAP, "oauth2": {**OAUTH, "client_secret_env": "UNSET_VAR"}},
+            "oauth2.client_secret_env",
+        ),
+        (
+            {"imap": IMAP, "oauth2": {**OAUTH, "client_secret_file": "/nonexistent/secret"}},
+            "oauth2.client_secret_file",
+        ),
+        (
+            {"imap": IMAP, "oauth2": {**OAUTH, "certificate_file": "app.pem"}},
+            "oauth2.certificate_file",
+        ),
+        (
+            {"imap": IMAP, "oauth2": {**OAUTH, "authority": "http://login.example"}},
+            "oauth2.authority",
+        ),
+        ({"imap": IMAP, "oauth2": {**OAUTH, "tenant_id": "x"}}, "oauth2.tenant_id"),
+        ({"imap": IMAP, "oauth2": {"provider": "command"}}, "oauth2.token_command"),
+        ({"health": {"alert_after_minutes": 0}}, "health.alert_after_minutes"),
+        ({"logging": {"level": "LOUD"}}, "logging.level"),
+    ],
+)
+def test_a_bad_new_key_is_named(
+    data: dict[str, object], key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cspr_mailbot.config import parse_config
+    from cspr_mailbot.errors import ConfigError
+
+    monkeypatch.setenv("X_SECRET", "s")
+    monkeypatch.delenv("UNSET_VAR", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**BASE, **data}, base=Path("/nonexistent"))
+    assert caught.value.key == key, caught.value
+
+
+def test_a_certificate_without_its_thumbprint_is_refused(tmp_path: Path) -> None:
+    from cspr_mailbot.config import parse_config
+    from cspr_mailbot.errors import ConfigError
+
+    pem, thumbprint, _ = rsa_certificate(tmp_path)
+    oauth = {"tenant": "t.example", "client_id": CLIENT_ID, "certificate_file": str(pem)}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**BASE, "imap": IMAP, "oauth2": oauth})
+    assert caught.value.key == "oauth2.certificate_thumbprint"
+    spaced = " ".join(thumbprint[i : i + 2] for i in range(0, 40, 2)).lower()
+    cfg = parse_config(
+        {**BASE, "imap": IMAP, "oauth2": {**oauth, "certificate_thumbprint": spaced}}
+    )
+    assert cfg.oauth2 is not None and cfg.oauth2.certificate_thumbprint == thumbprint
+    assert cfg.oauth2.credential_key == "oauth2.certificate_file"
+
+
+def test_the_example_config_documents_microsoft_365(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every new key is in config.example.toml; uncommented for Microsoft 365, it loads."""
+    import re
+
+    from cspr_mailbot.config import parse_config
+
+    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    for key in ("auth", "transport", "provider", "tenant", "client_id", "client_secret_env",
+                "client_secret_file", "certificate_file", "certificate_thumbprint", "authority",
+                "graph_url", "cafile", "token_command", "alert_after_minutes", "status_file",
+                "level", "timeout_seconds"):  # fmt: skip
+        assert re.search(rf"^#? ?{key} = ", text, re.M), key
+    text = re.sub(
+        r"^# (\[oauth2\]$|(provider|tenant|client_id|client_secret_env) =)", r"\1", text, flags=re.M
+    )
+    text = (
+        text.replace('auth = "password"', 'auth = "oauth2"')
+        .replace('password_env = "CSPR_IMAP_PASSWORD"', "")
+        .replace('password_env = "CSPR_SMTP_PASSWORD"', "")
+    )
+    import tomllib
+
+    monkeypatch.setenv("CSPR_OAUTH_SECRET", "s")
+    cfg = parse_config(tomllib.loads(text), base=Path("/srv/cspr"))
+    assert cfg.imap is not None and cfg.imap.auth == "oauth2" and cfg.oauth2 is not None
+    assert cfg.status_file == Path("/srv/cspr/store/status.json") and cfg.log_level == "INFO"
