@@ -496,6 +496,8 @@ class App:
         report = PassReport()
         if keys:
             self.flush_outbox(now, report)
+            if report.undeliverable:  # refused again: the coordinators' notice of it, now too
+                self.flush_outbox(now, report)
         return keys, report
 
     def _copy_to_sent(self, copies: list[bytes]) -> None:
