@@ -33,7 +33,14 @@ from .core.reading import ReadMessage, read_message
 from .core.records import LedgerEntry, OutboxRecord
 from .core.settings import DirectoryAgency, Settings
 from .core.workdays import WorkingCalendar
-from .errors import MailSourceError, PrivacyError, SendError, StoreError, trace_without_values
+from .errors import (
+    MailSourceError,
+    PrivacyError,
+    SendError,
+    StoreDamaged,
+    StoreError,
+    trace_without_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +78,37 @@ def settings_from(cfg: Config) -> Settings:
     )
 
 
+def filed_folders(cfg: Config) -> tuple[str, ...]:
+    """The mailbox folders only the bot files mail in: mail there means the bot has run."""
+    return (cfg.folders.processed, cfg.folders.triage, cfg.folders.ignored)
+
+
+def store_may_be_lost(store: Store) -> bool:
+    """A store that has taken in no message yet: new, or lost (``check_not_lost`` tells which)."""
+    return store.stats()["ledger"] == 0
+
+
+def check_not_lost(store: Store, source: MailSource, folders: tuple[str, ...]) -> None:
+    """StoreDamaged when a store that has taken in no mail sits beside a mailbox whose folders
+    hold mail the bot filed (SPEC 10).
+
+    The store's evidence file goes with it when its whole folder is deleted (or ``[store] path`` is
+    changed to an empty place); the mailbox's Processed, triage and Ignored folders still say that
+    the bot ran. Only a store whose ledger is empty is asked about, so once per installation.
+    """
+    if not store_may_be_lost(store):
+        return
+    filed = source.filed_count(folders)
+    if filed:
+        raise StoreDamaged(
+            store.path,
+            f"it has taken in no mail, but the mailbox's folders {', '.join(folders)} hold "
+            f"{filed} message(s) the bot filed: the store was lost or [store] path changed. "
+            "Restore the store folder from a backup (or point [store] path at it); the bot "
+            "will not start afresh and hand out references again",
+        )
+
+
 class App:
     def __init__(
         self, cfg: Config, store: Store, source: MailSource | None, sender: Sender
@@ -93,6 +131,7 @@ class App:
             "triage": cfg.folders.triage,
             "ignored": cfg.folders.ignored,
         }
+        self._not_lost = False  # check_not_lost has passed in this process
 
     # -- the pass ---------------------------------------------------------------------------------
 
@@ -119,6 +158,9 @@ class App:
         patient: bool = False,
     ) -> None:
         assert self.source is not None
+        if not self._not_lost:  # before anything is taken in, and so before a reference is given
+            check_not_lost(self.store, self.source, filed_folders(self.cfg))
+            self._not_lost = True
         self._check_uidvalidity()
         for raw in self.source.fetch_new():
             if stop is not None and stop.is_set():

@@ -277,7 +277,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         sending_path(cfg),
     )
     health = make_health(cfg)
-    with open_store(cfg) as store:
+    with open_store(cfg, check_mailbox=False) as store:  # the App asks over its own connection
         app = build_app(cfg, store)
         source = app.source
         assert source is not None  # built with one

@@ -17,41 +17,24 @@ from .adapters.mailbox import ImapSource, MaildirSource, MailSource, Security
 from .adapters.oauth import TokenSource
 from .adapters.smtp import EmlSender, Sender, SmtpSender
 from .adapters.store import Store
-from .app import App
+from .app import App, check_not_lost, filed_folders, store_may_be_lost
 from .config import Config
-from .errors import StoreDamaged
 
 
-def open_store(cfg: Config) -> Store:
-    """The case store named by ``[store] path``; StoreDamaged if it was lost (see ``check_not_lost``)."""
+def open_store(cfg: Config, *, check_mailbox: bool = True) -> Store:
+    """The case store named by ``[store] path``; StoreDamaged if it lost what it held.
+
+    ``check_mailbox``: also ask the mailbox whether a store that has taken in no mail was lost
+    (``app.check_not_lost``). ``run`` leaves that to the App, over its own connection.
+    """
     store = Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
     try:
-        check_not_lost(cfg, store)
+        if check_mailbox and store_may_be_lost(store):
+            check_not_lost(store, mail_source(cfg, token_source(cfg)), filed_folders(cfg))
     except BaseException:
         store.close()
         raise
     return store
-
-
-def check_not_lost(cfg: Config, store: Store) -> None:
-    """A new store beside a mailbox whose folders hold mail the bot filed was lost, not new.
-
-    The store's own evidence file goes with it when its whole folder is deleted (or ``[store] path``
-    is changed); the mailbox's Processed, triage and Ignored folders then still say the bot ran.
-    Asked only of a store that never committed anything, so once per installation.
-    """
-    if not store.is_new:
-        return
-    folders = (cfg.folders.processed, cfg.folders.triage, cfg.folders.ignored)
-    filed = mail_source(cfg, token_source(cfg)).filed_count(folders)
-    if filed:
-        raise StoreDamaged(
-            store.path,
-            f"there is no store here, but the mailbox's folders {', '.join(folders)} hold "
-            f"{filed} message(s) the bot filed: the store was lost or [store] path changed. "
-            "Restore the store folder from a backup (or point [store] path at it); the bot "
-            "will not start afresh and hand out references again",
-        )
 
 
 def token_source(cfg: Config) -> TokenSource | None:

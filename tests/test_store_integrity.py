@@ -247,3 +247,35 @@ def test_a_brand_new_installation_starts_empty(bot: Bot, dovecot: DovecotServer)
     assert out.stdout.splitlines()[-1] == "DSPP-2026-0001"
     evidence = latest_evidence(bot.store_dir / "cspr-committed.json")
     assert evidence["references"] == {"DSPP:2026": 1} and evidence["cases"] == 1
+
+
+def test_a_lost_store_that_only_sent_a_digest_meanwhile_is_still_refused(tmp_path: Path) -> None:
+    """The store folder deleted, the mailbox down at the start: the daemon's schedule may send the
+    day's digest (the store then holds something), but the first look at the mailbox refuses."""
+    from cspr_mailbot.app import PassReport
+    from cspr_mailbot.config import load_config
+    from cspr_mailbot.wiring import build_app, open_store
+
+    (tmp_path / "config.toml").write_text(
+        '[partnership]\nmailbox = "dsppb@example.gov.uk"\n'
+        'coordinators = ["coordinator@example.gov.uk"]\n'
+    )
+    cfg = load_config(tmp_path / "config.toml")
+    assert cfg.maildir is not None
+    processed = cfg.maildir / ".Processed" / "cur"  # the embedded default keeps it in store/
+    processed.mkdir(parents=True)
+    (processed / "1.referral:2,S").write_bytes(referral(1))  # what the lost store had filed
+    with pytest.raises(StoreDamaged, match=r"Processed.* 1 message"):
+        open_store(cfg)
+    with open_store(cfg, check_mailbox=False) as store:  # as `run` opens it
+        app = build_app(cfg, store)
+        from datetime import UTC, datetime
+
+        now = datetime(2026, 11, 30, 10, tzinfo=UTC)
+        assert app.maybe_send_digest(now, PassReport())  # the mailbox was down: schedule only
+        assert not store.is_new
+        assert app.source is not None
+        app.source.connect()
+        with pytest.raises(StoreDamaged, match=str(cfg.store_path)):
+            app.run_once(now)
+        assert store.cases() == []

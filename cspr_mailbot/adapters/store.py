@@ -22,8 +22,8 @@ emptied, cut or deleted, a snapshot deleted) is refused with ``StoreDamaged``, n
 than read as empty or short: the next referral would otherwise get a reference already handed out.
 The first transaction writes a snapshot (empty) before its journal line, so a store that has ever
 committed always has one, and a journal without its snapshot is damage, not a new installation.
-A store with no files and no evidence is new (``Store.is_new``); whether it *should* be new (the
-mailbox's folders hold mail it filed) is for the wiring to ask.
+A store with no files and no evidence is new (``Store.is_new``); whether a store that has taken in
+no mail should be so (the mailbox's folders hold mail the bot filed) is ``app.check_not_lost``'s.
 
 Compaction (folding the journal into a new snapshot) happens under the lock when the journal has
 grown past a limit and half the snapshot's size, and at close when that is worth it. A crash between
