@@ -492,12 +492,16 @@ class App:
         """Chasers and deadline notices due by now, each once; then the digest if it is due."""
         for data in self.store.cases():
             case = Case.from_dict(data)
-            updated, messages = schedule.due_messages(case, now, self.cal, self.settings)
+            updated, messages = schedule.due_messages(
+                case, now, self.cal, self.settings, send_from=self.cfg.send_from
+            )
             if not messages:
                 continue
             with self.store.transaction() as txn:
                 fresh = Case.from_dict(txn.get_case(case.reference) or data)
-                updated, messages = schedule.due_messages(fresh, now, self.cal, self.settings)
+                updated, messages = schedule.due_messages(
+                    fresh, now, self.cal, self.settings, send_from=self.cfg.send_from
+                )
                 txn.put_case(updated.to_dict())
                 self._queue(txn, messages, updated, now)
         self.maybe_send_digest(now, report)
@@ -526,7 +530,19 @@ class App:
         sent = self.store.outbox_between(start.isoformat(), end.isoformat())
         last_at = self.store.meta_get("digest_last_at")
         since = datetime.fromisoformat(last_at) if last_at else None
-        return digest.build_digest(cases, sent, now, self.cal, self.cfg.timescales, since)
+        return digest.build_digest(
+            cases,
+            sent,
+            now,
+            self.cal,
+            self.cfg.timescales,
+            since,
+            year_start=self.cfg.year_start,
+            coordinators=self.cfg.partnership.coordinators,
+            undelivered=undelivered_mail(self.store),
+            mailbox=self.cfg.partnership.mailbox,
+            partnership=self.cfg.partnership.name,
+        )
 
     def digest_message(self, now: datetime) -> OutboundMessage:
         d = self.build_digest(now)
@@ -537,6 +553,7 @@ class App:
             subject=f"Daily digest {d.day_shown}",
             context=digest.digest_context(d),
             internal=True,
+            attachments=(d.calendar,) if d.calendar else (),
         )
 
     # -- commands from the CLI ---------------------------------------------------------------------
@@ -567,6 +584,14 @@ class App:
                 f"not understood: {e['line']!r}: {e['problem']}" for e in answer.context["errors"]
             )
         return True, "\n".join(answer.context["done"])
+
+
+def undelivered_mail(store: Store) -> list[dict[str, Any]]:
+    """What the digest lists as undelivered: outbox records the server refused for good (SPEC 5).
+
+    The one place that knows where undelivered mail is kept; today that is the outbox's ``failed_at``.
+    """
+    return store.outbox_failed()
 
 
 def _fingerprint(msg: InboundMessage) -> str:

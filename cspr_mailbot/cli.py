@@ -390,14 +390,16 @@ def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
     from .core.models import Case
     from .core.report import report_csv, report_text, timeliness
-    from .core.workdays import WorkingCalendar
+    from .core.workdays import LONDON, WorkingCalendar
 
     start, end = parse_day("--from", args.start), parse_day("--to", args.end)
     if end < start:
         raise UsageError("--to is before --from")
     with open_store(cfg) as store:
         cases = [Case.from_dict(d) for d in store.cases(include_closed=True)]
-    rep = timeliness(cases, start, end, WorkingCalendar(cfg.closures, cfg.cutoff), cfg.timescales)
+    cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+    today = parse_now(None).astimezone(LONDON).date()  # what is not due by today is not counted
+    rep = timeliness(cases, start, end, cal, cfg.timescales, today=today)
     print(report_csv(rep) if args.csv else report_text(rep), end="")
     return 0
 

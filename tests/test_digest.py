@@ -214,7 +214,7 @@ def test_outstanding_by_agency_groups_returns_across_cases() -> None:
             "West Midlands Police",
             [
                 # 0007's police return (due Mon 12 Oct) is not listed: that case is decided.
-                ("DSPP-2026-0006", "Thu 3 Dec 2026", 0),
+                ("DSPP-2026-0006", "Thu 3 Dec 2026", 0, "due today"),
             ],
         )
     ]
@@ -267,15 +267,17 @@ def test_sent_yesterday_is_the_previous_working_day_window_in_order() -> None:
             "created_at": "2026-12-03T07:00:00+00:00",
         },
     ]
-    d = build(sent=sent)
+    d = digest.build_digest(
+        CASES, sent, NOW, CAL, TS, None, coordinators=("c@example.org", "d@example.org")
+    )
     assert d.sent_yesterday == [
-        {"time": "Wed 08:00", "reference": "", "subject": "Daily digest", "to_count": 1},
-        {
-            "time": "Wed 14:30",
-            "reference": "DSPP-2026-0006",
-            "subject": "Initial Scoping return: reminder",
-            "to_count": 3,
-        },
+        digest.MailRow("Wed 08:00", "", "Daily digest", "the coordinators"),
+        digest.MailRow(
+            "Wed 14:30",
+            "DSPP-2026-0006",
+            "Initial Scoping return: reminder",
+            "p@example.org, cc the coordinators",
+        ),
     ]
     assert d.sent_from_shown == "Wed 2 Dec 2026"
 
@@ -411,7 +413,7 @@ def test_html_is_self_contained_and_names_every_case_by_initials_only() -> None:
     assert ">No deadline<" in html
     # Autoescaped: the subject's markup characters are text.
     assert "reminder &lt;soon&gt; &amp; more" in html
-    assert "Year to date (clocks started Thu 1 Jan 2026" in html
+    assert "Year to date (clocks that fell due Wed 1 Apr 2026" in html
     # The open table lists triage first, then by colour, as build_digest ordered them.
     section = html.split("Open cases (8)")[1].split("Scoping returns outstanding")[0]
     found = re.findall(r"<b>(DSPP-\d{4}-\d{4})</b>", section)
@@ -427,7 +429,8 @@ def test_text_columns_line_up_and_every_section_is_there() -> None:
         "OPEN CASES (8)",
         "SCOPING RETURNS OUTSTANDING, BY AGENCY",
         "SENT BY THE BOT SINCE WED 2 DEC 2026 (1)",
-        "Year to date (clocks started Thu 1 Jan 2026 to Thu 3 Dec 2026)",
+        "UNDELIVERED MAIL (0)",
+        "Year to date (clocks that fell due Wed 1 Apr 2026 to Thu 3 Dec 2026)",
     ):
         assert heading in text
     assert CHILD not in text
@@ -435,7 +438,7 @@ def test_text_columns_line_up_and_every_section_is_there() -> None:
     lines = [ln for ln in section.splitlines() if re.match(r"  (Reference|DSPP-)", ln)]
     assert len(lines) == 9  # header + 8 cases
     header = lines[0]
-    for column in ("Child", "Status", "RAG", "Due", "Next deadline"):
+    for column in ("Child", "Status", "RAG", "Due", "Left", "Next deadline"):
         at = header.index(column)
         for ln in lines[1:]:
             # Left-aligned: two spaces before the column, text starting right at it.
