@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--to", dest="end", required=True)
     rep.add_argument("--csv", action="store_true")
 
+    pk = sub.add_parser("pack", help="write a case's Rapid Review pack (.docx)")
+    pk.add_argument("reference")
+    pk.add_argument("-o", "--output", required=True)
+    pk.add_argument("--now")
+
     forms = sub.add_parser(
         "forms", help="write the blank referral form or scoping template (.docx)"
     )
@@ -404,6 +409,37 @@ def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack(cfg: Config, args: argparse.Namespace) -> int:
+    """``pack REF -o FILE``: the pack the bot would send now (SPEC 6a), written to a file."""
+    from .adapters.packdoc import pack_docx
+    from .core.models import Case
+    from .core.pack import pack_for
+    from .core.workdays import LONDON, WorkingCalendar
+
+    today = parse_now(args.now).astimezone(LONDON).date()
+    with open_store(cfg) as store:
+        data = store.get_case(args.reference.upper())
+    if data is None:
+        print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
+        return 1
+    cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+    pack = pack_for(
+        Case.from_dict(data), cal, cfg.timescales, today=today, partnership=cfg.partnership.name
+    )
+    data_out = pack_docx(pack, marking=cfg.partnership.subject_marking)
+    out = Path(args.output)
+    try:
+        out.write_bytes(data_out)
+    except OSError as exc:
+        print(f"cspr-mailbot: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {out} ({len(data_out)} bytes): {len(pack.returns)} return(s), "
+        f"{len(pack.outstanding)} not returned, {len(pack.chronology)} chronology entries"
+    )
+    return 0
+
+
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     _warn_holidays(cfg)
     source = (
@@ -468,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": cmd_command,
             "check-config": cmd_check_config,
             "report": cmd_report,
+            "pack": cmd_pack,
         }[args.cmd]
         return handler(cfg, args)
     except ConfigError as exc:

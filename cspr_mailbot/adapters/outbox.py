@@ -108,7 +108,7 @@ class Renderer:
         msg[OUR_HEADER] = om.template
         msg.set_content(text)
         msg.add_alternative(html, subtype="html")
-        for att in (*om.attachments, *(documents.build(d) for d in om.documents)):
+        for att in (*om.attachments, *(documents.build(d, marking=self.marking) for d in om.documents)):
             maintype, _, subtype = att.content_type.partition("/")
             msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=att.filename)
         return Rendered(om.key, message_id, subject, om.to, om.cc, msg.as_bytes())
