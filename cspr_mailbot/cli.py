@@ -13,18 +13,17 @@ import sys
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config, parse_config
-from .errors import ConfigError, MailbotError
+from .errors import ConfigError, MailbotError, UsageError
+
+if TYPE_CHECKING:
+    from .core.models import Case
 
 logger = logging.getLogger("cspr_mailbot")
 
 CONFIG_ENV = "CSPR_MAILBOT_CONFIG"
-
-
-class UsageError(Exception):
-    pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -145,64 +144,11 @@ def resolve_config(arg: str | None) -> Config:
     return default_config()
 
 
-def open_store(cfg: Config) -> Any:
-    from .adapters.store import Store
-
-    return Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
-
-
-def build_app(cfg: Config, store: Any, *, with_source: bool = True) -> Any:
-    from .adapters import mailbox
-    from .adapters.smtp import EmlSender, SmtpSender
-    from .app import App
-
-    source = None
-    if with_source:
-        if cfg.imap is not None:
-            source = mailbox.ImapSource(
-                cfg.imap.host,
-                cfg.imap.port,
-                cfg.imap.security,
-                cfg.imap.username,
-                cfg.imap.password,
-                inbox=cfg.folders.inbox,
-                sent_folder=cfg.folders.sent,
-                idle=cfg.imap.idle,
-                poll_seconds=cfg.imap.poll_seconds,
-                ssl_context=_ssl_context(cfg.imap.cafile),
-                timeout=cfg.imap.timeout,
-            )
-        else:
-            assert cfg.maildir is not None
-            source = mailbox.MaildirSource(cfg.maildir, sent_folder=cfg.folders.sent)
-    if cfg.smtp is not None:
-        sender: Any = SmtpSender(
-            cfg.smtp.host,
-            cfg.smtp.port,
-            cfg.smtp.security,
-            cfg.smtp.username,
-            cfg.smtp.password,
-            timeout=cfg.smtp.timeout,
-            ssl_context=_ssl_context(cfg.smtp.cafile),
-        )
-    else:
-        sender = EmlSender(cfg.outbox_dir)
-    return App(cfg, store, source, sender)
-
-
-def _ssl_context(cafile: Path | None) -> Any:
-    import ssl
-
-    return ssl.create_default_context(cafile=str(cafile)) if cafile else None
-
-
-def case_json(data: dict[str, Any], cfg: Config) -> dict[str, Any]:
+def case_json(case: Case, cfg: Config) -> dict[str, Any]:
     """One case in the SPEC 8 shape (with a few more keys)."""
     from .core.deadlines import case_deadlines
-    from .core.models import Case
     from .core.workdays import WorkingCalendar
 
-    case = Case.from_dict(data)
     dl = case_deadlines(case, WorkingCalendar(cfg.closures, cfg.cutoff), cfg.timescales)
     raw = case.to_dict()  # dates as ISO strings
     return {
@@ -225,6 +171,8 @@ def case_json(data: dict[str, Any], cfg: Config) -> dict[str, Any]:
             for a in raw["agencies"]
         ],
         "triage_reasons": list(case.triage_reasons),
+        "linked_cases": raw["linked_cases"],
+        "duplicate_of": raw["duplicate_of"],
         "decision": case.decision,
         **{
             key: raw[key]
@@ -256,17 +204,20 @@ def _warn_holidays(cfg: Config) -> None:
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from .daemon import install_signal_handlers, run_forever
+    from .wiring import build_app, open_store
 
     _warn_holidays(cfg)
     with open_store(cfg) as store:
         app = build_app(cfg, store)
+        source = app.source
+        assert source is not None  # built with one
         if args.once:
             now = parse_now(args.now)
-            app.source.connect()
+            source.connect()
             try:
                 report = app.run_once(now)
             finally:
-                app.source.close()
+                source.close()
             print(
                 f"processed {report.processed}, duplicates {report.duplicates}, failed {report.failed}, "
                 f"new cases {len(report.cases_created)}, sent {report.sent}, "
@@ -287,8 +238,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
     from .core.deadlines import next_deadline
-    from .core.models import Case
     from .core.workdays import WorkingCalendar, format_date
+    from .wiring import open_store
 
     with open_store(cfg) as store:
         rows = store.cases(include_closed=args.all)
@@ -297,8 +248,7 @@ def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     cal = WorkingCalendar(cfg.closures, cfg.cutoff)
     print(f"{'REFERENCE':<16} {'STATUS':<18} {'RECEIVED':<16} NEXT DEADLINE")
-    for r in rows:
-        case = Case.from_dict(r)
+    for case in rows:
         nd = next_deadline(case, cal, cfg.timescales)
         shown = f"{nd[0]}: {format_date(nd[1])}" if nd else "-"
         print(f"{case.reference:<16} {case.status:<18} {format_date(case.received_on):<16} {shown}")
@@ -308,12 +258,14 @@ def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_case(cfg: Config, args: argparse.Namespace) -> int:
+    from .wiring import open_store
+
     with open_store(cfg) as store:
-        data = store.get_case(args.reference.upper())
-    if data is None:
+        case = store.get_case(args.reference.upper())
+    if case is None:
         print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
         return 1
-    out = case_json(data, cfg)
+    out = case_json(case, cfg)
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
@@ -357,6 +309,7 @@ def _case_text(out: dict[str, Any]) -> str:
 
 def cmd_digest(cfg: Config, args: argparse.Namespace) -> int:
     from .app import PassReport
+    from .wiring import build_app, open_store
 
     now = parse_now(args.now)
     with open_store(cfg) as store:
@@ -381,6 +334,8 @@ def cmd_digest(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
+    from .wiring import build_app, open_store
+
     now = parse_now(args.now)
     text = "\n".join(args.text)
     with open_store(cfg) as store:
@@ -393,15 +348,15 @@ def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
-    from .core.models import Case
     from .core.report import report_csv, report_text, timeliness
     from .core.workdays import LONDON, WorkingCalendar
+    from .wiring import open_store
 
     start, end = parse_day("--from", args.start), parse_day("--to", args.end)
     if end < start:
         raise UsageError("--to is before --from")
     with open_store(cfg) as store:
-        cases = [Case.from_dict(d) for d in store.cases(include_closed=True)]
+        cases = store.cases(include_closed=True)
     cal = WorkingCalendar(cfg.closures, cfg.cutoff)
     today = parse_now(None).astimezone(LONDON).date()  # what is not due by today is not counted
     rep = timeliness(cases, start, end, cal, cfg.timescales, today=today)
@@ -412,20 +367,18 @@ def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_pack(cfg: Config, args: argparse.Namespace) -> int:
     """``pack REF -o FILE``: the pack the bot would send now (SPEC 6a), written to a file."""
     from .adapters.packdoc import pack_docx
-    from .core.models import Case
     from .core.pack import pack_for
     from .core.workdays import LONDON, WorkingCalendar
+    from .wiring import open_store
 
     today = parse_now(args.now).astimezone(LONDON).date()
     with open_store(cfg) as store:
-        data = store.get_case(args.reference.upper())
-    if data is None:
+        case = store.get_case(args.reference.upper())
+    if case is None:
         print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
         return 1
     cal = WorkingCalendar(cfg.closures, cfg.cutoff)
-    pack = pack_for(
-        Case.from_dict(data), cal, cfg.timescales, today=today, partnership=cfg.partnership.name
-    )
+    pack = pack_for(case, cal, cfg.timescales, today=today, partnership=cfg.partnership.name)
     data_out = pack_docx(pack, marking=cfg.partnership.subject_marking)
     out = Path(args.output)
     try:
@@ -461,10 +414,19 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_forms(args: argparse.Namespace) -> int:
+def cmd_forms(cfg: Config, args: argparse.Namespace) -> int:
     from . import formgen
 
-    data = formgen.blank_referral() if args.which == "referral" else formgen.blank_scoping()
+    own = cfg.forms.referral if args.which == "referral" else cfg.forms.scoping
+    if own is not None:
+        try:
+            data = own.read_bytes()
+        except OSError as exc:
+            print(f"cspr-mailbot: cannot read {own}: {exc.strerror}", file=sys.stderr)
+            return 1
+    else:
+        make = formgen.blank_referral if args.which == "referral" else formgen.blank_scoping
+        data = make(cfg.partnership.name, cfg.partnership.subject_marking)
     out = Path(args.output)
     try:
         out.write_bytes(data)
@@ -489,8 +451,6 @@ def main(argv: list[str] | None = None) -> int:
     # mail-parser logs at WARNING about MIME it does not handle; we record defects ourselves.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     try:
-        if args.cmd == "forms":
-            return cmd_forms(args)
         if args.cmd == "demo":
             from .demo import run_demo
 
@@ -504,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": cmd_command,
             "check-config": cmd_check_config,
             "report": cmd_report,
+            "forms": cmd_forms,
             "pack": cmd_pack,
         }[args.cmd]
         return handler(cfg, args)

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import tomllib
+import zipfile
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, time
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from .core.attachments import Limits
 from .core.clocks import Timescales
+from .core.commands import DEFAULT_GRAMMAR, CommandsConfigError, Grammar
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,14 @@ class AgencyEntry:
 
 
 @dataclass(frozen=True)
+class FormFiles:
+    """A partnership's own forms (``[forms]``), used instead of the project's; None: the project's."""
+
+    referral: Path | None = None
+    scoping: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     partnership: Partnership
     folders: Folders
@@ -91,9 +101,9 @@ class Config:
     templates_dir: Path | None
     reply_limit_per_sender: int  # automatic replies to one address in 24 hours, a loop breaker
     source_path: Path | None = None
-    send_from: time = time(
-        8, 0
-    )  # [calendar] send_from: scheduled mail waits for it on a working day
+    commands: Grammar = DEFAULT_GRAMMAR  # data/commands.toml plus [commands]
+    forms: FormFiles = FormFiles()
+    send_from: time = time(8, 0)  # [calendar] send_from: scheduled mail waits for it
     year_start: tuple[int, int] = (4, 1)  # [report] year_start, (month, day): the reporting year
 
     @property
@@ -182,7 +192,7 @@ class _Section:
 def _secret(sec: _Section, *, required: bool) -> str | None:
     env = sec.string("password_env", None)
     path = sec.string("password_file", None)
-    inline = sec.string("password", None)
+    inline: str | None = sec.string("password", None)
     given = [
         k for k, v in (("password_env", env), ("password_file", path), ("password", inline)) if v
     ]
@@ -214,7 +224,7 @@ def _secret(sec: _Section, *, required: bool) -> str | None:
 
 
 def _security(sec: _Section, host: str, default: str) -> str:
-    value = sec.string("security", default)
+    value: str = sec.string("security", default)
     if value not in ("ssl", "starttls", "none"):
         raise ConfigError(sec.key("security"), f"must be ssl, starttls or none, not {value!r}")
     if value == "none" and not _is_loopback(host):
@@ -234,12 +244,29 @@ def _is_loopback(host: str) -> bool:
 
 
 def _cafile(sec: _Section, base: Path) -> Path | None:
-    text = sec.string("cafile", "")
+    text: str = sec.string("cafile", "")
     if not text:
         return None
     path = (base / text).resolve()
     if not path.is_file():
         raise ConfigError(sec.key("cafile"), f"{path} is not a file")
+    return path
+
+
+def _form_file(sec: _Section, key: str, base: Path) -> Path | None:
+    """A .docx named in ``[forms]``: it must exist and be a Word document, checked at start."""
+    text: str = sec.string(key, "")
+    if not text:
+        return None
+    path = (base / text).resolve()
+    if not path.is_file():
+        raise ConfigError(sec.key(key), f"{path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if "word/document.xml" not in zf.namelist():
+                raise zipfile.BadZipFile
+    except (zipfile.BadZipFile, OSError):
+        raise ConfigError(sec.key(key), f"{path} is not a Word (.docx) document") from None
     return path
 
 
@@ -425,12 +452,24 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
             raise ConfigError(lab.key(key), 'must look like "referral.child_name"')
         synonyms[key] = list(lab.strings(key))
 
+    cmds = top.sub("commands") or _Section("commands", {})
+    try:
+        commands = Grammar.load(cmds.data)
+    except CommandsConfigError as exc:
+        raise ConfigError(exc.key, str(exc).split(": ", 1)[1]) from None
+
     tpl = top.sub("templates") or _Section("templates", {})
     tdir = tpl.string("dir", "")
     templates_dir = (base / tdir).resolve() if tdir else None
     if templates_dir is not None and not templates_dir.is_dir():
         raise ConfigError(tpl.key("dir"), f"{templates_dir} is not a folder")
     tpl.refuse_unknown()
+
+    fm = top.sub("forms") or _Section("forms", {})
+    forms = FormFiles(
+        referral=_form_file(fm, "referral", base), scoping=_form_file(fm, "scoping", base)
+    )
+    fm.refuse_unknown()
 
     intake = top.sub("intake") or _Section("intake", {})
     reply_limit = intake.integer("reply_limit_per_sender", 10, 1, 1000)
@@ -453,6 +492,8 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         label_synonyms=synonyms,
         templates_dir=templates_dir,
         reply_limit_per_sender=reply_limit,
+        commands=commands,
+        forms=forms,
         send_from=send_from,
         year_start=year_start,
     )

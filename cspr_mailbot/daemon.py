@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from .app import App, now_utc
+from .core.backoff import backoff
 from .errors import MailSourceError, StoreError, trace_without_values
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def run_forever(
     """Run passes until ``stop`` is set. Nothing in here exits the process."""
     source = app.source
     assert source is not None
-    backoff = 1.0
+    failures = 0  # in a row; the wait after each is backoff(failures, 1 s, MAX_BACKOFF)
     connected = False
     while not stop.is_set():
         try:
@@ -58,27 +59,30 @@ def run_forever(
                     report.failed,
                     report.sent,
                 )
-            backoff = 1.0
+            failures = 0
             # Wake for new mail, or at the poll interval to look at the schedule (chasers, digest).
             source.wait(poll_seconds, stop)
         except MailSourceError as exc:
             connected = False
-            logger.warning("mailbox: %s; reconnecting in %.0f s", exc, backoff)
+            failures += 1
+            delay = backoff(failures, 1.0, MAX_BACKOFF)
+            logger.warning("mailbox: %s; reconnecting in %.0f s", exc, delay)
             _close_quietly(source)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
+            stop.wait(delay)
         except StoreError as exc:
-            logger.error("store: %s; trying again in %.0f s", exc, backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
+            failures += 1
+            delay = backoff(failures, 1.0, MAX_BACKOFF)
+            logger.error("store: %s; trying again in %.0f s", exc, delay)
+            stop.wait(delay)
         except Exception as exc:  # a bug must not take the mailbox down with it: log, wait, go on
+            failures += 1
+            delay = backoff(failures, 1.0, MAX_BACKOFF)
             logger.error(
                 "unexpected error in the pass; trying again in %.0f s: %s",
-                backoff,
+                delay,
                 trace_without_values(exc),
             )
-            stop.wait(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
+            stop.wait(delay)
     _close_quietly(source)
     logger.info("stopped")
 

@@ -13,6 +13,7 @@ import pytest
 from cspr_mailbot.core import digest
 from cspr_mailbot.core.clocks import Timescales
 from cspr_mailbot.core.models import Agency, Case
+from cspr_mailbot.core.records import OutboxRecord
 from cspr_mailbot.core.workdays import LONDON, WorkingCalendar
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -113,12 +114,40 @@ CASES: list[Case] = [
 ]
 
 
+def sent_record(
+    key: str,
+    case_reference: str | None,
+    template: str,
+    subject: str,
+    to: list[str],
+    cc: list[str],
+    internal: bool,
+    sent_at: str | None,
+    created_at: str | None,
+) -> OutboxRecord:
+    """An outbox record as the store hands it out, written with ISO strings for short."""
+    sent = datetime.fromisoformat(sent_at) if sent_at else None
+    return OutboxRecord(
+        key=key,
+        message_id=f"<{key}@dspp.example>",
+        template=template,
+        subject=subject,
+        to=tuple(to),
+        created_at=datetime.fromisoformat(created_at) if created_at else (sent or NOW),
+        case_reference=case_reference,
+        cc=tuple(cc),
+        internal=internal,
+        sent_at=sent,
+    )
+
+
 def build(
     cases: list[Case] | None = None,
     sent: list[dict[str, Any]] | None = None,
     since: datetime | None = datetime(2026, 12, 2, 8, 0, tzinfo=LONDON),
 ) -> digest.Digest:
-    return digest.build_digest(CASES if cases is None else cases, sent or [], NOW, CAL, TS, since)
+    records = [sent_record(**r) for r in sent or []]
+    return digest.build_digest(CASES if cases is None else cases, records, NOW, CAL, TS, since)
 
 
 def refs(rows: list[digest.DigestRow]) -> list[str]:
@@ -616,8 +645,9 @@ def test_the_digest_carries_deadlines_ics() -> None:
 
 def test_the_apps_digest_carries_the_calendar_and_the_mail_refused_for_good(tmp_path: Path) -> None:
     from cspr_mailbot.adapters.store import Store
-    from cspr_mailbot.cli import build_app
     from cspr_mailbot.config import load_config
+    from cspr_mailbot.core.records import OutboxRecord
+    from cspr_mailbot.wiring import build_app
 
     (tmp_path / "config.toml").write_text(
         '[partnership]\nmailbox = "dsppb@example.gov.uk"\ncoordinators = ["c@example.gov.uk"]\n'
@@ -628,25 +658,21 @@ def test_the_apps_digest_carries_the_calendar_and_the_mail_refused_for_good(tmp_
     with Store(cfg.store_path) as store:
         with store.transaction() as txn:
             for case in CASES:
-                txn.put_case(case.to_dict())
+                txn.put_case(case)
             txn.outbox_put(
-                {
-                    "key": "k1",
-                    "case_reference": "DSPP-2026-0006",
-                    "template": "scoping_request",
-                    "subject": "OFFICIAL-SENSITIVE [DSPP-2026-0006] Initial Scoping request",
-                    "to": ["gone@example.org"],
-                    "cc": [],
-                    "recipients": ["gone@example.org"],
-                    "internal": False,
-                    "raw": None,
-                    "created_at": "2026-12-02T09:00:00+00:00",
-                    "sent_at": None,
-                    "failed_at": "2026-12-02T09:01:00+00:00",
-                    "attempts": 1,
-                    "next_attempt_at": None,
-                    "last_error": "550 no such user",
-                }
+                OutboxRecord(
+                    key="k1",
+                    message_id="<k1@example.gov.uk>",
+                    template="scoping_request",
+                    subject="OFFICIAL-SENSITIVE [DSPP-2026-0006] Initial Scoping request",
+                    to=("gone@example.org",),
+                    created_at=datetime(2026, 12, 2, 9, tzinfo=UTC),
+                    case_reference="DSPP-2026-0006",
+                    recipients=("gone@example.org",),
+                    failed_at=datetime(2026, 12, 2, 9, 1, tzinfo=UTC),
+                    attempts=1,
+                    last_error="550 no such user",
+                )
             )
         om = build_app(cfg, store, with_source=False).digest_message(NOW)
     assert [a.filename for a in om.attachments] == ["deadlines.ics"]

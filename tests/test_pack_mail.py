@@ -204,7 +204,7 @@ def test_the_pack_is_built_at_render_time_and_carries_the_sin_draft() -> None:
 def test_documents_build_lays_out_the_pack_with_the_marking() -> None:
     case = chronology_case()
     om = pack_mail.pack_message(case, at(date(2027, 1, 4)), CAL, ST, requested=True)
-    att = documents.build(om.documents[0], marking="OFFICIAL")
+    att = documents.DocumentBuilder(marking="OFFICIAL").build(om.documents[0])
     assert att.filename == f"{REF} Rapid Review pack.docx"
     doc = Document(io.BytesIO(att.data))
     assert doc.sections[0].header.paragraphs[0].text == "OFFICIAL"
@@ -237,10 +237,31 @@ def test_cli_pack_writes_the_file(tmp_path: Path) -> None:
         '[maildir]\npath = "maildir"\n'
     )
     with Store(tmp_path / "store" / "cspr.json") as store, store.transaction() as txn:
-        txn.put_case(chronology_case().to_dict())
+        txn.put_case(chronology_case())
     out = tmp_path / "pack.docx"
     cfg = str(tmp_path / "config.toml")
     assert main(["-c", cfg, "pack", REF, "-o", str(out), "--now", "2027-01-04T09:00"]) == 0
     doc = Document(str(out))
     assert any("Strategy discussion" in c.text for t in doc.tables for r in t.rows for c in r.cells)
     assert main(["-c", cfg, "pack", "DSPP-2026-0999", "-o", str(out)]) == 1
+
+
+def test_the_pack_command_is_carried_out_by_the_app(tmp_path: Path) -> None:
+    from cspr_mailbot.adapters.store import Store
+    from cspr_mailbot.config import load_config
+    from cspr_mailbot.wiring import build_app
+
+    (tmp_path / "config.toml").write_text(
+        '[partnership]\nmailbox = "dsppb@example.gov.uk"\ncoordinators = ["c@example.gov.uk"]\n'
+        '[maildir]\npath = "maildir"\n'
+    )
+    cfg = load_config(tmp_path / "config.toml")
+    with Store(cfg.store_path) as store:
+        with store.transaction() as txn:
+            txn.put_case(chronology_case())
+        app = build_app(cfg, store, with_source=False)
+        ok, said = app.command(REF, "pack", at(date(2027, 1, 4)))
+        assert ok, said
+        (record,) = [r for r in store.outbox_pending() if r.template == "pack"]
+        assert record.to == ("c@example.gov.uk",) and record.internal
+        assert record.raw is not None and b"Rapid Review pack.docx" in record.raw

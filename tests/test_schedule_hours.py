@@ -116,7 +116,7 @@ path = "maildir"
         ),
     )
     with Store(tmp_path / "store" / "cspr.json") as store, store.transaction() as txn:
-        txn.put_case(case.to_dict())
+        txn.put_case(case)
     return tmp_path
 
 

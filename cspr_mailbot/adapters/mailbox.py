@@ -25,6 +25,7 @@ from typing import Literal, Protocol
 from imapclient import DELETED, SEEN, IMAPClient
 from imapclient import exceptions as imap_errors
 
+from cspr_mailbot.core.backoff import backoff
 from cspr_mailbot.core.models import RawMessage
 from cspr_mailbot.errors import MailSourceError
 
@@ -77,7 +78,6 @@ def _backoff_connect(
     Returns True once connected, False when ``stop`` was set or ``max_attempts`` ran out; a
     non-retryable ``MailSourceError`` propagates at once.
     """
-    delay = initial
     attempt = 0
     while True:
         if stop is not None and stop.is_set():
@@ -94,12 +94,12 @@ def _backoff_connect(
             if max_attempts is not None and attempt >= max_attempts:
                 logger.warning("%s: not reachable after %d attempts: %s", what, attempt, exc)
                 return False
+            delay = backoff(attempt, initial, maximum)
             logger.warning("%s: %s; trying again in %.1f s", what, exc, delay)
         if stop is None:
             time.sleep(delay)
         elif stop.wait(delay):
             return False
-        delay = min(delay * 2, maximum)
 
 
 class ImapSource:

@@ -19,16 +19,12 @@ from pathlib import Path
 import jinja2
 
 from ..core.models import OutboundMessage
-from ..errors import MailbotError
-from . import documents
+from ..errors import PrivacyError
+from .documents import DocumentBuilder
 
 logger = logging.getLogger(__name__)
 
 OUR_HEADER = "X-CSPR-Mailbot"
-
-
-class PrivacyError(MailbotError):
-    """A message for someone outside the coordinators would have named the child. It is not sent."""
 
 
 def packaged_templates() -> Path:
@@ -57,7 +53,9 @@ class Renderer:
         mailbox: str,
         subject_marking: str,
         templates_dir: Path | None = None,
+        documents: DocumentBuilder | None = None,
     ) -> None:
+        self.documents = documents or DocumentBuilder()
         search = [str(templates_dir)] if templates_dir else []
         search.append(str(packaged_templates()))
         self.env = jinja2.Environment(
@@ -108,7 +106,7 @@ class Renderer:
         msg[OUR_HEADER] = om.template
         msg.set_content(text)
         msg.add_alternative(html, subtype="html")
-        for att in (*om.attachments, *(documents.build(d, marking=self.marking) for d in om.documents)):
+        for att in (*om.attachments, *(self.documents.build(d) for d in om.documents)):
             maintype, _, subtype = att.content_type.partition("/")
             msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=att.filename)
         return Rendered(om.key, message_id, subject, om.to, om.cc, msg.as_bytes())

@@ -78,6 +78,14 @@ def pack_message(
     else:
         key = f"{case.reference}:notice:all-returns:{returns_key(case)}"
         template, subject = "returns_complete", "All scoping returns are in: the Rapid Review pack"
-    return notice(
-        case.reference, key, template, subject, context, st, documents=(request,), **more
-    )
+    return notice(case.reference, key, template, subject, context, st, documents=(request,), **more)
+
+
+def action_messages(
+    case: Case | None, actions: tuple[str, ...], now: datetime, cal: WorkingCalendar, st: Settings
+) -> tuple[OutboundMessage, ...]:
+    """What the ``pack`` command's action sends (``Outcome.actions``): the pack, now. Other actions are
+    not this module's (``resend`` is the outbox's)."""
+    if case is None or "pack" not in actions:
+        return ()
+    return (pack_message(case, now, cal, st, requested=True),)
