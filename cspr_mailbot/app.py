@@ -24,7 +24,7 @@ from .adapters.outbox import Renderer, forbidden_words
 from .adapters.smtp import Sender
 from .adapters.store import Store, Txn
 from .config import Config
-from .core import digest, forms, handlers, policy, schedule, workflow
+from .core import digest, forms, handlers, pack_mail, policy, schedule, workflow
 from .core.classify import Context, classify, lookups
 from .core.commands import parse_commands
 from .core.message import parse_message
@@ -181,7 +181,10 @@ class App:
             else:
                 outcome = self._decide(msg, txn, now)
                 case = outcome.case
-                queued = self._queue(txn, outcome.messages, case, now)
+                packs = pack_mail.action_messages(
+                    case, outcome.actions, now, self.cal, self.settings
+                )
+                queued = self._queue(txn, (*packs, *outcome.messages), case, now)
                 if case is not None:
                     case = policy.log_queued(case, queued, now)
                     txn.put_case(case)
@@ -449,12 +452,16 @@ class App:
     def run_schedule(self, now: datetime, report: PassReport) -> None:
         """Chasers and deadline notices due by now, each once; then the digest if it is due."""
         for case in self.store.cases():
-            updated, messages = schedule.due_messages(case, now, self.cal, self.settings)
+            updated, messages = schedule.due_messages(
+                case, now, self.cal, self.settings, send_from=self.cfg.send_from
+            )
             if not messages:
                 continue
             with self.store.transaction() as txn:
                 fresh = txn.get_case(case.reference) or case
-                updated, messages = schedule.due_messages(fresh, now, self.cal, self.settings)
+                updated, messages = schedule.due_messages(
+                    fresh, now, self.cal, self.settings, send_from=self.cfg.send_from
+                )
                 txn.put_case(updated)
                 self._queue(txn, messages, updated, now)
         self.maybe_send_digest(now, report)
@@ -483,10 +490,24 @@ class App:
         sent = self.store.outbox_between(start, end)
         last_at = self.store.meta_get("digest_last_at")
         since = datetime.fromisoformat(last_at) if last_at else None
-        return digest.build_digest(cases, sent, now, self.cal, self.cfg.timescales, since)
+        return digest.build_digest(
+            cases,
+            sent,
+            now,
+            self.cal,
+            self.cfg.timescales,
+            since,
+            year_start=self.cfg.year_start,
+            coordinators=self.cfg.partnership.coordinators,
+            undelivered=undelivered_mail(self.store),
+            mailbox=self.cfg.partnership.mailbox,
+            partnership=self.cfg.partnership.name,
+        )
 
     def digest_message(self, now: datetime) -> OutboundMessage:
-        return policy.digest_message(self.build_digest(now), now, self.cfg.digest_to)
+        d = self.build_digest(now)
+        om = policy.digest_message(d, now, self.cfg.digest_to)
+        return replace(om, attachments=(d.calendar,)) if d.calendar else om
 
     # -- commands from the CLI ---------------------------------------------------------------------
 
@@ -514,12 +535,23 @@ class App:
                 txn.put_case(outcome.case)
                 for other in outcome.others:
                     txn.put_case(other)
-                self._queue(txn, outcome.messages[:-1], outcome.case, now)
+                packs = pack_mail.action_messages(
+                    outcome.case, outcome.actions, now, self.cal, self.settings
+                )
+                self._queue(txn, (*packs, *outcome.messages[:-1]), outcome.case, now)
         if answer.context["errors"]:
             return False, "\n".join(
                 f"not understood: {e['line']!r}: {e['problem']}" for e in answer.context["errors"]
             )
         return True, "\n".join(answer.context["done"])
+
+
+def undelivered_mail(store: Store) -> list[OutboxRecord]:
+    """What the digest lists as undelivered: outbox records the server refused for good (SPEC 5).
+
+    The one place that knows where undelivered mail is kept; today that is the outbox's ``failed_at``.
+    """
+    return store.outbox_failed()
 
 
 def _day(value: object) -> date | None:

@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--to", dest="end", required=True)
     rep.add_argument("--csv", action="store_true")
 
+    pk = sub.add_parser("pack", help="write a case's Rapid Review pack (.docx)")
+    pk.add_argument("reference")
+    pk.add_argument("-o", "--output", required=True)
+    pk.add_argument("--now")
+
     forms = sub.add_parser(
         "forms", help="write the blank referral form or scoping template (.docx)"
     )
@@ -427,7 +432,7 @@ def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
     from .core.report import report_csv, report_text, timeliness
-    from .core.workdays import WorkingCalendar
+    from .core.workdays import LONDON, WorkingCalendar
     from .wiring import open_store
 
     start, end = parse_day("--from", args.start), parse_day("--to", args.end)
@@ -435,8 +440,39 @@ def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
         raise UsageError("--to is before --from")
     with open_store(cfg) as store:
         cases = store.cases(include_closed=True)
-    rep = timeliness(cases, start, end, WorkingCalendar(cfg.closures, cfg.cutoff), cfg.timescales)
+    cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+    today = parse_now(None).astimezone(LONDON).date()  # what is not due by today is not counted
+    rep = timeliness(cases, start, end, cal, cfg.timescales, today=today)
     print(report_csv(rep) if args.csv else report_text(rep), end="")
+    return 0
+
+
+def cmd_pack(cfg: Config, args: argparse.Namespace) -> int:
+    """``pack REF -o FILE``: the pack the bot would send now (SPEC 6a), written to a file."""
+    from .adapters.packdoc import pack_docx
+    from .core.pack import pack_for
+    from .core.workdays import LONDON, WorkingCalendar
+    from .wiring import open_store
+
+    today = parse_now(args.now).astimezone(LONDON).date()
+    with open_store(cfg) as store:
+        case = store.get_case(args.reference.upper())
+    if case is None:
+        print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
+        return 1
+    cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+    pack = pack_for(case, cal, cfg.timescales, today=today, partnership=cfg.partnership.name)
+    data_out = pack_docx(pack, marking=cfg.partnership.subject_marking)
+    out = Path(args.output)
+    try:
+        out.write_bytes(data_out)
+    except OSError as exc:
+        print(f"cspr-mailbot: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {out} ({len(data_out)} bytes): {len(pack.returns)} return(s), "
+        f"{len(pack.outstanding)} not returned, {len(pack.chronology)} chronology entries"
+    )
     return 0
 
 
@@ -509,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
             "forms": cmd_forms,
             "status": cmd_status,
             "doctor": cmd_doctor,
+            "pack": cmd_pack,
         }[args.cmd]
         return handler(cfg, args)
     except ConfigError as exc:

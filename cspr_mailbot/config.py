@@ -138,6 +138,8 @@ class Config:
     def status_file(self) -> Path:
         """What the daemon writes after each pass and ``status`` reads ([health] status_file)."""
         return self.health.status_file or self.store_path.parent / "status.json"
+    send_from: time = time(8, 0)  # [calendar] send_from: scheduled mail waits for it
+    year_start: tuple[int, int] = (4, 1)  # [report] year_start, (month, day): the reporting year
 
     @property
     def outbox_dir(self) -> Path:
@@ -478,6 +480,18 @@ def _date(sec: _Section, key: str, text: str) -> date:
         raise ConfigError(sec.key(key), f"{text!r} is not a date like 2026-12-29") from None
 
 
+def _month_day(sec: _Section, key: str, text: str) -> tuple[int, int]:
+    """``"04-01"`` -> (4, 1): a day every year has (so not 29 February)."""
+    try:
+        month, day = (int(part) for part in text.split("-"))
+        date(2001, month, day)
+    except ValueError:
+        raise ConfigError(
+            sec.key(key), f'must be a month and day like "04-01" (1 April), not {text!r}'
+        ) from None
+    return month, day
+
+
 def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     """Build a Config from parsed TOML; relative paths are taken from ``base`` (the file's folder)."""
     base = base or Path.cwd()
@@ -604,7 +618,14 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     cal = top.sub("calendar") or _Section("calendar", {})
     closures = tuple(sorted(_date(cal, "closures", d) for d in cal.strings("closures", ())))
     cutoff = cal.clock("cutoff", "17:00")
+    send_from = cal.clock("send_from", "08:00")
+    if send_from >= cutoff:
+        raise ConfigError(cal.key("send_from"), f"must be before the cut-off ({cutoff:%H:%M})")
     cal.refuse_unknown()
+
+    rep = top.sub("report") or _Section("report", {})
+    year_start = _month_day(rep, "year_start", rep.string("year_start", "04-01"))
+    rep.refuse_unknown()
 
     dg = top.sub("digest") or _Section("digest", {})
     digest_time = dg.clock("time", "08:00")
@@ -679,6 +700,8 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         oauth2=oauth2,
         health=health,
         log_level=log_level,
+        send_from=send_from,
+        year_start=year_start,
     )
     top.refuse_unknown()
     return config

@@ -881,6 +881,14 @@ class Store:
             docs.sort(key=lambda d: _instant(d["sent_at"]))
             return [_outbox_of(d) for d in docs]
 
+    def outbox_failed(self) -> list[OutboxRecord]:
+        """Records the server refused for good (``failed_at`` set), oldest refusal first."""
+        with self._mutex:
+            self._read()
+            docs = self._table(OUTBOX).search(Query().failed_at.test(bool))
+            docs.sort(key=lambda d: str(d.get("failed_at")))
+            return [_outbox_of(d) for d in docs]
+
     def meta_get(self, key: str, default: Any = None) -> Any:
         with self._mutex:
             self._read()

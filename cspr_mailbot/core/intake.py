@@ -19,6 +19,7 @@ from .models import REFERRAL_FIELDS, Agency, Case, InboundMessage, OutboundMessa
 from .reading import ReadMessage
 from .screening import looked_after_death, screen
 from .settings import Settings
+from .sin_draft import needs_sin_draft, sin_draft
 from .views import base_context, internal_view, notice, reply_headers
 from .workdays import WorkingCalendar, format_date
 
@@ -142,7 +143,15 @@ def intake(
             f"{reference}:notice:new",
             "new_referral" if status == "referral_received" else "triage_notice",
             "New referral" if status == "referral_received" else "Referral needs triage",
-            {**view, "source": reading.source, "sender": msg.from_addr},
+            {
+                **view,
+                "source": reading.source,
+                "sender": msg.from_addr,
+                # SPEC 6a: while no SIN date is recorded, the notification's answers to paste.
+                "sin_draft": sin_draft(case, dl, partnership=st.partnership_name)
+                if needs_sin_draft(dl)
+                else None,
+            },
             st,
         )
     )

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from .pack import Pack
 
 Status = Literal[
     "needs_triage", "referral_received", "rapid_review", "cspr", "learning_review", "closed"
@@ -140,13 +143,16 @@ class DocumentRequest:
 
     ``kind`` "scoping" is the Initial Scoping template, pre-filled with the case reference and the agency
     and carrying both embedded, so that a return is matched whatever address it comes back from (SPEC 4).
+    ``kind`` "pack" is the Rapid Review pack (SPEC 6a): ``pack`` holds it, built by ``core.pack.pack_for``;
+    the adapter only lays it out as a .docx.
     """
 
-    kind: Literal["scoping"]
+    kind: Literal["scoping", "pack"]
     filename: str
     reference: str
     agency: str
     partnership: str
+    pack: Pack | None = None
 
 
 @dataclass(frozen=True)
