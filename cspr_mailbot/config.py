@@ -14,6 +14,7 @@ from typing import Any
 
 from .core.attachments import Limits
 from .core.clocks import Timescales
+from .core.trust import Trust, is_domain
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,15 @@ class AgencyEntry:
     name: str
     email: str | None
     aliases: tuple[str, ...] = ()
+    secure: bool = False  # trusted: its address is told who the child is (SPEC 5)
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """``[privacy]``: who outside the coordinators may be told who the child is, and how it is marked."""
+
+    trusted_domains: tuple[str, ...] = ()
+    encrypt_subject_tag: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,12 @@ class Config:
     templates_dir: Path | None
     reply_limit_per_sender: int  # automatic replies to one address in 24 hours, a loop breaker
     source_path: Path | None = None
+    privacy: Privacy = Privacy()
+
+    @property
+    def trust(self) -> Trust:
+        """The addresses that may be told who the child is: trusted domains and secure agencies."""
+        return Trust.of(self.privacy.trusted_domains, (a.email for a in self.agencies if a.secure))
 
     @property
     def outbox_dir(self) -> Path:
@@ -287,6 +303,25 @@ def _limits(sec: _Section | None) -> Limits:
     return Limits(**kw)
 
 
+def _privacy(sec: _Section | None) -> Privacy:
+    if sec is None:
+        return Privacy()
+    domains = []
+    for d in sec.strings("trusted_domains", ()):
+        domain = d.strip().lower()
+        if not is_domain(domain):
+            raise ConfigError(
+                sec.key("trusted_domains"),
+                f'{d!r} is not a domain like "nhs.net" (no @, no *, at least one dot)',
+            )
+        domains.append(domain)
+    tag = sec.string("encrypt_subject_tag", "").strip()
+    if any(not ch.isprintable() for ch in tag):
+        raise ConfigError(sec.key("encrypt_subject_tag"), "must be one line of text")
+    sec.refuse_unknown()
+    return Privacy(tuple(domains), tag)
+
+
 def _date(sec: _Section, key: str, text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -386,13 +421,17 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     raw_agencies = top.get("agencies", list, [])
     for i, entry in enumerate(raw_agencies):
         a = _Section(f"agencies[{i}]", entry)
-        agencies.append(
-            AgencyEntry(
-                name=a.string("name"),
-                email=a.email("email", None),
-                aliases=a.strings("aliases", ()),
-            )
+        agency = AgencyEntry(
+            name=a.string("name"),
+            email=a.email("email", None),
+            aliases=a.strings("aliases", ()),
+            secure=a.get("secure", bool, False),
         )
+        if agency.secure and not agency.email:
+            raise ConfigError(
+                a.key("secure"), "needs the agency's email: trust goes with the address"
+            )
+        agencies.append(agency)
         a.refuse_unknown()
 
     lab = top.sub("labels") or _Section("labels", {})
@@ -408,6 +447,8 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     if templates_dir is not None and not templates_dir.is_dir():
         raise ConfigError(tpl.key("dir"), f"{templates_dir} is not a folder")
     tpl.refuse_unknown()
+
+    privacy = _privacy(top.sub("privacy"))
 
     intake = top.sub("intake") or _Section("intake", {})
     reply_limit = intake.integer("reply_limit_per_sender", 10, 1, 1000)
@@ -430,6 +471,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         label_synonyms=synonyms,
         templates_dir=templates_dir,
         reply_limit_per_sender=reply_limit,
+        privacy=privacy,
     )
     top.refuse_unknown()
     return config

@@ -186,10 +186,20 @@ def blank_scoping(partnership_name: str = DEFAULT_PARTNERSHIP) -> bytes:
 
 
 def prefilled_scoping(
-    reference: str, agency_name: str, partnership_name: str = DEFAULT_PARTNERSHIP
+    reference: str,
+    agency_name: str,
+    partnership_name: str = DEFAULT_PARTNERSHIP,
+    identifiers: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The scoping template for one agency on one case: both typed in the form and embedded."""
-    return filled_scoping({}, reference, agency_name, partnership_name)
+    """The scoping template for one agency on one case: both typed in the form and embedded.
+
+    ``identifiers`` (referral keys: ``child_name``, ``child_dob``, ``child_address``,
+    ``child_postcode``, ``child_nhs_number``) are typed in a block of their own only when given:
+    pass them for a trusted agency alone (SPEC 5).
+    """
+    merged = {"case_reference": reference, "agency_name": agency_name}
+    properties = {"cspr_case_reference": reference, "cspr_agency": agency_name}
+    return _scoping(merged, partnership_name, properties, identifiers)
 
 
 def filled_referral(
@@ -292,8 +302,38 @@ def add_custom_properties(docx_bytes: bytes, properties: Mapping[str, str]) -> b
 # --------------------------------------------------------------------------------------------------
 
 
+# The child's identifiers on the scoping template (referral keys): typed in for a trusted agency
+# only. These are not scoping fields: the reader leaves them alone.
+IDENTIFIERS_LAYOUT: tuple[tuple[str, str], ...] = (
+    ("child_name", "Child's full name"),
+    ("child_dob", "Child's date of birth"),
+    ("child_address", "Child's address"),
+    ("child_nhs_number", "Child's NHS number"),
+)
+
+
+def _identifier_values(identifiers: Mapping[str, Any]) -> dict[str, str]:
+    """The child's block as text: the address with its postcode, the date of birth dd/mm/yyyy."""
+    out: dict[str, str] = {}
+    for key, _label in IDENTIFIERS_LAYOUT:
+        value = identifiers.get(key)
+        if value:
+            try:
+                out[key] = _display(key, value)
+            except ValueError:  # a date of birth the reader could not make ISO: as given
+                out[key] = str(value)
+    postcode = str(identifiers.get("child_postcode") or "").strip()
+    address = out.get("child_address", "")
+    if postcode and postcode.replace(" ", "").upper() not in address.replace(" ", "").upper():
+        out["child_address"] = f"{address}\n{postcode}" if address else postcode
+    return out
+
+
 def _scoping(
-    values: Mapping[str, Any], partnership_name: str, properties: Mapping[str, str] | None
+    values: Mapping[str, Any],
+    partnership_name: str,
+    properties: Mapping[str, str] | None,
+    identifiers: Mapping[str, Any] | None = None,
 ) -> bytes:
     doc = _new_document(f"{partnership_name}: CSPR initial scoping template")
     doc.add_heading(partnership_name, level=0)
@@ -304,6 +344,9 @@ def _scoping(
     for heading, rows in SCOPING_LAYOUT:
         doc.add_heading(heading, level=2)
         _label_table(doc, rows, values, ids)
+    if identifiers:
+        doc.add_heading("The child (sent to your agency over secure email)", level=2)
+        _label_table(doc, IDENTIFIERS_LAYOUT, _identifier_values(identifiers), ids)
     data = _save(doc)
     return add_custom_properties(data, properties) if properties else data
 

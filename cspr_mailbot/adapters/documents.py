@@ -16,6 +16,11 @@ def build(request: DocumentRequest) -> OutAttachment:
     from .. import formgen  # python-docx: loaded only when a template is made
 
     if request.kind == "scoping":
-        data = formgen.prefilled_scoping(request.reference, request.agency, request.partnership)
+        data = formgen.prefilled_scoping(
+            request.reference,
+            request.agency,
+            request.partnership,
+            dict(request.identifiers) or None,  # a trusted agency's only (SPEC 5)
+        )
         return OutAttachment(request.filename, DOCX_TYPE, data)
     raise ValueError(f"no such document: {request.kind}")

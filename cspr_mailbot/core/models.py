@@ -122,6 +122,8 @@ class DocumentRequest:
 
     ``kind`` "scoping" is the Initial Scoping template, pre-filled with the case reference and the agency
     and carrying both embedded, so that a return is matched whatever address it comes back from (SPEC 4).
+    ``identifiers`` (referral keys and values: the child's name, date of birth, address, NHS number) are
+    typed in too; only for a trusted agency (SPEC 5), else empty.
     """
 
     kind: Literal["scoping"]
@@ -129,6 +131,7 @@ class DocumentRequest:
     reference: str
     agency: str
     partnership: str
+    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,9 @@ class OutboundMessage:
     """A message the core decided to send. The outbox renders it from ``templates/<template>.txt|.html``.
 
     ``key`` makes it idempotent: the outbox never sends two messages with the same key.
-    ``internal`` is True only for mail to the coordinators; only internal mail may name the child.
+    ``internal`` is True only for mail to the coordinators; only internal mail may name the child, but
+    for ``names_child``: the core put the child's identifiers in it for a trusted agency (SPEC 5), which the
+    outbox checks again, address by address, and tags for encryption.
     """
 
     key: str
@@ -152,6 +157,7 @@ class OutboundMessage:
     internal: bool = False
     attachments: tuple[OutAttachment, ...] = ()
     documents: tuple[DocumentRequest, ...] = ()  # built and attached by the outbox when rendering
+    names_child: bool = False
 
 
 @dataclass(frozen=True)
