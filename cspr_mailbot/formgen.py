@@ -318,10 +318,7 @@ def _identifier_values(identifiers: Mapping[str, Any]) -> dict[str, str]:
     for key, _label in IDENTIFIERS_LAYOUT:
         value = identifiers.get(key)
         if value:
-            try:
-                out[key] = _display(key, value)
-            except ValueError:  # a date of birth the reader could not make ISO: as given
-                out[key] = str(value)
+            out[key] = str(value)  # typed in by _label_table, the date of birth as dd/mm/yyyy
     postcode = str(identifiers.get("child_postcode") or "").strip()
     address = out.get("child_address", "")
     if postcode and postcode.replace(" ", "").upper() not in address.replace(" ", "").upper():
@@ -416,7 +413,10 @@ def _agencies_table(doc: DocumentObject, agencies: Sequence[Mapping[str, Any]]) 
 
 def _display(key: str, value: Any) -> str:
     if key in _DATE_FIELDS:
-        day = value if isinstance(value, date) else date.fromisoformat(str(value))
+        try:
+            day = value if isinstance(value, date) else date.fromisoformat(str(value))
+        except ValueError:  # not an ISO date (a date of birth as the referral gave it): as given
+            return str(value)
         return day.strftime("%d/%m/%Y")
     return str(value)
 
