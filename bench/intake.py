@@ -861,8 +861,8 @@ def _in_process_app(cfg_path: Path, dovecot: DovecotServer | None = None) -> Any
     if dovecot is not None:
         os.environ[PASSWORD_ENV] = dovecot.password
     from cspr_mailbot.adapters.store import Store
-    from cspr_mailbot.cli import build_app
     from cspr_mailbot.config import load_config
+    from cspr_mailbot.wiring import build_app
 
     cfg = load_config(str(cfg_path))
     app = build_app(cfg, Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix))

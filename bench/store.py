@@ -15,7 +15,6 @@ The fsyncs are real: run it on the disk the store will live on (``--dir``).
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import os
 import shutil
@@ -23,19 +22,21 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cspr_mailbot.adapters.store import Store  # noqa: E402
 from cspr_mailbot.core.models import Agency, Case, Event  # noqa: E402
+from cspr_mailbot.core.records import LedgerEntry, OutboxRecord  # noqa: E402
 
-RAW = base64.b64encode(os.urandom(4500)).decode()  # ~6 KB: a plain + HTML acknowledgement
+RAW = os.urandom(4500)  # ~6 KB in base64: a plain + HTML acknowledgement
+THEN = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 
 
-def make_case(reference: str, n_events: int, status: str) -> dict[str, Any]:
+def make_case(reference: str, n_events: int, status: str) -> Case:
     events = tuple(
         Event(
             datetime.fromisoformat(f"2026-03-{1 + i % 28:02d}T09:{i % 60:02d}:00+00:00"),
@@ -69,7 +70,7 @@ def make_case(reference: str, n_events: int, status: str) -> dict[str, Any]:
         events=events,
         sent_keys=(f"ack:{reference}", f"notice:{reference}"),
     )
-    return case.to_dict()
+    return case
 
 
 def take_in(store: Store, tag: str, i: int) -> None:
@@ -81,33 +82,29 @@ def take_in(store: Store, tag: str, i: int) -> None:
         reference = txn.next_reference(2027)
         txn.put_case(make_case(reference, 3, "referral_received"))
         txn.ledger_put(
-            {
-                "message_id": message_id,
-                "sha256": sha,
-                "uid": str(i),
-                "outcome": "referral",
-                "case_reference": reference,
-                "processed_at": "2027-01-04T09:00:00+00:00",
-                "folder": "Processed",
-                "moved": False,
-            }
+            LedgerEntry(
+                sha256=sha,
+                message_id=message_id,
+                uid=str(i),
+                outcome="referral",
+                case_reference=reference,
+                processed_at=NOW,
+                folder="Processed",
+            )
         )
         out_id = f"<ack-{reference}@dspp.example.gov.uk>"
         txn.outbox_put(
-            {
-                "key": f"ack:{reference}",
-                "message_id": out_id,
-                "case_reference": reference,
-                "to": ["referrer@example.org"],
-                "subject": f"[{reference}] Referral received",
-                "template": "acknowledgement",
-                "raw": RAW,
-                "created_at": "2027-01-04T09:00:00+00:00",
-                "sent_at": None,
-                "attempts": 0,
-                "next_attempt_at": None,
-                "last_error": None,
-            }
+            OutboxRecord(
+                key=f"ack:{reference}",
+                message_id=out_id,
+                case_reference=reference,
+                to=("referrer@example.org",),
+                recipients=("referrer@example.org",),
+                subject=f"[{reference}] Referral received",
+                template="acknowledgement",
+                raw=RAW,
+                created_at=NOW,
+            )
         )
         txn.index_message_id(out_id, reference)
 
@@ -120,33 +117,31 @@ def populate(store: Store, n: int, batch: int = 250) -> None:
                 txn.put_case(make_case(reference, 20, "closed"))
                 sha = hashlib.sha256(f"old-{i}".encode()).hexdigest()
                 txn.ledger_put(
-                    {
-                        "message_id": f"<old-{i}@sender.example.org>",
-                        "sha256": sha,
-                        "uid": str(i),
-                        "outcome": "referral",
-                        "case_reference": reference,
-                        "processed_at": "2026-03-01T09:00:00+00:00",
-                        "folder": "Processed",
-                        "moved": True,
-                    }
+                    LedgerEntry(
+                        sha256=sha,
+                        message_id=f"<old-{i}@sender.example.org>",
+                        uid=str(i),
+                        outcome="referral",
+                        case_reference=reference,
+                        processed_at=THEN,
+                        folder="Processed",
+                        moved=True,
+                    )
                 )
                 out_id = f"<ack-{reference}@dspp.example.gov.uk>"
                 txn.outbox_put(
-                    {
-                        "key": f"ack:{reference}",
-                        "message_id": out_id,
-                        "case_reference": reference,
-                        "to": ["referrer@example.org"],
-                        "subject": f"[{reference}] Referral received",
-                        "template": "acknowledgement",
-                        "raw": None,
-                        "created_at": "2026-03-01T09:00:00+00:00",
-                        "sent_at": "2026-03-01T09:00:05+00:00",
-                        "attempts": 1,
-                        "next_attempt_at": None,
-                        "last_error": None,
-                    }
+                    OutboxRecord(
+                        key=f"ack:{reference}",
+                        message_id=out_id,
+                        case_reference=reference,
+                        to=("referrer@example.org",),
+                        recipients=("referrer@example.org",),
+                        subject=f"[{reference}] Referral received",
+                        template="acknowledgement",
+                        created_at=THEN,
+                        sent_at=THEN.replace(second=5),
+                        attempts=1,
+                    )
                 )
                 txn.index_message_id(out_id, reference)
             txn.meta_set("reference_counter:DSPP:2026", min(n, start + batch))
@@ -175,11 +170,11 @@ def stock_tinydb(folder: Path, n: int) -> float:
     from tinydb import TinyDB
 
     db = TinyDB(folder / "stock.json")
-    db.insert_multiple(make_case(f"DSPP-2026-{i:04d}", 20, "closed") for i in range(n))
+    db.insert_multiple(make_case(f"DSPP-2026-{i:04d}", 20, "closed").to_dict() for i in range(n))
     times = []
     for i in range(7):
         t0 = time.perf_counter()
-        db.insert(make_case(f"DSPP-2027-{i:04d}", 3, "referral_received"))
+        db.insert(make_case(f"DSPP-2027-{i:04d}", 3, "referral_received").to_dict())
         times.append(time.perf_counter() - t0)
     db.close()
     return statistics.median(times) * 1000

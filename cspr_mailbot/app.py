@@ -1,5 +1,8 @@
 """One pass of the job: each new message (load -> core -> save -> move), due notices, the digest, sending.
 
+The decisions are the core's (the workflow, and ``core.policy`` for the reply limit, withholding, notices,
+retries and the digest's once-a-day); this module loads what they need, calls them, saves and sends.
+
 Crash safety comes from the order: the ledger entry, the case and the rendered replies are committed in one
 store transaction before the message is moved; a restart finds the ledger entry and only finishes the move.
 A reply is marked sent once the server has accepted it, so it goes twice only if we die between the two.
@@ -7,31 +10,30 @@ A reply is marked sent once the server has accepted it, so it goes twice only if
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
-import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from email.utils import getaddresses
-from typing import Any
 
+from .adapters.documents import DocumentBuilder
 from .adapters.mailbox import MailSource
-from .adapters.outbox import PrivacyError, Renderer, forbidden_words
+from .adapters.outbox import Renderer, forbidden_words
 from .adapters.smtp import Sender
 from .adapters.store import Store, Txn
 from .config import Config
-from .core import digest, forms, handlers, schedule, workflow
+from .core import digest, forms, handlers, policy, schedule, workflow
 from .core.classify import Context, classify, lookups
 from .core.commands import parse_commands
 from .core.message import parse_message
 from .core.models import Case, InboundMessage, OutboundMessage, Outcome, RawMessage
 from .core.reading import ReadMessage, read_message
+from .core.records import LedgerEntry, OutboxRecord
 from .core.settings import DirectoryAgency, Settings
-from .core.workdays import LONDON, WorkingCalendar
-from .errors import MailSourceError, SendError, StoreError, trace_without_values
+from .core.workdays import WorkingCalendar
+from .errors import MailSourceError, PrivacyError, SendError, StoreError, trace_without_values
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ def settings_from(cfg: Config) -> Settings:
         ),
         phone=cfg.partnership.phone,
         reference_prefix=cfg.partnership.reference_prefix,
+        commands=cfg.commands,
         trusted_domains=cfg.privacy.trusted_domains,
         encrypt_subject_tag=cfg.privacy.encrypt_subject_tag,
     )
@@ -87,14 +90,12 @@ class App:
             mailbox=cfg.partnership.mailbox,
             subject_marking=cfg.partnership.subject_marking,
             templates_dir=cfg.templates_dir,
+            documents=DocumentBuilder.from_config(cfg),
             # SPEC 5: who may be told who the child is, asked again for each message it renders.
             trust=self.settings.trust,
             coordinators=cfg.partnership.coordinators,
             encrypt_subject_tag=cfg.privacy.encrypt_subject_tag,
             known_text=[n for a in cfg.agencies for n in (a.name, *a.aliases)],
-        )
-        self._reference_pattern = re.compile(
-            rf"{re.escape(cfg.partnership.reference_prefix)}-\d{{4}}-\d{{4,}}", re.IGNORECASE
         )
         self.folders = {
             "processed": cfg.folders.processed,
@@ -171,43 +172,42 @@ class App:
         assert self.source is not None
         sha = hashlib.sha256(raw.raw).hexdigest()
         msg = parse_message(raw.raw, raw.uid)
-        fingerprint = _fingerprint(msg)
-        entry = _same_message(self.store.ledger_get(msg.message_id, sha), sha, fingerprint)
+        fingerprint = policy.fingerprint(msg)
+        entry = policy.same_message(self.store.ledger_get(msg.message_id, sha), sha, fingerprint)
         if entry is not None:
             report.duplicates += 1
             logger.info(
                 "uid %s: seen before (%s), filing it",
                 raw.uid,
-                entry.get("case_reference") or "no case",
+                entry.case_reference or "no case",
             )
-            self._file(raw.uid, entry["folder"], entry["sha256"])  # a copy may differ in its bytes
+            self._file(raw.uid, entry.folder, entry.sha256)  # a copy may differ in its bytes
             return
         with self.store.transaction() as txn:
-            earlier = _same_message(txn.ledger_get(msg.message_id, sha), sha, fingerprint)
+            earlier = policy.same_message(txn.ledger_get(msg.message_id, sha), sha, fingerprint)
             if earlier is not None:
-                folder, sha = earlier["folder"], earlier["sha256"]
+                folder, sha = earlier.folder, earlier.sha256
             else:
                 outcome = self._decide(msg, txn, now)
                 case = outcome.case
                 queued = self._queue(txn, outcome.messages, case, now)
                 if case is not None:
-                    for om in queued:  # the case's log says what was sent, and to whom
-                        who = "the coordinators" if om.internal else ", ".join(om.to)
-                        case = case.with_event(now, "message", f"{om.template} to {who}")
-                    txn.put_case(case.to_dict())
+                    case = policy.log_queued(case, queued, now)
+                    txn.put_case(case)
+                for other in outcome.others:  # link:, duplicate of: the other case changed too
+                    txn.put_case(other)
                 folder = self.folders[outcome.folder]
                 txn.ledger_put(
-                    {
-                        "message_id": msg.message_id,
-                        "sha256": sha,
-                        "fingerprint": fingerprint,
-                        "uid": raw.uid,
-                        "outcome": outcome.kind,
-                        "case_reference": case.reference if case else None,
-                        "processed_at": now.isoformat(),
-                        "folder": folder,
-                        "moved": False,
-                    }
+                    LedgerEntry(
+                        sha256=sha,
+                        message_id=msg.message_id,
+                        fingerprint=fingerprint,
+                        uid=raw.uid,
+                        outcome=outcome.kind,
+                        case_reference=case.reference if case else None,
+                        processed_at=now,
+                        folder=folder,
+                    )
                 )
                 report.processed += 1
                 report.count(outcome.kind)
@@ -220,7 +220,15 @@ class App:
         read = read_message(msg, self.settings)
         cls = classify(read, self._context(txn, read))
         case = self._load(txn, cls.case_ref)
-        return workflow.decide(read, cls, case, now, self.cal, self.settings, txn.next_reference)
+        others = self._named(txn, read) if cls.kind == "command" else {}
+        return workflow.decide(
+            read, cls, case, now, self.cal, self.settings, txn.next_reference, others
+        )
+
+    def _named(self, txn: Txn, read: ReadMessage) -> dict[str, Case]:
+        """The other cases a command mail's commands name (link:, duplicate of:), for the handlers."""
+        refs = handlers.command_references(read, self.settings)
+        return {ref: case for ref in refs if (case := self._load(txn, ref)) is not None}
 
     def _context(self, txn: Txn, read: ReadMessage) -> Context:
         """What classifying ``read`` needs from the store, looked up before the rules run."""
@@ -228,6 +236,7 @@ class App:
             mailbox=self.cfg.partnership.mailbox,
             coordinators=frozenset(self.cfg.partnership.coordinators),
             reference_prefix=self.cfg.partnership.reference_prefix,
+            commands=self.settings.commands,
         )
         wanted = lookups(read, ctx)
         sent = {
@@ -238,16 +247,13 @@ class App:
 
     @staticmethod
     def _load(txn: Txn, ref: str | None) -> Case | None:
-        if not ref:
-            return None
-        data = txn.get_case(ref)
-        return Case.from_dict(data) if data else None
+        return txn.get_case(ref) if ref else None
 
     def _file(self, uid: str, folder: str, sha: str) -> None:
         assert self.source is not None
         self.source.move(uid, folder)
         with self.store.transaction() as txn:
-            txn.ledger_update(sha, moved=True)
+            txn.ledger_update(sha, LedgerEntry.filed)
 
     def _shunt(self, raw: RawMessage, now: datetime, exc: Exception) -> None:
         """A message we could not process: recorded, filed in triage, and the coordinators told."""
@@ -256,26 +262,21 @@ class App:
         try:
             with self.store.transaction() as txn:
                 if txn.ledger_get(None, sha) is None:
+                    error = type(exc).__name__
                     txn.ledger_put(
-                        {
-                            "message_id": None,
-                            "sha256": sha,
-                            "uid": raw.uid,
-                            "outcome": "error",
-                            "case_reference": None,
-                            "processed_at": now.isoformat(),
-                            "folder": folder,
-                            "moved": False,
-                            "error": type(exc).__name__,
-                        }
+                        LedgerEntry(
+                            sha256=sha,
+                            message_id=None,
+                            uid=raw.uid,
+                            outcome="error",
+                            case_reference=None,
+                            processed_at=now,
+                            folder=folder,
+                            error=error,
+                        )
                     )
-                    notice = OutboundMessage(
-                        key=f"error:{sha[:16]}",
-                        template="error_notice",
-                        to=self.cfg.partnership.coordinators,
-                        subject="A message could not be processed",
-                        context={"folder": folder, "error": type(exc).__name__, "uid": raw.uid},
-                        internal=True,
+                    notice = policy.error_notice(
+                        sha, raw.uid, folder, error, self.cfg.partnership.coordinators
                     )
                     self._queue(txn, (notice,), None, now)
             self._file(raw.uid, folder, sha)
@@ -303,11 +304,7 @@ class App:
         queued: list[OutboundMessage] = []
         forbidden = forbidden_words(case.referral) if case is not None else []
         for om in messages:
-            if (
-                not om.internal
-                and om.auto_submitted == "auto-replied"
-                and self._over_reply_limit(txn, om, now)
-            ):
+            if self._over_reply_limit(txn, om, now):
                 logger.warning(
                     "%s: reply limit reached for a sender; not answering (loop breaker)", om.key
                 )
@@ -319,59 +316,36 @@ class App:
                     "%s: withheld, it would have named the child outside the coordinators", om.key
                 )
                 # The record below is built from the notice, not the original.
-                om = self._withheld_notice(om)
+                om = policy.withheld_notice(om, self.cfg.partnership.coordinators)
                 rendered = self.renderer.render(om, now)
-            recipients = [addr for _, addr in getaddresses([*om.to, *om.cc]) if addr]
             added = txn.outbox_put(
-                {
-                    "key": om.key,
-                    "message_id": rendered.message_id,
-                    "case_reference": om.case_ref,
-                    "template": om.template,
-                    "subject": rendered.subject,
-                    "to": list(om.to),
-                    "cc": list(om.cc),
-                    "recipients": recipients,
-                    "internal": om.internal,
-                    "raw": base64.b64encode(rendered.raw).decode("ascii"),
-                    "created_at": now.isoformat(),
-                    "sent_at": None,
-                    "failed_at": None,
-                    "attempts": 0,
-                    "next_attempt_at": None,
-                    "last_error": None,
-                }
+                OutboxRecord(
+                    key=om.key,
+                    message_id=rendered.message_id,
+                    case_reference=om.case_ref,
+                    template=om.template,
+                    subject=rendered.subject,
+                    to=tuple(om.to),
+                    cc=tuple(om.cc),
+                    recipients=tuple(a for _, a in getaddresses([*om.to, *om.cc]) if a),
+                    internal=om.internal,
+                    raw=rendered.raw,
+                    created_at=now,
+                )
             )
             if added:
                 txn.index_message_id(rendered.message_id, om.case_ref or "")
                 queued.append(om)
         return queued
 
-    def _withheld_notice(self, om: OutboundMessage) -> OutboundMessage:
-        """What the coordinators get instead of a message that would have named the child."""
-        return OutboundMessage(
-            key=f"{om.key}:withheld",
-            template="withheld_notice",
-            to=self.cfg.partnership.coordinators,
-            subject="A message was withheld: it would have named the child",
-            context={
-                "reference": om.case_ref or "",
-                "template": om.template,
-                "recipients": len(om.to) + len(om.cc),
-            },
-            case_ref=om.case_ref,
-            internal=True,
-        )
-
     def _over_reply_limit(self, txn: Txn, om: OutboundMessage, now: datetime) -> bool:
-        day = now.astimezone(LONDON).date().isoformat()
-        over = False
-        for addr in om.to:
-            key = f"replies:{day}:{addr.lower()}"
-            count = int(txn.meta_get(key) or 0)
-            if count >= self.cfg.reply_limit_per_sender:
-                over = True
-            txn.meta_set(key, count + 1)
+        keys = policy.reply_counter_keys(om, now)
+        if not keys:
+            return False
+        counts = {key: int(txn.meta_get(key) or 0) for key in keys}
+        over, counts = policy.count_reply(keys, counts, self.cfg.reply_limit_per_sender)
+        for key, count in counts.items():
+            txn.meta_set(key, count)
         return over
 
     def flush_outbox(
@@ -394,15 +368,13 @@ class App:
         copies: list[bytes] = []  # for the Sent folder, in one append after the sending
         try:
             for rec in pending:
-                if rec.get("failed_at"):
+                if not policy.due_for_sending(rec, now, patient=patient):
                     continue
-                due = rec.get("next_attempt_at")
-                if patient and due and datetime.fromisoformat(due) > now:
-                    continue
-                raw = base64.b64decode(rec["raw"])
+                raw = rec.raw
+                assert raw is not None  # a record keeps its bytes until it is sent
                 try:
                     refused = self.sender.send(
-                        self.cfg.partnership.mailbox, rec["recipients"], raw, rec["key"]
+                        self.cfg.partnership.mailbox, rec.recipients, raw, rec.key
                     )
                 except SendError as exc:
                     report.send_failures += 1
@@ -412,19 +384,17 @@ class App:
                         break  # the server is unwell: keep the rest for the next pass, in order
                     continue
                 with self.store.transaction() as txn:
-                    txn.outbox_update(
-                        rec["key"], sent_at=now.isoformat(), raw=None, last_error=None
-                    )
+                    txn.outbox_update(rec.key, lambda r: r.mark_sent(now))
                 report.sent += 1
-                logger.info("%s: sent", rec["key"])
+                logger.info("%s: sent", rec.key)
                 copies.append(raw)
                 if refused:  # taken for the others: those refused are told of like a failure
                     report.undeliverable += 1
                     self._record_failure(
-                        {**rec, "recipients": refused},
+                        rec,
                         now,
                         SendError(f"refused {len(refused)} recipient(s)", permanent=True),
-                        sent=True,
+                        refused=tuple(refused),
                     )
         finally:
             self._copy_to_sent(copies)
@@ -432,58 +402,46 @@ class App:
                 self.sender.close()
 
     def _record_failure(
-        self, rec: dict[str, Any], now: datetime, exc: SendError, *, sent: bool = False
+        self,
+        rec: OutboxRecord,
+        now: datetime,
+        exc: SendError,
+        *,
+        refused: tuple[str, ...] | None = None,
     ) -> None:
         """A refusal: retried later, or (permanent) on the case and told to the coordinators.
 
-        ``sent`` is True when the server took the message for its other recipients: the record
+        ``refused`` is given when the server took the message for its other recipients: the record
         stays sent, only the refused addresses are reported.
         """
-        attempts = int(rec.get("attempts") or 0) + 1
-        delay = timedelta(seconds=min(60 * 2 ** (attempts - 1), 3600))
-        fields: dict[str, Any] = {
-            "attempts": attempts,
-            "last_error": str(exc),
-            "next_attempt_at": (now + delay).isoformat(),
-        }
-        if exc.permanent:
-            fields["failed_at"] = now.isoformat()
+        sent = refused is not None
         logger.warning(
             "%s: %s (attempt %d%s): %s",
-            rec["key"],
+            rec.key,
             "sent, but not to every recipient" if sent else "not sent",
-            attempts,
+            rec.attempts + 1,
             ", permanent" if exc.permanent else "",
             exc,
         )
         with self.store.transaction() as txn:
             if not sent:
-                txn.outbox_update(rec["key"], **fields)
-            ref = rec.get("case_reference")
-            data = txn.get_case(ref) if ref else None
-            if data and exc.permanent:
-                case = Case.from_dict(data).with_event(
-                    now, "send_failed", f"{rec['template']}: {exc}"
+                txn.outbox_update(
+                    rec.key,
+                    lambda r: policy.after_send_failure(r, now, str(exc), permanent=exc.permanent),
                 )
-                txn.put_case(case.to_dict())
-            if exc.permanent and not rec.get("internal"):
-                # Mail for outside refused for good (a referrer's acknowledgement, an agency's
-                # request): a person must follow it up. Mail to the coordinators is not reported
-                # this way, or a refused notice would breed notices.
-                notice = OutboundMessage(
-                    key=f"{rec['key']}:undeliverable",
-                    template="undeliverable_notice",
-                    to=self.cfg.partnership.coordinators,
-                    subject="A message could not be delivered",
-                    context={
-                        "reference": ref or "",
-                        "template": rec.get("template") or "",
-                        "recipients": ", ".join(rec.get("recipients") or ()),
-                        "error": str(exc),
-                    },
-                    case_ref=ref,
-                    internal=True,
-                )
+            if not exc.permanent:
+                return
+            ref = rec.case_reference
+            case = txn.get_case(ref) if ref else None
+            if case is not None:
+                txn.put_case(case.with_event(now, "send_failed", f"{rec.template}: {exc}"))
+            notice = policy.undeliverable_notice(
+                rec,
+                rec.recipients if refused is None else refused,
+                str(exc),
+                self.cfg.partnership.coordinators,
+            )
+            if notice is not None:
                 self._queue(txn, (notice,), None, now)
 
     def _copy_to_sent(self, copies: list[bytes]) -> None:
@@ -499,28 +457,27 @@ class App:
 
     def run_schedule(self, now: datetime, report: PassReport) -> None:
         """Chasers and deadline notices due by now, each once; then the digest if it is due."""
-        for data in self.store.cases():
-            case = Case.from_dict(data)
+        for case in self.store.cases():
             updated, messages = schedule.due_messages(case, now, self.cal, self.settings)
             if not messages:
                 continue
             with self.store.transaction() as txn:
-                fresh = Case.from_dict(txn.get_case(case.reference) or data)
+                fresh = txn.get_case(case.reference) or case
                 updated, messages = schedule.due_messages(fresh, now, self.cal, self.settings)
-                txn.put_case(updated.to_dict())
+                txn.put_case(updated)
                 self._queue(txn, messages, updated, now)
         self.maybe_send_digest(now, report)
 
     def maybe_send_digest(self, now: datetime, report: PassReport, *, force: bool = False) -> bool:
         """The daily digest: once a working day at or after the configured time, or late that day."""
-        today = now.astimezone(LONDON).date()
-        last = self.store.meta_get("digest_last_day")
-        last_day = date.fromisoformat(last) if last else None
+        today = policy.digest_day(now)
+        last_day = _day(self.store.meta_get("digest_last_day"))
         if not force and not digest.digest_due(now, self.cal, self.cfg.digest_time, last_day):
             return False
         om = self.digest_message(now)
         with self.store.transaction() as txn:
-            if not force and txn.meta_get("digest_last_day") == today.isoformat():
+            last_day = _day(txn.meta_get("digest_last_day"))
+            if not force and policy.digest_already_queued(last_day, now):
                 return False  # another process sent it meanwhile
             self._queue(txn, (om,), None, now)
             txn.meta_set("digest_last_day", today.isoformat())
@@ -530,46 +487,42 @@ class App:
         return True
 
     def build_digest(self, now: datetime) -> digest.Digest:
-        cases = [Case.from_dict(d) for d in self.store.cases(include_closed=True)]
+        cases = self.store.cases(include_closed=True)
         start, end = digest.yesterday_window(now, self.cal)
-        sent = self.store.outbox_between(start.isoformat(), end.isoformat())
+        sent = self.store.outbox_between(start, end)
         last_at = self.store.meta_get("digest_last_at")
         since = datetime.fromisoformat(last_at) if last_at else None
         return digest.build_digest(cases, sent, now, self.cal, self.cfg.timescales, since)
 
     def digest_message(self, now: datetime) -> OutboundMessage:
-        d = self.build_digest(now)
-        return OutboundMessage(
-            key=f"digest:{d.day.isoformat()}:{now.isoformat()}",
-            template="digest",
-            to=self.cfg.digest_to,
-            subject=f"Daily digest {d.day_shown}",
-            context=digest.digest_context(d),
-            internal=True,
-        )
+        return policy.digest_message(self.build_digest(now), now, self.cfg.digest_to)
 
     # -- commands from the CLI ---------------------------------------------------------------------
 
     def command(self, reference: str, text: str, now: datetime) -> tuple[bool, str]:
         """Run coordinator commands from the CLI: (ok, what was done or what is wrong)."""
-        parsed = parse_commands(text)
+        parsed = parse_commands(text, self.settings.commands)
         with self.store.transaction() as txn:
-            data = txn.get_case(reference.upper())
-            if data is None:
+            case = txn.get_case(reference.upper())
+            if case is None:
                 return False, f"no case {reference}"
+            named = {r: c for r in parsed.references() if (c := self._load(txn, r)) is not None}
             outcome = handlers.run_commands(
-                Case.from_dict(data),
+                case,
                 parsed.commands,
                 parsed.errors,
                 now,
                 self.cal,
                 self.settings,
                 source="cli",
+                others=named,
             )
             assert outcome.case is not None
             answer = outcome.messages[-1]
             if not answer.context["errors"]:
-                txn.put_case(outcome.case.to_dict())
+                txn.put_case(outcome.case)
+                for other in outcome.others:
+                    txn.put_case(other)
                 self._queue(txn, outcome.messages[:-1], outcome.case, now)
         if answer.context["errors"]:
             return False, "\n".join(
@@ -578,24 +531,9 @@ class App:
         return True, "\n".join(answer.context["done"])
 
 
-def _fingerprint(msg: InboundMessage) -> str:
-    """What a second copy of a message keeps, though a gateway may add headers or a disclaimer."""
-    date = msg.header("date") or ""
-    return hashlib.sha256(f"{msg.from_addr}\n{msg.subject}\n{date}".encode()).hexdigest()[:32]
-
-
-def _same_message(
-    entry: dict[str, Any] | None, sha: str, fingerprint: str
-) -> dict[str, Any] | None:
-    """The ledger entry if it is this message or a copy of it; None for another message.
-
-    A match by Message-ID alone (other bytes) is a copy only if sender, subject and Date agree:
-    some mailers reuse Message-IDs, and a referral must never be filed away as someone else's copy.
-    """
-    if entry is None or entry.get("sha256") == sha:
-        return entry
-    known = entry.get("fingerprint")
-    return entry if known is None or known == fingerprint else None
+def _day(value: object) -> date | None:
+    """A day kept in the store's meta values as an ISO date."""
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def now_utc() -> datetime:

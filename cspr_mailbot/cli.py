@@ -13,18 +13,18 @@ import sys
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .config import Config, load_config, parse_config
-from .errors import ConfigError, MailbotError
+from .errors import ConfigError, MailbotError, MailSourceError, UsageError
+
+if TYPE_CHECKING:
+    from .core.models import Case
 
 logger = logging.getLogger("cspr_mailbot")
 
 CONFIG_ENV = "CSPR_MAILBOT_CONFIG"
-
-
-class UsageError(Exception):
-    pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="default INFO (WARNING for demo, whose own output tells the story)",
+        help="default [logging] level, else INFO (WARNING for demo, whose own output tells the story)",
     )
+    p.add_argument("--version", action="version", version=f"cspr-mailbot {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="the daemon (IMAP IDLE, schedule); --once for one pass")
@@ -83,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forms.add_argument("which", choices=["referral", "scoping"])
     forms.add_argument("-o", "--output", required=True)
+
+    doctor = sub.add_parser(
+        "doctor", help="live checks: config, IMAP login and folders, sending, store, templates"
+    )
+    doctor.add_argument(
+        "--send-test", metavar="ADDRESS", help="also send a test message to ADDRESS"
+    )
+
+    status = sub.add_parser("status", help="what the running daemon last did, and if it is well")
+    status.add_argument("--json", action="store_true")
 
     demo = sub.add_parser("demo", help="run the whole job on sample mail, with no server")
     demo.add_argument("dir", nargs="?", default="cspr-demo")
@@ -140,64 +151,11 @@ def resolve_config(arg: str | None) -> Config:
     return default_config()
 
 
-def open_store(cfg: Config) -> Any:
-    from .adapters.store import Store
-
-    return Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
-
-
-def build_app(cfg: Config, store: Any, *, with_source: bool = True) -> Any:
-    from .adapters import mailbox
-    from .adapters.smtp import EmlSender, SmtpSender
-    from .app import App
-
-    source = None
-    if with_source:
-        if cfg.imap is not None:
-            source = mailbox.ImapSource(
-                cfg.imap.host,
-                cfg.imap.port,
-                cfg.imap.security,
-                cfg.imap.username,
-                cfg.imap.password,
-                inbox=cfg.folders.inbox,
-                sent_folder=cfg.folders.sent,
-                idle=cfg.imap.idle,
-                poll_seconds=cfg.imap.poll_seconds,
-                ssl_context=_ssl_context(cfg.imap.cafile),
-                timeout=cfg.imap.timeout,
-            )
-        else:
-            assert cfg.maildir is not None
-            source = mailbox.MaildirSource(cfg.maildir, sent_folder=cfg.folders.sent)
-    if cfg.smtp is not None:
-        sender: Any = SmtpSender(
-            cfg.smtp.host,
-            cfg.smtp.port,
-            cfg.smtp.security,
-            cfg.smtp.username,
-            cfg.smtp.password,
-            timeout=cfg.smtp.timeout,
-            ssl_context=_ssl_context(cfg.smtp.cafile),
-        )
-    else:
-        sender = EmlSender(cfg.outbox_dir)
-    return App(cfg, store, source, sender)
-
-
-def _ssl_context(cafile: Path | None) -> Any:
-    import ssl
-
-    return ssl.create_default_context(cafile=str(cafile)) if cafile else None
-
-
-def case_json(data: dict[str, Any], cfg: Config) -> dict[str, Any]:
+def case_json(case: Case, cfg: Config) -> dict[str, Any]:
     """One case in the SPEC 8 shape (with a few more keys)."""
     from .core.deadlines import case_deadlines
-    from .core.models import Case
     from .core.workdays import WorkingCalendar
 
-    case = Case.from_dict(data)
     dl = case_deadlines(case, WorkingCalendar(cfg.closures, cfg.cutoff), cfg.timescales)
     raw = case.to_dict()  # dates as ISO strings
     return {
@@ -221,6 +179,8 @@ def case_json(data: dict[str, Any], cfg: Config) -> dict[str, Any]:
             for a in raw["agencies"]
         ],
         "triage_reasons": list(case.triage_reasons),
+        "linked_cases": raw["linked_cases"],
+        "duplicate_of": raw["duplicate_of"],
         "decision": case.decision,
         **{
             key: raw[key]
@@ -247,22 +207,75 @@ def _warn_holidays(cfg: Config) -> None:
         )
 
 
+def mail_source(cfg: Config) -> str:
+    """Where mail is read from, for the start-up line, check-config and status."""
+    if cfg.imap is None:
+        return f"Maildir {cfg.maildir}"
+    auth = " XOAUTH2" if cfg.imap.auth == "oauth2" else ""
+    return f"IMAP {cfg.imap.username}@{cfg.imap.host}:{cfg.imap.port} ({cfg.imap.security}{auth})"
+
+
+def sending_path(cfg: Config) -> str:
+    if cfg.smtp is None:
+        return f".eml files in {cfg.outbox_dir}"
+    if cfg.smtp.transport == "graph":
+        assert cfg.oauth2 is not None
+        return f"Microsoft Graph {cfg.oauth2.graph_url} as {cfg.smtp.username}"
+    auth = " XOAUTH2" if cfg.smtp.auth == "oauth2" else ""
+    return f"SMTP {cfg.smtp.host}:{cfg.smtp.port} ({cfg.smtp.security}{auth})"
+
+
+def make_health(cfg: Config) -> Any:
+    from .health import Health
+
+    return Health(
+        cfg.status_file,
+        timedelta(minutes=cfg.health.alert_after_minutes),
+        version=__version__,
+        pid=os.getpid(),
+        config=str(cfg.source_path or "(built-in default)"),
+        source=mail_source(cfg),
+        poll_seconds=cfg.imap.poll_seconds if cfg.imap else 30,
+    )
+
+
 # -- commands ------------------------------------------------------------------------------------
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
-    from .daemon import install_signal_handlers, run_forever
+    from .daemon import install_signal_handlers, run_forever, run_without_mailbox
+    from .health import after_pass
+    from .wiring import build_app, open_store
 
     _warn_holidays(cfg)
+    logger.info(
+        "cspr-mailbot %s starting: config %s; reading %s; sending by %s",
+        __version__,
+        cfg.source_path or "(built-in default)",
+        mail_source(cfg),
+        sending_path(cfg),
+    )
+    health = make_health(cfg)
     with open_store(cfg) as store:
         app = build_app(cfg, store)
+        source = app.source
+        assert source is not None  # built with one
         if args.once:
             now = parse_now(args.now)
-            app.source.connect()
+            mailbox_error: MailSourceError | None = None
             try:
-                report = app.run_once(now)
+                try:
+                    source.connect()
+                    report = app.run_once(now)
+                except MailSourceError as exc:
+                    # Nothing is lost: the mail stays in the inbox. The schedule still runs.
+                    mailbox_error = exc
+                    report = run_without_mailbox(app, now)
+                after_pass(app, health, now, report, mailbox_error)  # may use the mailbox
             finally:
-                app.source.close()
+                source.close()
+            if mailbox_error is not None:
+                logger.error("%s: %s", type(mailbox_error).__name__, mailbox_error)
             print(
                 f"processed {report.processed}, duplicates {report.duplicates}, failed {report.failed}, "
                 f"new cases {len(report.cases_created)}, sent {report.sent}, "
@@ -271,20 +284,41 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             for ref in report.cases_created:
                 print(ref)
             # 1 while something waits to be retried; a permanent refusal is recorded on its case.
-            return 1 if report.send_failures > report.undeliverable else 0
+            failed = mailbox_error is not None or report.send_failures > report.undeliverable
+            return 1 if failed else 0
         if args.now:
             raise UsageError("--now goes with --once")
         stop = threading.Event()
         install_signal_handlers(stop)
         poll = cfg.imap.poll_seconds if cfg.imap else 30
-        run_forever(app, stop, poll_seconds=poll)
+        run_forever(app, stop, poll_seconds=poll, health=health)
         return 0
+
+
+def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    from .health import read_status, status_json, status_report
+
+    status = read_status(cfg.status_file)
+    now = datetime.now(tz=UTC)
+    if args.json:
+        data = status_json(status, now)
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 1 if data["stale"] or status is None else 0
+    code, text = status_report(status, cfg.status_file, now)
+    print(text)
+    return code
+
+
+def cmd_doctor(cfg: Config, args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+
+    return run_doctor(cfg, send_test=args.send_test)
 
 
 def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
     from .core.deadlines import next_deadline
-    from .core.models import Case
     from .core.workdays import WorkingCalendar, format_date
+    from .wiring import open_store
 
     with open_store(cfg) as store:
         rows = store.cases(include_closed=args.all)
@@ -293,8 +327,7 @@ def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     cal = WorkingCalendar(cfg.closures, cfg.cutoff)
     print(f"{'REFERENCE':<16} {'STATUS':<18} {'RECEIVED':<16} NEXT DEADLINE")
-    for r in rows:
-        case = Case.from_dict(r)
+    for case in rows:
         nd = next_deadline(case, cal, cfg.timescales)
         shown = f"{nd[0]}: {format_date(nd[1])}" if nd else "-"
         print(f"{case.reference:<16} {case.status:<18} {format_date(case.received_on):<16} {shown}")
@@ -304,12 +337,14 @@ def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_case(cfg: Config, args: argparse.Namespace) -> int:
+    from .wiring import open_store
+
     with open_store(cfg) as store:
-        data = store.get_case(args.reference.upper())
-    if data is None:
+        case = store.get_case(args.reference.upper())
+    if case is None:
         print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
         return 1
-    out = case_json(data, cfg)
+    out = case_json(case, cfg)
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
@@ -353,6 +388,7 @@ def _case_text(out: dict[str, Any]) -> str:
 
 def cmd_digest(cfg: Config, args: argparse.Namespace) -> int:
     from .app import PassReport
+    from .wiring import build_app, open_store
 
     now = parse_now(args.now)
     with open_store(cfg) as store:
@@ -377,6 +413,8 @@ def cmd_digest(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
+    from .wiring import build_app, open_store
+
     now = parse_now(args.now)
     text = "\n".join(args.text)
     with open_store(cfg) as store:
@@ -389,15 +427,15 @@ def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
-    from .core.models import Case
     from .core.report import report_csv, report_text, timeliness
     from .core.workdays import WorkingCalendar
+    from .wiring import open_store
 
     start, end = parse_day("--from", args.start), parse_day("--to", args.end)
     if end < start:
         raise UsageError("--to is before --from")
     with open_store(cfg) as store:
-        cases = [Case.from_dict(d) for d in store.cases(include_closed=True)]
+        cases = store.cases(include_closed=True)
     rep = timeliness(cases, start, end, WorkingCalendar(cfg.closures, cfg.cutoff), cfg.timescales)
     print(report_csv(rep) if args.csv else report_text(rep), end="")
     return 0
@@ -405,16 +443,7 @@ def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     _warn_holidays(cfg)
-    source = (
-        f"IMAP {cfg.imap.host}:{cfg.imap.port} ({cfg.imap.security})"
-        if cfg.imap
-        else f"Maildir {cfg.maildir}"
-    )
-    sending = (
-        f"SMTP {cfg.smtp.host}:{cfg.smtp.port} ({cfg.smtp.security})"
-        if cfg.smtp
-        else f".eml files in {cfg.outbox_dir}"
-    )
+    source, sending = mail_source(cfg), sending_path(cfg)
     print(f"config OK: {cfg.source_path or '(built-in default)'}")
     print(f"  mailbox {cfg.partnership.mailbox}; reading {source}; sending {sending}")
     print(
@@ -424,10 +453,19 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_forms(args: argparse.Namespace) -> int:
+def cmd_forms(cfg: Config, args: argparse.Namespace) -> int:
     from . import formgen
 
-    data = formgen.blank_referral() if args.which == "referral" else formgen.blank_scoping()
+    own = cfg.forms.referral if args.which == "referral" else cfg.forms.scoping
+    if own is not None:
+        try:
+            data = own.read_bytes()
+        except OSError as exc:
+            print(f"cspr-mailbot: cannot read {own}: {exc.strerror}", file=sys.stderr)
+            return 1
+    else:
+        make = formgen.blank_referral if args.which == "referral" else formgen.blank_scoping
+        data = make(cfg.partnership.name, cfg.partnership.subject_marking)
     out = Path(args.output)
     try:
         out.write_bytes(data)
@@ -446,19 +484,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(
         level=getattr(logging, args.log_level or ("WARNING" if args.cmd == "demo" else "INFO")),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        # Under systemd the journal stamps each line itself: no second timestamp of our own.
+        format=("" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s ")
+        + "%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     # mail-parser logs at WARNING about MIME it does not handle; we record defects ourselves.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     try:
-        if args.cmd == "forms":
-            return cmd_forms(args)
         if args.cmd == "demo":
             from .demo import run_demo
 
             return run_demo(Path(args.dir))
         cfg = resolve_config(args.config)
+        if cfg.log_level and not args.log_level:
+            logging.getLogger().setLevel(cfg.log_level)
         handler = {
             "run": cmd_run,
             "cases": cmd_cases,
@@ -467,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
             "command": cmd_command,
             "check-config": cmd_check_config,
             "report": cmd_report,
+            "forms": cmd_forms,
+            "status": cmd_status,
+            "doctor": cmd_doctor,
         }[args.cmd]
         return handler(cfg, args)
     except ConfigError as exc:

@@ -18,10 +18,9 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from . import formgen
-from .app import App
 from .config import load_config
-from .core.models import Case
 from .core.workdays import LONDON, WorkingCalendar, format_date
+from .wiring import build_app, open_store
 
 MARKER = ".cspr-demo"
 MAILBOX = "dsppb@example.gov.uk"
@@ -286,12 +285,12 @@ def run_demo(folder: Path) -> int:
     box = mailbox.Maildir(cfg.maildir, create=True)
     seed(box)
 
-    from .cli import build_app, open_store
-
     cal = WorkingCalendar(cfg.closures, cfg.cutoff)
     with open_store(cfg) as store:
-        app: App = build_app(cfg, store)
-        app.source.connect()
+        app = build_app(cfg, store)
+        source = app.source
+        assert source is not None  # built with one
+        source.connect()
         print(f"Demo in {folder}\n")
         report = app.run_once(_london(START, 9, 30))
         print(
@@ -331,8 +330,8 @@ def run_demo(folder: Path) -> int:
             f"{format_date(day)} 14:00  command line: decision on {first}: {said.splitlines()[0]}"
         )
         app.flush_outbox(_london(day, 14))
-        cases = [Case.from_dict(d) for d in store.cases(include_closed=True)]
-    app.source.close()
+        cases = store.cases(include_closed=True)
+    source.close()
 
     print("\nCases:")
     for case in cases:

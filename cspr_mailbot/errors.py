@@ -56,13 +56,12 @@ class SendError(MailbotError):
         self.permanent = permanent
 
 
-class CommandError(MailbotError):
-    """A coordinator command that was not understood or cannot be applied; ``line`` is the line."""
+class PrivacyError(MailbotError):
+    """A message for someone outside the coordinators would have named the child. It is not sent."""
 
-    def __init__(self, line: str, message: str) -> None:
-        super().__init__(f"{message}: {line!r}")
-        self.line = line
-        self.reason = message
+
+class UsageError(MailbotError):
+    """The command line is wrong (an unknown flag, a date that is not one): exit code 2."""
 
 
 def trace_without_values(exc: BaseException) -> str:

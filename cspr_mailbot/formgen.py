@@ -3,9 +3,24 @@
 Blank forms are what ``cspr-mailbot forms referral|scoping`` writes; the pre-filled scoping
 template is what the bot attaches to a scoping request, with the case reference and agency both
 typed in the form and embedded as custom document properties (``cspr_case_reference``,
-``cspr_agency``) so a return is matched to its case however it comes back. ``filled_*`` type values
-in, for the demo and the tests.
-Everything here returns bytes; writing files is the caller's business.
+``cspr_agency``) so a return is matched to its case however it comes back, and, for a trusted agency
+(SPEC 5), the child's identifiers typed in. ``filled_*`` type values in, for the demo and the tests.
+A partnership's own replacement template is pre-filled the same way, by label (``fill_by_label``).
+Everything here returns bytes; reading and writing files is the caller's business.
+
+What the referral form asks, and in what order, follows published English partnerships' forms
+(read in 2026; wording is ours):
+- Kent KSCMP "Make a referral" (CSPR criteria, agreement of the agency's safeguarding lead),
+  Darlington "Local CSPR" referral guidance (who may refer, the rationale for the criteria);
+- Lambeth multi-agency referral form (date of referral, DSL consulted and the DSL's name),
+  Lancashire referral form (NHS number, postcode), West Berkshire / Bracknell CAF-style referral
+  ("Composition of family and who else lives at the child's address": name, relationship, D.O.B.),
+  Ofsted's serious childcare incident notification (parents' and siblings' names, linked cases);
+- the National Panel's incident notification and local SIN procedures (Birmingham, North Yorkshire):
+  child protection plan / child in need / looked after / care leaver, other children in the family;
+- SCIE's quality markers on parallel processes (police/CPS, coroner, child death review, family
+  court) for "who else knows". The scoping chronology (date, event, what the agency did) is the
+  usual shape of Rapid Review agency information requests (e.g. Croydon's).
 """
 
 from __future__ import annotations
@@ -15,31 +30,39 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import date
 from itertools import count
-from typing import Any
+from typing import Any, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 from docx import Document
 from docx.document import Document as DocumentObject
-from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.table import WD_ROW_HEIGHT_RULE, WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Mm, Pt, RGBColor
 from docx.table import Table, _Cell
+from docx.text.paragraph import Paragraph
 from lxml import etree
 
 __all__ = [
     "DEFAULT_PARTNERSHIP",
+    "DEFAULT_MARKING",
     "blank_referral",
     "blank_scoping",
     "prefilled_scoping",
     "filled_referral",
     "filled_scoping",
+    "fill_by_label",
     "add_custom_properties",
     "REFERRAL_LAYOUT",
     "SCOPING_LAYOUT",
+    "IDENTIFIERS_LAYOUT",
+    "HOUSEHOLD_COLUMNS",
+    "CHRONOLOGY_COLUMNS",
 ]
 
 DEFAULT_PARTNERSHIP = "Dudley Safeguarding People Partnership"
+DEFAULT_MARKING = "OFFICIAL-SENSITIVE"
 
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 CHECKED, UNCHECKED = "☒", "☐"
@@ -50,6 +73,7 @@ _OPTIONS: dict[str, tuple[tuple[Any, str], ...]] = {
     "safeguarding_lead_consulted": _YES_NO,
     "looked_after": _YES_NO,
     "national_panel_notified": _YES_NO,
+    "police_investigation": _YES_NO,
     "records_secured": _YES_NO,
     "incident_type": (("death", "Death"), ("serious_harm", "Serious harm")),
     "abuse_or_neglect": (
@@ -58,9 +82,20 @@ _OPTIONS: dict[str, tuple[tuple[Any, str], ...]] = {
         ("no", "No"),
         ("unknown", "Unknown"),
     ),
+    "legal_status": (
+        ("child_protection_plan", "Child protection plan"),
+        ("child_in_need", "Child in need"),
+        ("looked_after", "Looked after"),
+        ("care_leaver", "Care leaver"),
+        ("none", "None of these"),
+        ("unknown", "Not known"),
+    ),
 }
+# Choices with this many options get one line each: easier to read and to tick.
+_OPTIONS_PER_LINE = 4
 _DATE_FIELDS = frozenset(
     {
+        "referral_date",
         "child_dob",
         "incident_date",
         "la_aware_date",
@@ -69,20 +104,36 @@ _DATE_FIELDS = frozenset(
         "involvement_to",
     }
 )
+# Where people write prose: the value cell is a tall box (its height in cm, at least).
+_TALL: dict[str, float] = {
+    "child_address": 1.6,
+    "incident_summary": 6.0,
+    "other_children_at_risk": 3.5,
+    "parallel_processes": 3.0,
+    "rationale": 6.0,
+    "involvement_summary": 6.0,
+    "risks_identified": 3.5,
+    "good_practice": 3.0,
+    "learning": 3.5,
+    "immediate_actions": 3.0,
+}
 
-# (section heading, [(field, label on the form)]). Labels must stay in data/labels.toml.
+# (section heading, [(field, label on the form)]). Labels must stay in data/labels.toml. A section
+# with no rows is a table (see _TABLE_SECTIONS); its heading is then the table's label.
 Layout = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
 
 REFERRAL_LAYOUT: Layout = (
     (
         "1. Details of the referrer",
         (
+            ("referral_date", "Date of referral (dd/mm/yyyy)"),
             ("referrer_name", "Referrer's name"),
             ("referrer_role", "Referrer's role / job title"),
             ("referrer_agency", "Referrer's agency"),
             ("referrer_email", "Referrer's email address"),
             ("referrer_phone", "Referrer's telephone number"),
             ("safeguarding_lead_consulted", "Have you consulted your safeguarding lead?"),
+            ("safeguarding_lead_name", "Name of your safeguarding lead"),
         ),
     ),
     (
@@ -93,24 +144,44 @@ REFERRAL_LAYOUT: Layout = (
             ("child_gender", "Child's gender"),
             ("child_ethnicity", "Child's ethnicity"),
             ("child_address", "Child's address"),
+            ("child_postcode", "Child's postcode"),
+            ("child_nhs_number", "Child's NHS number"),
+            ("child_school", "Child's school, college or nursery"),
+            ("legal_status", "The child's legal status at the time (tick one)"),
             ("looked_after", "Is the child looked after?"),
         ),
     ),
+    ("3. The child's household", ()),
     (
-        "3. The incident",
+        "4. The incident",
         (
             ("incident_date", "Date of the incident (dd/mm/yyyy)"),
             ("la_aware_date", "Date the local authority became aware (dd/mm/yyyy)"),
             ("incident_type", "Has the child died or been seriously harmed?"),
-            ("incident_summary", "Brief summary of the incident"),
             ("abuse_or_neglect", "Is abuse or neglect known or suspected?"),
-            ("national_panel_notified", "Has the National Panel been notified?"),
-            ("notification_date", "Date of notification to the National Panel (dd/mm/yyyy)"),
+            ("incident_summary", "Brief summary of the incident"),
+            (
+                "other_children_at_risk",
+                "Are other children at risk? (who they are, and how they are kept safe now)",
+            ),
         ),
     ),
-    ("4. Agencies involved with the child and family", ()),
     (
-        "5. Rationale",
+        "5. Who else knows",
+        (
+            ("national_panel_notified", "Has the National Panel been notified?"),
+            ("notification_date", "Date of notification to the National Panel (dd/mm/yyyy)"),
+            ("police_investigation", "Is there a police investigation?"),
+            (
+                "parallel_processes",
+                "Other processes under way (coroner, child death review, criminal or family "
+                "proceedings)",
+            ),
+        ),
+    ),
+    ("Agencies involved with the child and family", ()),
+    (
+        "6. Rationale",
         (("rationale", "Why do you think this case meets the criteria for a CSPR?"),),
     ),
 )
@@ -127,8 +198,9 @@ SCOPING_LAYOUT: Layout = (
             ("phone", "Telephone number"),
         ),
     ),
+    ("2. The child", ()),
     (
-        "2. Your agency's involvement",
+        "3. Your agency's involvement",
         (
             ("involvement_from", "Involvement from (dd/mm/yyyy)"),
             ("involvement_to", "Involvement to (dd/mm/yyyy)"),
@@ -143,6 +215,33 @@ SCOPING_LAYOUT: Layout = (
             ("records_secured", "Have your agency's records been secured?"),
         ),
     ),
+    ("4. Chronology of your agency's involvement", ()),
+)
+
+# The child's identifiers on the scoping template (referral keys): typed in for a trusted agency
+# only. These are not scoping fields: the reader leaves them alone.
+IDENTIFIERS_LAYOUT: tuple[tuple[str, str], ...] = (
+    ("child_name", "Child's full name"),
+    ("child_dob", "Child's date of birth"),
+    ("child_address", "Child's address"),
+    ("child_nhs_number", "Child's NHS number"),
+)
+
+# The list tables: (key in each entry, column header). The reader must know these headers.
+HOUSEHOLD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("name", "Person's full name"),
+    ("relationship", "Relationship to the child"),
+    ("dob", "Their date of birth (dd/mm/yyyy)"),
+)
+CHRONOLOGY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("date", "Date (dd/mm/yyyy)"),
+    ("event", "What happened"),
+    ("agency", "What your agency did"),
+)
+_AGENCY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("name", "Agency"),
+    ("contact_name", "Contact name"),
+    ("email", "Email"),
 )
 
 _REFERRAL_GUIDANCE = (
@@ -155,19 +254,49 @@ _REFERRAL_GUIDANCE = (
     "The death of a looked-after child must also be notified to the Secretary of State and Ofsted, "
     "whether or not abuse or neglect is suspected.",
     "Write dates as day/month/year (for example 03/12/2026). Tick a box by clicking it, or type X "
-    "beside your answer.",
+    "beside your answer. The boxes grow as you type; leave blank anything you do not know.",
 )
 
 _SCOPING_GUIDANCE = (
-    "Your agency has been identified as involved with the child or family named in a referral "
-    "for a Child Safeguarding Practice Review. Please complete this template from your agency's "
-    "records and reply to the email it came with, attaching the completed template.",
+    "Your agency has been identified as involved with a child or family referred for a Child "
+    "Safeguarding Practice Review. Please search your agency's records for the child named in "
+    "section 2, complete this template from them and reply to the email it came with, attaching "
+    "the completed template.",
     "Please do not change the case reference: it tells us which case your return belongs to. Write "
     "dates as day/month/year. Tick a box by clicking it, or type X beside your answer.",
 )
 
+_HOUSEHOLD_NOTE = (
+    "Parents, carers, brothers and sisters, and any other adult significant in the child's life "
+    "(a partner, a relative who cares for the child), whether or not they live with the child. "
+    "Add rows as you need them (press Tab in the last cell)."
+)
+_IDENTIFIERS_NOTE = (
+    "Section 2 is filled in by the business unit when the template is sent to your agency over "
+    "secure email. If it is blank, please ask the business unit for the child's details."
+)
+_CHRONOLOGY_NOTE = (
+    "One row for each contact or event, oldest first. Add rows as you need them (press Tab in the "
+    "last cell)."
+)
+_AGENCIES_NOTE = (
+    "List every agency involved with the child or family, with a contact and their email address "
+    "if you know them."
+)
+
 _AGENCY_ROWS = 6
+_HOUSEHOLD_ROWS = 6
+_CHRONOLOGY_ROWS = 8
 _LABEL_SHADE = "E7EEF5"
+_LABEL_WIDTH, _VALUE_WIDTH = Cm(6.5), Cm(10.5)
+
+
+class LabelMatcher(Protocol):
+    """What ``fill_by_label`` needs of the reader's labels (``core.forms.Labels``)."""
+
+    def match(self, form: str, label: str, section: str | None = None) -> str | None: ...
+
+    def is_placeholder(self, text: str) -> bool: ...
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,14 +304,18 @@ _LABEL_SHADE = "E7EEF5"
 # --------------------------------------------------------------------------------------------------
 
 
-def blank_referral(partnership_name: str = DEFAULT_PARTNERSHIP) -> bytes:
+def blank_referral(
+    partnership_name: str = DEFAULT_PARTNERSHIP, marking: str = DEFAULT_MARKING
+) -> bytes:
     """The blank CSPR referral form."""
-    return filled_referral({}, partnership_name)
+    return filled_referral({}, partnership_name, marking)
 
 
-def blank_scoping(partnership_name: str = DEFAULT_PARTNERSHIP) -> bytes:
-    """The blank initial scoping template (no case reference, no agency)."""
-    return _scoping({}, partnership_name, properties=None)
+def blank_scoping(
+    partnership_name: str = DEFAULT_PARTNERSHIP, marking: str = DEFAULT_MARKING
+) -> bytes:
+    """The blank initial scoping template (no case reference, no agency, no child)."""
+    return _scoping({}, None, partnership_name, marking, properties=None)
 
 
 def prefilled_scoping(
@@ -190,34 +323,60 @@ def prefilled_scoping(
     agency_name: str,
     partnership_name: str = DEFAULT_PARTNERSHIP,
     identifiers: Mapping[str, Any] | None = None,
+    *,
+    marking: str = DEFAULT_MARKING,
+    template: bytes | None = None,
+    labels: LabelMatcher | None = None,
 ) -> bytes:
     """The scoping template for one agency on one case: both typed in the form and embedded.
 
     ``identifiers`` (referral keys: ``child_name``, ``child_dob``, ``child_address``,
-    ``child_postcode``, ``child_nhs_number``) are typed in a block of their own only when given:
-    pass them for a trusted agency alone (SPEC 5).
+    ``child_postcode``, ``child_nhs_number``) are typed in only when given: pass them for a trusted
+    agency alone (SPEC 5); without them the child's block is left blank. ``template`` is a
+    partnership's own scoping template (``[forms] scoping``): it is filled by label instead, with
+    ``labels`` (the reader's, so the partnership's own synonyms count).
     """
-    merged = {"case_reference": reference, "agency_name": agency_name}
-    properties = {"cspr_case_reference": reference, "cspr_agency": agency_name}
-    return _scoping(merged, partnership_name, properties, identifiers)
+    if template is not None:
+        values = {"case_reference": reference, "agency_name": agency_name}
+        return fill_by_label(
+            template,
+            values,
+            _identifier_values(identifiers),
+            labels,
+            properties={"cspr_case_reference": reference, "cspr_agency": agency_name},
+        )
+    return filled_scoping({}, reference, agency_name, partnership_name, identifiers, marking)
 
 
 def filled_referral(
-    values: Mapping[str, Any], partnership_name: str = DEFAULT_PARTNERSHIP
+    values: Mapping[str, Any],
+    partnership_name: str = DEFAULT_PARTNERSHIP,
+    marking: str = DEFAULT_MARKING,
 ) -> bytes:
     """The referral form with ``values`` (SPEC 4 keys and value types) typed in."""
-    doc = _new_document(f"{partnership_name}: CSPR referral form")
+    title = f"{partnership_name}: CSPR referral form"
+    doc = _new_document(
+        title, partnership_name, marking, "Child Safeguarding Practice Review referral"
+    )
     doc.add_heading(partnership_name, level=0)
     doc.add_heading("Child Safeguarding Practice Review: referral form", level=1)
     for text in _REFERRAL_GUIDANCE:
         doc.add_paragraph(text)
     ids = count(1000)
     for heading, rows in REFERRAL_LAYOUT:
-        doc.add_heading(heading, level=2)
         if rows:
+            doc.add_heading(heading, level=2)
             _label_table(doc, rows, values, ids)
+        elif heading.startswith("Agencies"):
+            doc.add_heading(heading, level=3)
+            doc.add_paragraph(_AGENCIES_NOTE)
+            _list_table(doc, _AGENCY_COLUMNS, values.get("agencies_involved") or [], _AGENCY_ROWS)
         else:
-            _agencies_table(doc, values.get("agencies_involved") or [])
+            # The heading is the household's label: the table follows it at once, the note after
+            # (a paragraph between them would be read as the household's value).
+            doc.add_heading(heading, level=2)
+            _list_table(doc, HOUSEHOLD_COLUMNS, values.get("household") or [], _HOUSEHOLD_ROWS)
+            _note(doc, _HOUSEHOLD_NOTE)
     return _save(doc)
 
 
@@ -226,11 +385,79 @@ def filled_scoping(
     reference: str,
     agency_name: str,
     partnership_name: str = DEFAULT_PARTNERSHIP,
+    identifiers: Mapping[str, Any] | None = None,
+    marking: str = DEFAULT_MARKING,
 ) -> bytes:
     """The scoping template for ``reference`` / ``agency_name`` with ``values`` typed in."""
     merged = {**values, "case_reference": reference, "agency_name": agency_name}
     properties = {"cspr_case_reference": reference, "cspr_agency": agency_name}
-    return _scoping(merged, partnership_name, properties)
+    return _scoping(merged, identifiers, partnership_name, marking, properties)
+
+
+def fill_by_label(
+    docx_bytes: bytes,
+    scoping_values: Mapping[str, str],
+    identifier_values: Mapping[str, str] | None = None,
+    labels: LabelMatcher | None = None,
+    *,
+    properties: Mapping[str, str] | None = None,
+) -> bytes:
+    """A partnership's own scoping template with values typed beside the labels that name them.
+
+    A label cell's value goes in the empty cell to its right; a ``Label:`` paragraph with nothing
+    after the colon gets the value after it. Scoping fields are found by the scoping labels,
+    identifiers by the referral's (``Child's name``, ``NHS number``). When the template has no
+    place for the case reference or the agency, they are typed at the top, so a person sees them
+    too. ``properties`` are embedded as custom document properties.
+    """
+    if labels is None:
+        from .core.forms import Labels  # the reader's labels: only when a template is filled
+
+        labels = Labels.load()
+    wanted: dict[tuple[str, str], str] = {("scoping", k): v for k, v in scoping_values.items() if v}
+    for key, value in (identifier_values or {}).items():
+        if value:
+            wanted[("referral", key)] = value
+    doc = Document(io.BytesIO(docx_bytes))
+    filled: set[tuple[str, str]] = set()
+
+    def field_of(text: str) -> tuple[str, str] | None:
+        first = next((ln for ln in text.splitlines() if ln.strip()), "")
+        for form in ("scoping", "referral"):
+            key = labels.match(form, first)
+            if key is not None and (form, key) in wanted and (form, key) not in filled:
+                return form, key
+        return None
+
+    def empty(cell: _Cell) -> bool:
+        text = cell.text.strip()
+        return not text or labels.is_placeholder(text)
+
+    for table in _all_tables(doc):
+        for row in table.rows:
+            cells = _distinct_cells(row.cells)
+            for label_cell, value_cell in zip(cells, cells[1:], strict=False):
+                found = field_of(label_cell.text)
+                if found is not None and empty(value_cell):
+                    value_cell.text = wanted[found]
+                    filled.add(found)
+    for paragraph in list(doc.paragraphs):
+        label, colon, rest = paragraph.text.partition(":")
+        if colon and not rest.strip():
+            found = field_of(label)
+            if found is not None:
+                paragraph.add_run(f" {wanted[found]}")
+                filled.add(found)
+    missing = [k for k in ("case_reference", "agency_name") if ("scoping", k) in wanted]
+    missing = [k for k in missing if ("scoping", k) not in filled]
+    if missing:
+        words = {"case_reference": "Case reference", "agency_name": "Agency"}
+        first = doc.paragraphs[0] if doc.paragraphs else doc.add_paragraph()
+        for key in missing:
+            line = first.insert_paragraph_before(f"{words[key]}: {wanted[('scoping', key)]}")
+            line.runs[0].bold = True
+    data = _save(doc)
+    return add_custom_properties(data, properties) if properties else data
 
 
 def add_custom_properties(docx_bytes: bytes, properties: Mapping[str, str]) -> bytes:
@@ -302,37 +529,17 @@ def add_custom_properties(docx_bytes: bytes, properties: Mapping[str, str]) -> b
 # --------------------------------------------------------------------------------------------------
 
 
-# The child's identifiers on the scoping template (referral keys): typed in for a trusted agency
-# only. These are not scoping fields: the reader leaves them alone.
-IDENTIFIERS_LAYOUT: tuple[tuple[str, str], ...] = (
-    ("child_name", "Child's full name"),
-    ("child_dob", "Child's date of birth"),
-    ("child_address", "Child's address"),
-    ("child_nhs_number", "Child's NHS number"),
-)
-
-
-def _identifier_values(identifiers: Mapping[str, Any]) -> dict[str, str]:
-    """The child's block as text: the address with its postcode, the date of birth dd/mm/yyyy."""
-    out: dict[str, str] = {}
-    for key, _label in IDENTIFIERS_LAYOUT:
-        value = identifiers.get(key)
-        if value:
-            out[key] = str(value)  # typed in by _label_table, the date of birth as dd/mm/yyyy
-    postcode = str(identifiers.get("child_postcode") or "").strip()
-    address = out.get("child_address", "")
-    if postcode and postcode.replace(" ", "").upper() not in address.replace(" ", "").upper():
-        out["child_address"] = f"{address}\n{postcode}" if address else postcode
-    return out
-
-
 def _scoping(
     values: Mapping[str, Any],
+    identifiers: Mapping[str, Any] | None,
     partnership_name: str,
+    marking: str,
     properties: Mapping[str, str] | None,
-    identifiers: Mapping[str, Any] | None = None,
 ) -> bytes:
-    doc = _new_document(f"{partnership_name}: CSPR initial scoping template")
+    title = f"{partnership_name}: CSPR initial scoping template"
+    doc = _new_document(
+        title, partnership_name, marking, "Child Safeguarding Practice Review scoping"
+    )
     doc.add_heading(partnership_name, level=0)
     doc.add_heading("Child Safeguarding Practice Review: initial scoping template", level=1)
     for text in _SCOPING_GUIDANCE:
@@ -340,26 +547,92 @@ def _scoping(
     ids = count(2000)
     for heading, rows in SCOPING_LAYOUT:
         doc.add_heading(heading, level=2)
-        _label_table(doc, rows, values, ids)
-    if identifiers:
-        doc.add_heading("The child (sent to your agency over secure email)", level=2)
-        _label_table(doc, IDENTIFIERS_LAYOUT, _identifier_values(identifiers), ids)
+        if rows:
+            _label_table(doc, rows, values, ids)
+        elif heading.startswith("2."):
+            doc.add_paragraph(_IDENTIFIERS_NOTE)
+            _label_table(doc, IDENTIFIERS_LAYOUT, _identifier_values(identifiers), ids)
+        else:
+            # As for the household: the heading labels the table, so the note comes after it.
+            _list_table(doc, CHRONOLOGY_COLUMNS, values.get("chronology") or [], _CHRONOLOGY_ROWS)
+            _note(doc, _CHRONOLOGY_NOTE)
     data = _save(doc)
     return add_custom_properties(data, properties) if properties else data
 
 
-def _new_document(title: str) -> DocumentObject:
+def _identifier_values(identifiers: Mapping[str, Any] | None) -> dict[str, str]:
+    """The child's block as text: the address with its postcode, the date of birth dd/mm/yyyy."""
+    if not identifiers:
+        return {}
+    out: dict[str, str] = {}
+    for key, _label in IDENTIFIERS_LAYOUT:
+        value = identifiers.get(key)
+        if value:
+            out[key] = _display(key, value)
+    postcode = str(identifiers.get("child_postcode") or "").strip()
+    address = out.get("child_address", "")
+    if postcode and postcode.replace(" ", "").upper() not in address.replace(" ", "").upper():
+        out["child_address"] = f"{address}\n{postcode}" if address else postcode
+    return out
+
+
+def _new_document(title: str, partnership_name: str, marking: str, subject: str) -> DocumentObject:
     doc = Document()
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
     for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
         setattr(section, side, Cm(2))
+    section.header_distance = section.footer_distance = Cm(1)
     normal = doc.styles["Normal"]
     normal.font.name = "Arial"
     normal.font.size = Pt(11)
-    doc.core_properties.title = title
-    doc.core_properties.author = "cspr-mailbot"
+    props = doc.core_properties
+    props.title = title
+    props.subject = subject
+    props.author = partnership_name
+    props.last_modified_by = partnership_name
+    props.comments = f"{marking} when completed." if marking else ""
+    props.keywords = "CSPR; Child Safeguarding Practice Review"
+    props.category = marking
+    if marking:
+        header = section.header.paragraphs[0]
+        header.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        run = header.add_run(marking)
+        run.bold = True
+        run.font.size = Pt(12)
+    footer = section.footer.paragraphs[0]
+    footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    footer.add_run(f"{title}    Page ")
+    _field(footer, "PAGE", "1")
+    footer.add_run(" of ")
+    _field(footer, "NUMPAGES", "1")
+    for run in footer.runs:
+        run.font.size = Pt(9)
     return doc
+
+
+def _field(paragraph: Paragraph, instruction: str, shown: str) -> None:
+    """A Word field (PAGE, NUMPAGES) as begin / instruction / separate / result / end runs."""
+    parts: list[tuple[str, str | None]] = [
+        ("begin", None),
+        ("instr", f" {instruction} "),
+        ("separate", None),
+        ("text", shown),
+        ("end", None),
+    ]
+    for kind, text in parts:
+        run = paragraph.add_run()
+        if kind == "instr":
+            instr = OxmlElement("w:instrText")
+            instr.set(qn("xml:space"), "preserve")
+            instr.text = text
+            run._r.append(instr)
+        elif kind == "text":
+            run.text = text or ""
+        else:
+            char = OxmlElement("w:fldChar")
+            char.set(qn("w:fldCharType"), kind)
+            run._r.append(char)
 
 
 def _save(doc: DocumentObject) -> bytes:
@@ -368,21 +641,31 @@ def _save(doc: DocumentObject) -> bytes:
     return out.getvalue()
 
 
+def _note(doc: DocumentObject, text: str) -> None:
+    paragraph = doc.add_paragraph()
+    run = paragraph.add_run(text)
+    run.italic = True
+    run.font.size = Pt(9.5)
+
+
 def _label_table(
     doc: DocumentObject,
     rows: Sequence[tuple[str, str]],
     values: Mapping[str, Any],
     ids: count[int],
 ) -> Table:
-    table = doc.add_table(rows=len(rows), cols=2)
+    table: Table = doc.add_table(rows=len(rows), cols=2)
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     for row, (key, label) in zip(table.rows, rows, strict=True):
         label_cell, value_cell = row.cells
-        label_cell.width, value_cell.width = Cm(6.5), Cm(10.5)
+        label_cell.width, value_cell.width = _LABEL_WIDTH, _VALUE_WIDTH
         label_cell.text = label
         label_cell.paragraphs[0].runs[0].bold = True
         _shade(label_cell, _LABEL_SHADE)
+        if key in _TALL:
+            row.height = Cm(_TALL[key])
+            row.height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
         value = values.get(key)
         if key in _OPTIONS:
             _checkbox_options(value_cell, _OPTIONS[key], value, ids)
@@ -391,32 +674,68 @@ def _label_table(
     return table
 
 
-def _agencies_table(doc: DocumentObject, agencies: Sequence[Mapping[str, Any]]) -> Table:
-    doc.add_paragraph(
-        "List every agency involved with the child or family, with a contact and their email "
-        "address if you know them."
-    )
-    count_rows = max(_AGENCY_ROWS, len(agencies) + 1)
-    table = doc.add_table(rows=count_rows + 1, cols=3)
+def _list_table(
+    doc: DocumentObject,
+    columns: Sequence[tuple[str, str]],
+    entries: Sequence[Mapping[str, Any]],
+    minimum_rows: int,
+) -> Table:
+    """A header row of column names over rows of entries, with empty rows to write in."""
+    count_rows = max(minimum_rows, len(entries) + 1)
+    table: Table = doc.add_table(rows=count_rows + 1, cols=len(columns))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    for cell, text in zip(table.rows[0].cells, ("Agency", "Contact name", "Email"), strict=True):
+    _repeat_as_header(table.rows[0]._tr)
+    for cell, (_key, text) in zip(table.rows[0].cells, columns, strict=True):
         cell.text = text
         cell.paragraphs[0].runs[0].bold = True
         _shade(cell, _LABEL_SHADE)
-    for row, agency in zip(table.rows[1:], agencies, strict=False):
-        for cell, key in zip(row.cells, ("name", "contact_name", "email"), strict=True):
-            if agency.get(key):
-                cell.text = str(agency[key])
+    for row in table.rows[1:]:
+        row.height = Cm(0.9)
+        row.height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
+    for row, entry in zip(table.rows[1:], entries, strict=False):
+        for cell, (key, _text) in zip(row.cells, columns, strict=True):
+            value = entry.get(key)
+            if value:
+                cell.text = _display("child_dob" if key in {"dob", "date"} else key, value)
     return table
+
+
+def _repeat_as_header(tr: Any) -> None:
+    """The header row repeats on every page the table runs over."""
+    pr = tr.get_or_add_trPr()
+    header = OxmlElement("w:tblHeader")
+    header.set(qn("w:val"), "true")
+    pr.append(header)
+
+
+def _all_tables(doc: DocumentObject) -> list[Table]:
+    out: list[Table] = []
+    stack = list(doc.tables)
+    while stack:
+        table = stack.pop(0)
+        out.append(table)
+        for row in table.rows:
+            for cell in _distinct_cells(row.cells):
+                stack.extend(cell.tables)
+    return out
+
+
+def _distinct_cells(cells: Sequence[_Cell]) -> list[_Cell]:
+    """A row's cells with a merged cell once (python-docx repeats it for each grid column)."""
+    out: list[_Cell] = []
+    for cell in cells:
+        if not out or cell._tc is not out[-1]._tc:
+            out.append(cell)
+    return out
 
 
 def _display(key: str, value: Any) -> str:
     if key in _DATE_FIELDS:
         try:
             day = value if isinstance(value, date) else date.fromisoformat(str(value))
-        except ValueError:  # not an ISO date (a date of birth as the referral gave it): as given
-            return str(value)
+        except ValueError:
+            return str(value)  # already as a person wrote it
         return day.strftime("%d/%m/%Y")
     return str(value)
 
@@ -432,11 +751,18 @@ def _shade(cell: _Cell, fill: str) -> None:
 def _checkbox_options(
     cell: _Cell, options: Sequence[tuple[Any, str]], value: Any, ids: count[int]
 ) -> None:
-    """Clickable checkboxes (content controls) with the option's words after each."""
+    """Clickable checkboxes (content controls) with the option's words after each.
+
+    Up to ``_OPTIONS_PER_LINE`` options share a line; more get one line each.
+    """
+    one_per_line = len(options) > _OPTIONS_PER_LINE
     paragraph = cell.paragraphs[0]
     for index, (option, words) in enumerate(options):
+        if one_per_line and index:
+            paragraph = cell.add_paragraph()
         paragraph._p.append(checkbox_sdt(value is not None and value == option, next(ids)))
-        run = paragraph.add_run(f" {words}" + ("" if index == len(options) - 1 else "    "))
+        last = one_per_line or index == len(options) - 1
+        run = paragraph.add_run(f" {words}" + ("" if last else "    "))
         run.font.color.rgb = RGBColor(0, 0, 0)
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from cspr_mailbot.adapters.store import Store
-from cspr_mailbot.cli import build_app, main
+from cspr_mailbot.cli import main
 from cspr_mailbot.config import load_config
 from cspr_mailbot.core import intake
 from cspr_mailbot.core.workdays import LONDON
+from cspr_mailbot.wiring import build_app
 
 CHILD = "Jamie Example"
 BODY = f"""Referrer name: Sam Carter
@@ -129,8 +130,7 @@ def test_the_reply_limit_breaks_a_loop_with_one_sender(site: Path) -> None:
     cfg = load_config(site / "config.toml")
     with Store(cfg.store_path) as store:
         claimed = [
-            any(e["detail"].startswith("acknowledgement to") for e in c["events"])
-            for c in store.cases()
+            any(e.detail.startswith("acknowledgement to") for e in c.events) for c in store.cases()
         ]
     assert claimed == [True, True, True, False, False]
     assert (
@@ -253,7 +253,9 @@ def test_a_reply_refused_for_good_is_reported_to_the_coordinators(
     assert again.send_failures == 0 and again.sent == 0
     cfg = load_config(site / "config.toml")
     with Store(cfg.store_path) as store:
-        events = [e["kind"] for e in store.get_case("DSPP-2026-0001")["events"]]
+        case = store.get_case("DSPP-2026-0001")
+        assert case is not None
+        events = [e.kind for e in case.events]
     assert "send_failed" in events
 
 
@@ -362,7 +364,8 @@ def test_a_recipient_refused_while_the_others_take_it_is_reported(
         report = PassReport()
         app.flush_outbox(now, report)
         assert (report.sent, report.undeliverable) == (1, 1)  # the chaser, partly refused
-        assert store.outbox_get(chaser.key)["sent_at"] is not None  # sent: not retried
+        record = store.outbox_get(chaser.key)
+        assert record is not None and record.sent_at is not None  # sent: not retried
         later = PassReport()
         app.flush_outbox(now, later)  # the notice queued meanwhile goes with the next flush
         assert (later.sent, later.undeliverable) == (1, 0)

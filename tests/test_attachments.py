@@ -456,3 +456,40 @@ def test_a_remembered_pass_is_checked_again_under_tighter_limits() -> None:
     with pytest.raises(UnreadableAttachment) as info:
         check_docx(att, Limits(max_attachment_bytes=1000))
     assert info.value.code == "too_large"
+
+
+# --------------------------------------------------------------------------- read once
+
+
+def test_a_passed_docx_carries_the_parts_the_reader_needs_as_inflated() -> None:
+    from cspr_mailbot import formgen
+    from cspr_mailbot.core.attachments import KEPT_PARTS, VettedDocx
+
+    data = formgen.prefilled_scoping("DSPP-2026-0007", "West Midlands Police")
+    vetted = check_docx(att(data), Limits())
+    assert isinstance(vetted, VettedDocx) and vetted == data
+    with zipfile.ZipFile(BytesIO(data)) as zf:
+        assert vetted.names == frozenset(zf.namelist())
+        assert set(vetted.parts) == KEPT_PARTS  # the form carries all three
+        assert all(vetted.parts[name] == zf.read(name) for name in KEPT_PARTS)
+    remembered = check_docx(att(data), Limits())
+    assert remembered == data and remembered.parts == vetted.parts
+
+
+def test_remembered_passes_keep_a_bounded_number_of_bytes() -> None:
+    from cspr_mailbot.core import attachments
+
+    big = b"<w:p><w:r><w:t>" + os.urandom(3 * MIB).hex().encode() + b"</w:t></w:r></w:p>"
+    for i in range(6):  # six documents of about 6 MiB each: over the 16 MiB kept
+        data = rebuild(docx_bytes(f"form {i}"), replace={"word/document.xml": big})
+        assert check_docx(att(data), Limits()) == data
+    kept = sum(len(p) for _, parts in attachments._PASSED.values() for p in parts.values())
+    assert 0 < kept <= attachments._PASSED_MAX_BYTES
+
+
+def test_a_doctype_across_two_chunks_of_a_utf16_be_part_is_an_xml_bomb() -> None:
+    from cspr_mailbot.core.attachments import CHUNK
+
+    body = " " * (CHUNK // 2 - 3) + "<!DOCTYPE x []><x/>"  # the marker starts 6 bytes before
+    data = rebuild(docx_bytes(), replace={"word/styles.xml": body.encode("utf-16-be")})
+    assert refused(att(data)) == "xml_bomb"

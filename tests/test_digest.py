@@ -13,6 +13,7 @@ import pytest
 from cspr_mailbot.core import digest
 from cspr_mailbot.core.clocks import Timescales
 from cspr_mailbot.core.models import Agency, Case
+from cspr_mailbot.core.records import OutboxRecord
 from cspr_mailbot.core.workdays import LONDON, WorkingCalendar
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -113,12 +114,40 @@ CASES: list[Case] = [
 ]
 
 
+def sent_record(
+    key: str,
+    case_reference: str | None,
+    template: str,
+    subject: str,
+    to: list[str],
+    cc: list[str],
+    internal: bool,
+    sent_at: str | None,
+    created_at: str | None,
+) -> OutboxRecord:
+    """An outbox record as the store hands it out, written with ISO strings for short."""
+    sent = datetime.fromisoformat(sent_at) if sent_at else None
+    return OutboxRecord(
+        key=key,
+        message_id=f"<{key}@dspp.example>",
+        template=template,
+        subject=subject,
+        to=tuple(to),
+        created_at=datetime.fromisoformat(created_at) if created_at else (sent or NOW),
+        case_reference=case_reference,
+        cc=tuple(cc),
+        internal=internal,
+        sent_at=sent,
+    )
+
+
 def build(
     cases: list[Case] | None = None,
     sent: list[dict[str, Any]] | None = None,
     since: datetime | None = datetime(2026, 12, 2, 8, 0, tzinfo=LONDON),
 ) -> digest.Digest:
-    return digest.build_digest(CASES if cases is None else cases, sent or [], NOW, CAL, TS, since)
+    records = [sent_record(**r) for r in sent or []]
+    return digest.build_digest(CASES if cases is None else cases, records, NOW, CAL, TS, since)
 
 
 def refs(rows: list[digest.DigestRow]) -> list[str]:

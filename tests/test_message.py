@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import quopri
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +18,8 @@ from cspr_mailbot.core.message import (
     original_message_id_of_bounce,
     parse_message,
 )
+
+FIXTURES = Path(__file__).parent / "fixtures" / "html"
 
 
 def mail(headers: str, body: str | bytes = "Hello.\r\n") -> bytes:
@@ -352,3 +358,247 @@ def test_classic_bounce_quoting_the_original() -> None:
 
 def test_a_message_that_is_no_bounce_has_no_original() -> None:
     assert original_message_id_of_bounce(parse_message(mail(BASIC), "8")) is None
+
+
+# --------------------------------------------------------------------------- the sender (SPEC 3)
+
+
+def sender_of(from_value: str, extra: str = "") -> tuple[str, str, bool]:
+    msg = parse_message(mail(f"From: {from_value}\nSubject: x{extra}"), "1")
+    return msg.from_addr, msg.from_name, msg.sender_ambiguous
+
+
+def test_an_encoded_word_decoding_to_a_line_break_is_ambiguous() -> None:
+    # Issue 10: this sent the acknowledgement to "_evil@x.example?=".
+    raw = mail("From: =?utf-8?q?Eve=0D=0ABcc:_evil@x.example?= <ref8@example.org>\nSubject: x")
+    msg = parse_message(raw, "1")
+    assert msg.sender_ambiguous
+    assert (msg.from_addr, msg.from_name) == ("", "")
+    from_header = msg.header("from") or ""
+    assert "\r" not in from_header and "\n" not in from_header  # nothing downstream gets a CR/LF
+
+
+def test_an_address_as_the_display_name_is_ambiguous() -> None:
+    # Issue 10: this was taken as the coordinator.
+    assert sender_of("coordinator@example.gov.uk <attacker@evil.example>") == ("", "", True)
+
+
+def test_a_group_with_the_coordinator_in_it_is_ambiguous() -> None:
+    # Issue 10: this was taken as the coordinator too.
+    assert sender_of("a:coordinator@example.gov.uk; <attacker@evil.example>") == ("", "", True)
+
+
+@pytest.mark.parametrize(
+    "from_value",
+    [
+        "jo@example.org, attacker@evil.example",
+        "jo@example.org attacker@evil.example",
+        '"coordinator@example.gov.uk" <attacker@evil.example>',
+        "attacker@evil.example (coordinator@example.gov.uk)",
+        "=?utf-8?q?coordinator=40example.gov.uk?= <attacker@evil.example>",
+        "Jo <=?utf-8?q?coordinator=40example.gov.uk?=>",
+        "=?utf-8?b?Sm8NCg==?= <jo@example.org>",  # "Jo\r\n"
+        "Team: coordinator@example.gov.uk;",
+        "<coordinator@example.gov.uk> <attacker@evil.example>",
+    ],
+)
+def test_other_ambiguous_senders(from_value: str) -> None:
+    assert sender_of(from_value) == ("", "", True)
+
+
+def test_two_from_fields_are_ambiguous() -> None:
+    assert sender_of("coordinator@example.gov.uk", "\nFrom: attacker@evil.example")[2]
+
+
+@pytest.mark.parametrize(
+    ("from_value", "addr", "name"),
+    [
+        ("Jo Bloggs <Jo.Bloggs@Example.ORG>", "jo.bloggs@example.org", "Jo Bloggs"),
+        ('"Bloggs, Jo" <jo@example.org>', "jo@example.org", "Bloggs, Jo"),
+        ('"jo@example.org" <jo@example.org>', "jo@example.org", "jo@example.org"),
+        ("jo@example.org (Jo Bloggs)", "jo@example.org", "Jo Bloggs"),
+        ("=?utf-8?q?Zo=C3=AB_Smith?= <zoe@example.org>", "zoe@example.org", "Zoë Smith"),
+        (
+            "=?utf-8?b?Wm/Dqw==?=\n =?utf-8?b?IFNtaXRo?= <zoe@example.org>",
+            "zoe@example.org",
+            "Zoë Smith",
+        ),
+        ("John Q. Public <jqp@example.org>", "jqp@example.org", "John Q. Public"),
+        ("<jo@example.org>", "jo@example.org", ""),
+    ],
+)
+def test_plain_senders_are_not_ambiguous(from_value: str, addr: str, name: str) -> None:
+    assert sender_of(from_value) == (addr, name, False)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "From: <>",
+        'From: "Mail Delivery System" <>',
+        "From: postmaster@example.org\nReturn-Path: <>",
+        "From: postmaster@example.org\nReturn-Path: < >",
+        "From: postmaster@example.org\nReturn-Path: <> (bounce)",
+        "From: postmaster@example.org\nReturn-Path: <bounce@example.org>\nReturn-Path: <>",
+    ],
+)
+def test_null_senders_in_any_form(headers: str) -> None:
+    msg = parse_message(mail(headers), "1")
+    assert msg.null_sender and not msg.sender_ambiguous
+
+
+def test_a_person_is_no_null_sender() -> None:
+    msg = parse_message(mail(BASIC + "\nReturn-Path: <sam.referrer@example.org>"), "1")
+    assert not msg.null_sender and not msg.sender_ambiguous
+
+
+def test_encoded_line_breaks_never_reach_a_header_value() -> None:
+    msg = parse_message(mail("From: a@b.c\nSubject: =?utf-8?q?Hi=0D=0ABcc:_x@y.z?="), "1")
+    assert msg.subject == "Hi  Bcc: x@y.z"
+
+
+# --------------------------------------------------------------------------- HTML-only replies
+
+
+def html_mail(name: str, charset: str = "utf-8", cte: str = "8bit") -> bytes:
+    html = (FIXTURES / name).read_text(encoding="utf-8").encode(charset)
+    body = quopri.encodestring(html) if cte == "quoted-printable" else html
+    headers = (
+        "From: Jo Bloggs <jo.bloggs@example.gov.uk>\nSubject: RE: [DSPP-2026-0001] New referral\n"
+        f'MIME-Version: 1.0\nContent-Type: text/html; charset="{charset}"\n'
+        f"Content-Transfer-Encoding: {cte}"
+    )
+    return mail(headers, body)
+
+
+def test_outlook_desktop_html_only_reply_reads_line_by_line() -> None:
+    # Outlook desktop: windows-1252, quoted-printable, a p.MsoNormal per line, <o:p>&nbsp;</o:p>.
+    msg = parse_message(html_mail("outlook_desktop.html", "windows-1252", "quoted-printable"), "1")
+    assert msg.body_text.splitlines()[:12] == [
+        "notified: 10/12/2026",
+        "start rapid review",
+        "",
+        "Jo’s team & I will follow up.",
+        "",
+        "Thanks,",
+        "Jo",
+        "",
+        "From: DSPP Business Unit <dsppb@example.gov.uk>",
+        "Sent: 09 December 2026 16:05",
+        "To: Jo Bloggs <jo.bloggs@example.gov.uk>",
+        "Subject: [DSPP-2026-0001] New referral received",
+    ]
+    assert "mso" not in msg.body_text and "font-family" not in msg.body_text
+
+
+def test_outlook_on_the_web_reply_one_line_per_div() -> None:
+    msg = parse_message(html_mail("outlook_web.html", "iso-8859-1"), "1")
+    assert msg.body_text.splitlines()[:6] == [
+        "agency: West Midlands Police <pvp@example.police.uk>",
+        "agency: Dudley Council Children's Services <mash@example.gov.uk>",
+        "agency: Black Country Healthcare <safeguarding@example.nhs.uk>",
+        "",
+        "Sam",
+        "From: DSPP Business Unit <dsppb@example.gov.uk>",
+    ]
+
+
+def test_gmail_reply_with_a_greeting() -> None:
+    msg = parse_message(html_mail("gmail.html"), "1")
+    assert msg.body_text.splitlines()[:9] == [
+        "Hi all,",
+        "",
+        "notified: 04/12/2026",
+        "aware: 30/11/2026",
+        "",
+        "Thanks,",
+        "Jane",
+        "",
+        "On Wed, 9 Dec 2026 at 16:05, DSPP Business Unit <dsppb@example.gov.uk> wrote:",
+    ]
+
+
+def test_apple_mail_reply_with_blank_lines() -> None:
+    msg = parse_message(html_mail("apple_mail.html", "us-ascii", "quoted-printable"), "1")
+    assert msg.body_text.splitlines()[:6] == [
+        "decision: cspr",
+        "",
+        "completed: 01/06/2027",
+        "",
+        "Dr A. Patel",
+        "",
+    ]
+
+
+def test_outlook_com_reply_one_line_per_div() -> None:
+    text = html_to_text((FIXTURES / "outlook_com.html").read_text(encoding="utf-8"))
+    assert text.splitlines()[:5] == ["Hi. I am fine.", "", "Thanks,", "Alex", ""]
+    assert "Date: Thu, 26 Jun 2014 13:53:45 +0400" in text.splitlines()
+
+
+def test_html_whitespace_never_runs_away() -> None:
+    html = (
+        "<div>notified:&nbsp;&nbsp; 10/12/2026 \n\n\t </div>"
+        "<p>&nbsp;</p><p>&nbsp;</p><p>&nbsp;</p><p></p><div> </div>"
+        "<div>start&#160;rapid\n   review</div><p>&nbsp;</p>"
+    )
+    assert html_to_text(html) == "notified: 10/12/2026\n\nstart rapid review"
+
+
+def test_text_after_the_closing_html_tag_is_kept() -> None:
+    # List servers append their footer after </html>; browsers show it.
+    assert html_to_text("<html><body><p>Hello</p></body></html>\n-- \nList footer") == (
+        "Hello\n-- List footer"
+    )
+
+
+# --------------------------------------------------------------------------- machine mail facts
+
+
+def test_part_types_name_every_part() -> None:
+    body = (
+        "--M\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n"
+        "--A\r\nContent-Type: text/plain\r\n\r\nplain\r\n"
+        "--A\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--A--\r\n"
+        "--M\r\nContent-Type: message/rfc822\r\n\r\n"
+        + FORWARDED
+        + "--M\r\nContent-Type: application/pdf; name=a.pdf\r\n\r\n%PDF\r\n--M--\r\n"
+    )
+    msg = parse_message(mail("From: a@b.c\nContent-Type: multipart/mixed; boundary=M", body), "1")
+    assert msg.part_types == (
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "message/rfc822",  # an attached message is one part; its own parts are its own
+        "application/pdf",
+    )
+    assert parse_message(mail(BASIC), "2").part_types == ("text/plain",)
+
+
+@pytest.mark.parametrize("machine_type", ["message/delivery-status", "message/feedback-report"])
+def test_machine_parts_outside_multipart_report_are_visible(machine_type: str) -> None:
+    body = (
+        "--M\r\nContent-Type: text/plain\r\n\r\nThis is a report.\r\n"
+        f"--M\r\nContent-Type: {machine_type}\r\n\r\n"
+        "Feedback-Type: abuse\r\nReporting-MTA: dns; mx.example.org\r\n\r\n--M--\r\n"
+    )
+    msg = parse_message(mail("From: <>\nContent-Type: multipart/mixed; boundary=M", body), "1")
+    assert msg.content_type == "multipart/mixed"
+    assert machine_type in msg.part_types
+    assert msg.null_sender
+
+
+@pytest.mark.parametrize(
+    ("bom", "codec"),
+    [(b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")],
+)
+def test_a_leading_byte_order_mark_is_tolerated(bom: bytes, codec: str) -> None:
+    original = dsn("Content-Type: text/rfc822-headers\r\n\r\nMessage-ID: <ack.1@dsppb>\r\n")
+    raw = bom + original.decode("utf-8").encode(codec)
+    msg = parse_message(raw, "1")
+    assert msg.from_addr == "mailer-daemon@example.gov.uk"
+    assert msg.content_type == "multipart/report" and msg.report_type == "delivery-status"
+    assert "message/delivery-status" in msg.part_types
+    assert msg.sha256 == hashlib.sha256(raw).hexdigest()
+    assert "LeadingByteOrderMark" in msg.defects

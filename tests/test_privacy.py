@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from cspr_mailbot import formgen
-from cspr_mailbot.adapters.outbox import PrivacyError, Renderer, forbidden_words
+from cspr_mailbot.adapters.outbox import Renderer, forbidden_words
 from cspr_mailbot.cli import case_json
 from cspr_mailbot.config import parse_config
 from cspr_mailbot.core import attachments, forms, handlers, schedule
@@ -45,7 +45,7 @@ from cspr_mailbot.core.reading import read_message
 from cspr_mailbot.core.settings import DirectoryAgency, Settings
 from cspr_mailbot.core.trust import Trust
 from cspr_mailbot.core.workdays import LONDON, WorkingCalendar
-from cspr_mailbot.errors import ConfigError
+from cspr_mailbot.errors import ConfigError, PrivacyError
 
 PARTNERSHIP = "Dudley Safeguarding People Partnership"
 MAILBOX = "dsppb@example.gov.uk"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import random
@@ -9,59 +10,69 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cspr_mailbot.adapters.store import Store
+from cspr_mailbot.core.models import Case
+from cspr_mailbot.core.records import LedgerEntry, OutboxRecord
 from cspr_mailbot.errors import StoreError, StoreLocked
 
 FORK = multiprocessing.get_context("fork")
 
 
-def case(reference: str, status: str = "referral_received", **extra: Any) -> dict[str, Any]:
-    return {
-        "reference": reference,
-        "status": status,
-        "received_at": "2026-03-02T10:00:00+00:00",
-        "received_on": "2026-03-02",
-        "referral": {"child_name": "Child Name", "agencies_involved": [{"name": "Police"}]},
-        "events": [{"at": "2026-03-02T10:00:00+00:00", "kind": "received", "detail": ""}],
-        "sent_keys": [],
-        **extra,
-    }
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
-def ledger(sha: str, message_id: str | None, reference: str | None = None) -> dict[str, Any]:
-    return {
-        "message_id": message_id,
-        "sha256": sha,
-        "uid": "7",
-        "outcome": "referral",
-        "case_reference": reference,
-        "processed_at": "2026-03-02T10:00:00+00:00",
-        "folder": "Processed",
-        "moved": False,
-    }
+T0 = at("2026-03-02T10:00:00+00:00")
 
 
-def outbox(key: str, created_at: str = "2026-03-02T10:00:00+00:00", **extra: Any) -> dict[str, Any]:
-    return {
+def case(reference: str, status: str = "referral_received", **extra: Any) -> Case:
+    """A case as the workflow would hand it over (built from its JSON shape)."""
+    return Case.from_dict(
+        {
+            "reference": reference,
+            "status": status,
+            "received_at": "2026-03-02T10:00:00+00:00",
+            "received_on": "2026-03-02",
+            "referral": {"child_name": "Child Name", "agencies_involved": [{"name": "Police"}]},
+            "events": [{"at": "2026-03-02T10:00:00+00:00", "kind": "received", "detail": ""}],
+            "sent_keys": [],
+            **extra,
+        }
+    )
+
+
+def ledger(sha: str, message_id: str | None, reference: str | None = None) -> LedgerEntry:
+    return LedgerEntry(
+        sha256=sha,
+        message_id=message_id,
+        uid="7",
+        outcome="referral",
+        case_reference=reference,
+        processed_at=T0,
+        folder="Processed",
+        moved=False,
+    )
+
+
+def outbox(key: str, created_at: datetime = T0, **extra: Any) -> OutboxRecord:
+    fields: dict[str, Any] = {
         "key": key,
         "message_id": f"<{key}@dspp.example>",
         "case_reference": "DSPP-2026-0001",
-        "to": ["someone@example.org"],
+        "to": ("someone@example.org",),
         "subject": "[DSPP-2026-0001] Referral received",
         "template": "acknowledgement",
-        "raw": "UmF3IG1lc3NhZ2U=",
+        "raw": b"Raw message",
         "created_at": created_at,
-        "sent_at": None,
-        "attempts": 0,
-        "next_attempt_at": None,
-        "last_error": None,
-        **extra,
     }
+    return OutboxRecord(**{**fields, **extra})
 
 
 @pytest.fixture
@@ -80,7 +91,7 @@ def store(path: Path) -> Iterator[Store]:
 
 def test_everything_round_trips_through_a_reopen(path: Path) -> None:
     with Store(path) as s, s.transaction() as txn:
-        txn.put_case(case("DSPP-2026-0001", agencies=({"name": "Police", "due": "2026-03-09"},)))
+        txn.put_case(case("DSPP-2026-0001", agencies=[{"name": "Police", "due": "2026-03-09"}]))
         txn.ledger_put(ledger("aa" * 32, "<m1@sender.example>", "DSPP-2026-0001"))
         assert txn.outbox_put(outbox("ack:DSPP-2026-0001")) is True
         txn.index_message_id("<ack-1@dspp.example>", "DSPP-2026-0001")
@@ -88,11 +99,9 @@ def test_everything_round_trips_through_a_reopen(path: Path) -> None:
 
     with Store(path) as s:
         got = s.get_case("DSPP-2026-0001")
-        assert got is not None
-        assert got["agencies"] == [
-            {"name": "Police", "due": "2026-03-09"}
-        ]  # tuple -> list, as JSON
-        assert got["referral"]["agencies_involved"] == [{"name": "Police"}]
+        assert got == case("DSPP-2026-0001", agencies=[{"name": "Police", "due": "2026-03-09"}])
+        assert got.agencies[0].name == "Police"
+        assert got.referral["agencies_involved"] == [{"name": "Police"}]
         assert s.ledger_get(None, "aa" * 32) == ledger(
             "aa" * 32, "<m1@sender.example>", "DSPP-2026-0001"
         )
@@ -105,22 +114,110 @@ def test_everything_round_trips_through_a_reopen(path: Path) -> None:
         assert s.get_case("DSPP-2026-0002") is None
 
 
+# Documents as the store wrote them before it spoke typed records (a file on disk today).
+OLD_CASE = {
+    "reference": "DSPP-2026-0001",
+    "status": "referral_received",
+    "received_at": "2026-03-02T10:00:00+00:00",
+    "received_on": "2026-03-02",
+    "referral": {"child_name": "Child Name"},
+    "events": [{"at": "2026-03-02T10:00:00+00:00", "kind": "received", "detail": ""}],
+}
+OLD_LEDGER = {  # as App.process_one wrote it; App._shunt's had "error" and no "fingerprint"
+    "message_id": "<m1@sender.example>",
+    "sha256": "aa" * 32,
+    "fingerprint": "f" * 32,
+    "uid": "7",
+    "outcome": "referral",
+    "case_reference": "DSPP-2026-0001",
+    "processed_at": "2026-03-02T10:00:00+00:00",
+    "folder": "Processed",
+    "moved": True,
+}
+OLD_OUTBOX = {  # the 16 keys App._queue wrote
+    "key": "DSPP-2026-0001:ack",
+    "message_id": "<ack-1@dspp.example>",
+    "case_reference": "DSPP-2026-0001",
+    "template": "acknowledgement",
+    "subject": "[DSPP-2026-0001] Referral received",
+    "to": ["someone@example.org"],
+    "cc": [],
+    "recipients": ["someone@example.org"],
+    "internal": False,
+    "raw": "UmF3IG1lc3NhZ2U=",
+    "created_at": "2026-03-02T10:00:00+00:00",
+    "sent_at": None,
+    "failed_at": None,
+    "attempts": 1,
+    "next_attempt_at": "2026-03-02T10:01:00+00:00",
+    "last_error": "421 try later",
+}
+
+
+def test_store_files_from_before_typed_records_load_and_keep_their_keys(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    error_entry = {**OLD_LEDGER, "sha256": "bb" * 32, "message_id": None, "outcome": "error"}
+    del error_entry["fingerprint"]
+    error_entry["error"] = "ValueError"
+    tables = {
+        "cases": {"DSPP-2026-0001": OLD_CASE},
+        "ledger": {"aa" * 32: OLD_LEDGER, "bb" * 32: error_entry},
+        "outbox": {OLD_OUTBOX["key"]: OLD_OUTBOX},
+    }
+    path.write_text(
+        json.dumps(
+            {"format": "cspr-mailbot-store", "version": 1, "generation": 1, "tables": tables}
+        )
+    )
+    with Store(path) as s:
+        got = s.get_case("DSPP-2026-0001")
+        assert got is not None and got.referral == {"child_name": "Child Name"}
+        assert s.ledger_get("<m1@sender.example>", "") == LedgerEntry(
+            sha256="aa" * 32,
+            message_id="<m1@sender.example>",
+            uid="7",
+            outcome="referral",
+            case_reference="DSPP-2026-0001",
+            processed_at=T0,
+            folder="Processed",
+            moved=True,
+            fingerprint="f" * 32,
+        )
+        failed = s.ledger_get(None, "bb" * 32)
+        assert failed is not None and failed.error == "ValueError" and failed.fingerprint is None
+        record = s.outbox_get(OLD_OUTBOX["key"])
+        assert record is not None and record.raw == b"Raw message"
+        assert record.created_at == T0 and record.next_attempt_at == at("2026-03-02T10:01:00Z")
+        assert [r.key for r in s.outbox_pending()] == [OLD_OUTBOX["key"]]
+        with s.transaction() as txn:  # written back: the same keys and values as before
+            txn.outbox_update(record.key, lambda r: r)
+            txn.ledger_update("aa" * 32, lambda e: e)
+            txn.put_case(got)
+        s.compact()
+    on_disk = json.loads(path.read_text())["tables"]
+    assert on_disk["outbox"][OLD_OUTBOX["key"]] == OLD_OUTBOX
+    assert on_disk["ledger"]["aa" * 32] == {**OLD_LEDGER, "error": None}
+    assert {
+        k: v for k, v in on_disk["cases"]["DSPP-2026-0001"].items() if k in OLD_CASE
+    } == OLD_CASE
+
+
 def test_cases_are_ordered_by_reference_and_closed_ones_hidden(store: Store) -> None:
     with store.transaction() as txn:
         for ref in ("DSPP-2026-10000", "DSPP-2026-0010", "DSPP-2025-0100", "DSPP-2026-0009"):
             txn.put_case(case(ref))
         txn.put_case(case("DSPP-2026-0005", status="closed"))
-    refs = [c["reference"] for c in store.cases()]
+    refs = [c.reference for c in store.cases()]
     assert refs == ["DSPP-2025-0100", "DSPP-2026-0009", "DSPP-2026-0010", "DSPP-2026-10000"]
-    assert "DSPP-2026-0005" in [c["reference"] for c in store.cases(include_closed=True)]
-    assert store.get_case("DSPP-2026-0005")["status"] == "closed"  # type: ignore[index]
+    assert "DSPP-2026-0005" in [c.reference for c in store.cases(include_closed=True)]
+    assert store.get_case("DSPP-2026-0005").status == "closed"  # type: ignore[union-attr]
 
     # Closing moves a case out of the open list; reopening brings it back, never both.
     with store.transaction() as txn:
         txn.put_case(case("DSPP-2026-0009", status="closed"))
         txn.put_case(case("DSPP-2026-0005", status="rapid_review"))
-        assert txn.get_case("DSPP-2026-0009")["status"] == "closed"  # type: ignore[index]
-    refs = [c["reference"] for c in store.cases()]
+        assert txn.get_case("DSPP-2026-0009").status == "closed"  # type: ignore[union-attr]
+    refs = [c.reference for c in store.cases()]
     assert refs == ["DSPP-2025-0100", "DSPP-2026-0005", "DSPP-2026-0010", "DSPP-2026-10000"]
     assert len(store.cases(include_closed=True)) == 5
     assert store.stats()["archive"] == 1
@@ -130,18 +227,20 @@ def test_documents_in_and_out_are_private_copies(store: Store) -> None:
     mine = case("DSPP-2026-0001")
     with store.transaction() as txn:
         txn.put_case(mine)
-    mine["events"].append({"kind": "sneaky"})
+    mine.referral["agencies_involved"].append({"name": "sneaky"})  # a case's dicts can change
+    mine.referral["child_name"] = "Changed"
     got = store.get_case("DSPP-2026-0001")
-    assert got is not None and len(got["events"]) == 1
-    got["events"].clear()
-    got["status"] = "closed"
+    assert got is not None and len(got.referral["agencies_involved"]) == 1
+    got.referral["agencies_involved"].clear()
+    got.referral["child_name"] = "Changed"
     again = store.get_case("DSPP-2026-0001")
-    assert again is not None and len(again["events"]) == 1 and again["status"] != "closed"
+    assert again is not None and len(again.referral["agencies_involved"]) == 1
+    assert again.referral["child_name"] == "Child Name"
 
 
 def test_values_that_are_not_json_are_refused_at_once(store: Store) -> None:
     with pytest.raises(TypeError), store.transaction() as txn:
-        txn.put_case(case("DSPP-2026-0001", when=object()))
+        txn.put_case(case("DSPP-2026-0001", referral={"when": object()}))
     assert store.get_case("DSPP-2026-0001") is None
 
 
@@ -163,8 +262,8 @@ def test_a_transaction_that_raises_leaves_nothing(path: Path) -> None:
             txn.put_case(case("DSPP-2026-0003"))  # a finished transaction cannot be used
 
         def nothing_from_the_failed_txn(st: Store) -> None:
-            assert [c["reference"] for c in st.cases(include_closed=True)] == ["DSPP-2026-0001"]
-            assert st.get_case("DSPP-2026-0001")["status"] == "referral_received"  # type: ignore[index]
+            assert [c.reference for c in st.cases(include_closed=True)] == ["DSPP-2026-0001"]
+            assert st.get_case("DSPP-2026-0001").status == "referral_received"  # type: ignore[union-attr]
             assert st.ledger_get("<m2@x>", "bb" * 32) is None
             assert st.outbox_get("ack:2") is None and st.outbox_pending() == []
             assert st.case_for_message_id("<ack-2@dspp.example>") is None
@@ -208,64 +307,68 @@ def test_ledger_is_found_by_message_id_or_by_hash(store: Store) -> None:
         txn.ledger_put(ledger("11" * 32, "<first@sender.example>", "DSPP-2026-0001"))
         txn.ledger_put(ledger("22" * 32, None, "DSPP-2026-0002"))
         # Within the transaction its own writes are seen.
-        assert txn.ledger_get("first@sender.example", "ff" * 32)["sha256"] == "11" * 32  # type: ignore[index]
+        assert txn.ledger_get("first@sender.example", "ff" * 32).sha256 == "11" * 32  # type: ignore[union-attr]
         txn.ledger_put(ledger("33" * 32, "<third@sender.example>"))
-        assert txn.ledger_get("<third@sender.example>", "")["sha256"] == "33" * 32  # type: ignore[index]
+        assert txn.ledger_get("<third@sender.example>", "").sha256 == "33" * 32  # type: ignore[union-attr]
 
     by_id = store.ledger_get("<first@sender.example>", "99" * 32)  # same message, other bytes
-    assert by_id is not None and by_id["case_reference"] == "DSPP-2026-0001"
+    assert by_id is not None and by_id.case_reference == "DSPP-2026-0001"
     by_hash = store.ledger_get("<unrelated@sender.example>", "22" * 32)
-    assert by_hash is not None and by_hash["case_reference"] == "DSPP-2026-0002"
+    assert by_hash is not None and by_hash.case_reference == "DSPP-2026-0002"
     assert store.ledger_get(None, "44" * 32) is None
     assert store.ledger_get("<nobody@x>", "44" * 32) is None
 
     with store.transaction() as txn:
-        txn.ledger_update("11" * 32, moved=True, folder="Needs triage")
+        txn.ledger_update("11" * 32, lambda e: replace(e.filed(), folder="Needs triage"))
         with pytest.raises(KeyError):
-            txn.ledger_update("55" * 32, moved=True)
+            txn.ledger_update("55" * 32, LedgerEntry.filed)
     entry = store.ledger_get(None, "11" * 32)
-    assert entry is not None and entry["moved"] is True and entry["folder"] == "Needs triage"
-    assert entry["message_id"] == "<first@sender.example>"
+    assert entry is not None and entry.moved is True and entry.folder == "Needs triage"
+    assert entry.message_id == "<first@sender.example>"
 
 
 def test_a_second_copy_with_the_same_message_id_keeps_pointing_at_the_first(store: Store) -> None:
     with store.transaction() as txn:
         txn.ledger_put(ledger("11" * 32, "<dup@x>", "DSPP-2026-0001"))
     with store.transaction() as txn:
-        txn.ledger_put({**ledger("12" * 32, "<dup@x>"), "outcome": "duplicate"})
-    assert store.ledger_get("<dup@x>", "")["case_reference"] == "DSPP-2026-0001"  # type: ignore[index]
-    assert store.ledger_get("<dup@x>", "12" * 32)["outcome"] == "duplicate"  # type: ignore[index]
+        txn.ledger_put(replace(ledger("12" * 32, "<dup@x>"), outcome="duplicate"))
+    assert store.ledger_get("<dup@x>", "").case_reference == "DSPP-2026-0001"  # type: ignore[union-attr]
+    assert store.ledger_get("<dup@x>", "12" * 32).outcome == "duplicate"  # type: ignore[union-attr]
 
 
 def test_outbox_is_idempotent_and_tracks_what_was_sent(path: Path) -> None:
     with Store(path) as s:
         with s.transaction() as txn:
-            assert txn.outbox_put(outbox("b", created_at="2026-03-02T10:05:00+00:00")) is True
-            assert txn.outbox_put(outbox("a", created_at="2026-03-02T10:00:00+00:00")) is True
-            assert txn.outbox_put(outbox("c", created_at="2026-03-02T10:09:00+00:00")) is True
+            assert txn.outbox_put(outbox("b", created_at=at("2026-03-02T10:05:00+00:00"))) is True
+            assert txn.outbox_put(outbox("a", created_at=at("2026-03-02T10:00:00+00:00"))) is True
+            assert txn.outbox_put(outbox("c", created_at=at("2026-03-02T10:09:00+00:00"))) is True
             assert txn.outbox_put(outbox("a", subject="changed")) is False  # same txn
         with s.transaction() as txn:
             assert txn.outbox_put(outbox("b", subject="changed")) is False  # committed earlier
-        assert [r["key"] for r in s.outbox_pending()] == ["a", "b", "c"]
-        assert s.outbox_get("b")["subject"] == "[DSPP-2026-0001] Referral received"  # type: ignore[index]
+        assert [r.key for r in s.outbox_pending()] == ["a", "b", "c"]
+        assert s.outbox_get("b").subject == "[DSPP-2026-0001] Referral received"  # type: ignore[union-attr]
+
+        def sent_at(when: str) -> Any:
+            return lambda r: replace(r.mark_sent(at(when)), attempts=1)
 
         with s.transaction() as txn:
-            txn.outbox_update("a", attempts=1, last_error="421 try later")
-            txn.outbox_update("b", sent_at="2026-03-02T23:30:00+00:00", attempts=1)
-            txn.outbox_update("c", sent_at="2026-03-03T00:30:00+01:00", attempts=1)  # = 23:30Z
+            txn.outbox_update("a", lambda r: replace(r, attempts=1, last_error="421 try later"))
+            txn.outbox_update("b", sent_at("2026-03-02T23:30:00+00:00"))
+            txn.outbox_update("c", sent_at("2026-03-03T00:30:00+01:00"))  # = 23:30Z
             with pytest.raises(KeyError):
-                txn.outbox_update("zz", attempts=1)
-        assert [r["key"] for r in s.outbox_pending()] == ["a"]
+                txn.outbox_update("zz", lambda r: replace(r, attempts=1))
+        assert [r.key for r in s.outbox_pending()] == ["a"]
         sent = s.outbox_get("b")
-        assert sent is not None and sent["raw"] is None and sent["subject"] and sent["to"]
+        assert sent is not None and sent.raw is None and sent.subject and sent.to
 
     with Store(path) as s:
-        assert [r["key"] for r in s.outbox_pending()] == ["a"]
-        assert s.outbox_pending()[0]["last_error"] == "421 try later"
-        day = s.outbox_between("2026-03-02T00:00:00+00:00", "2026-03-03T00:00:00+00:00")
-        assert [r["key"] for r in day] == ["b", "c"]
-        assert s.outbox_between("2026-03-02T23:30:00+00:00", "2026-03-02T23:30:00+00:00") == []
-        assert s.outbox_between("2026-03-03T00:00:00+00:00", "2026-03-04T00:00:00+00:00") == []
+        assert [r.key for r in s.outbox_pending()] == ["a"]
+        assert s.outbox_pending()[0].last_error == "421 try later"
+        assert s.outbox_get("a") == replace(outbox("a"), attempts=1, last_error="421 try later")
+        day = s.outbox_between(at("2026-03-02T00:00:00+00:00"), at("2026-03-03T00:00:00+00:00"))
+        assert [r.key for r in day] == ["b", "c"]
+        assert s.outbox_between(at("2026-03-02T23:30:00Z"), at("2026-03-02T23:30:00Z")) == []
+        assert s.outbox_between(at("2026-03-03T00:00:00Z"), at("2026-03-04T00:00:00Z")) == []
 
 
 # --------------------------------------------------------------------------- files
@@ -301,16 +404,16 @@ def test_a_torn_last_line_is_an_uncommitted_transaction(path: Path) -> None:
     daemon = Store(path)  # a long-lived reader
     with journal.open("ab") as f:  # a writer killed half way through its line
         f.write(b'0badc0de [["cases","DSPP-2026-0002",{"reference":"DSPP-20')
-    assert [c["reference"] for c in daemon.cases()] == ["DSPP-2026-0001"]
+    assert [c.reference for c in daemon.cases()] == ["DSPP-2026-0001"]
     with Store(path) as s:
-        assert [c["reference"] for c in s.cases()] == ["DSPP-2026-0001"]
+        assert [c.reference for c in s.cases()] == ["DSPP-2026-0001"]
         with s.transaction() as txn:  # the next writer cuts the torn line off before appending
             txn.put_case(case("DSPP-2026-0003"))
     assert journal.read_bytes().startswith(whole)
-    assert [c["reference"] for c in daemon.cases()] == ["DSPP-2026-0001", "DSPP-2026-0003"]
+    assert [c.reference for c in daemon.cases()] == ["DSPP-2026-0001", "DSPP-2026-0003"]
     daemon.close()
     with Store(path) as s:
-        assert [c["reference"] for c in s.cases()] == ["DSPP-2026-0001", "DSPP-2026-0003"]
+        assert [c.reference for c in s.cases()] == ["DSPP-2026-0001", "DSPP-2026-0003"]
 
 
 def test_damage_inside_committed_data_is_refused(path: Path) -> None:
@@ -343,7 +446,7 @@ def test_a_crash_between_new_snapshot_and_new_journal_loses_and_repeats_nothing(
         s.compact()
     journal.write_bytes(old_journal)  # as if killed after the snapshot's rename only
     with Store(path) as s:
-        assert [c["reference"] for c in s.cases()] == ["DSPP-2026-0001", "DSPP-2026-0002"]
+        assert [c.reference for c in s.cases()] == ["DSPP-2026-0001", "DSPP-2026-0002"]
         with s.transaction() as txn:
             assert txn.next_reference(2026) == "DSPP-2026-0003"
             txn.put_case(case("DSPP-2026-0003"))
@@ -430,16 +533,16 @@ def test_the_lock_is_released_when_a_transaction_fails(path: Path) -> None:
             txn.put_case(case("DSPP-2026-0001"))
             raise ValueError("bad form")
         _run(_write_case, str(path), "DSPP-2026-0002", False, 0.0)  # would raise StoreLocked
-        assert [c["reference"] for c in s.cases()] == ["DSPP-2026-0002"]
+        assert [c.reference for c in s.cases()] == ["DSPP-2026-0002"]
 
 
 def test_a_long_lived_store_sees_other_processes_commits(path: Path) -> None:
     with Store(path) as daemon:
         assert daemon.cases() == []
         _run(_write_case, str(path), "DSPP-2026-0001", False)  # journal grows: read incrementally
-        assert [c["reference"] for c in daemon.cases()] == ["DSPP-2026-0001"]
-        assert daemon.ledger_get("<DSPP-2026-0001@x>", "")["case_reference"] == "DSPP-2026-0001"  # type: ignore[index]
-        assert [r["key"] for r in daemon.outbox_pending()] == ["ack:DSPP-2026-0001"]
+        assert [c.reference for c in daemon.cases()] == ["DSPP-2026-0001"]
+        assert daemon.ledger_get("<DSPP-2026-0001@x>", "").case_reference == "DSPP-2026-0001"  # type: ignore[union-attr]
+        assert [r.key for r in daemon.outbox_pending()] == ["ack:DSPP-2026-0001"]
 
         _run(_write_case, str(path), "DSPP-2026-0002", True)  # new snapshot: reloaded whole
         assert daemon.get_case("DSPP-2026-0002") is not None
@@ -449,7 +552,7 @@ def test_a_long_lived_store_sees_other_processes_commits(path: Path) -> None:
         with daemon.transaction() as txn:
             txn.put_case(case("DSPP-2026-0003"))
         _run(_write_case, str(path), "DSPP-2026-0004", False)
-        assert [c["reference"] for c in daemon.cases()][-2:] == ["DSPP-2026-0003", "DSPP-2026-0004"]
+        assert [c.reference for c in daemon.cases()][-2:] == ["DSPP-2026-0003", "DSPP-2026-0004"]
     with Store(path) as s:
         assert len(s.cases()) == 4
 
@@ -457,6 +560,9 @@ def test_a_long_lived_store_sees_other_processes_commits(path: Path) -> None:
 # --------------------------------------------------------------------------- crashes
 
 N_KILLS = 40
+
+
+SENT_AT = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
 
 
 def _writer(path: str, journal_limit: int, ready: Any) -> None:
@@ -469,14 +575,14 @@ def _writer(path: str, journal_limit: int, ready: Any) -> None:
             n = txn.meta_get("n", 0) + 1
             ref = txn.next_reference(2026)
             assert ref == f"DSPP-2026-{n:04d}"
-            txn.put_case(case(ref, n=n))
-            txn.ledger_put({**ledger(f"sha-{n}", f"<m{n}@x>", ref), "n": n})
-            txn.outbox_put(outbox(f"ack-{n}", n=n))
+            txn.put_case(case(ref, referral={"child_name": "Child Name", "n": n}))
+            txn.ledger_put(replace(ledger(f"sha-{n}", f"<m{n}@x>", ref), uid=str(n)))
+            txn.outbox_put(outbox(f"ack-{n}", attempts=n))
             if n > 1:
-                txn.outbox_update(f"ack-{n - 1}", sent_at="2026-03-02T11:00:00+00:00")
+                txn.outbox_update(f"ack-{n - 1}", lambda r: r.mark_sent(SENT_AT))
                 if n % 3 == 0:  # close the previous case: it moves to the archive table
                     prev = txn.get_case(f"DSPP-2026-{n - 1:04d}")
-                    txn.put_case({**prev, "status": "closed"})  # type: ignore[dict-item]
+                    txn.put_case(replace(prev, status="closed"))  # type: ignore[type-var]
             txn.meta_set("n", n)
             # A value replaced each time, often large: long journal lines (so kills land inside
             # writes) while the snapshot stays small (so compactions are frequent and quick).
@@ -490,13 +596,13 @@ def _check_whole(store: Store) -> int:
     for k in range(1, n + 1):
         ref = f"DSPP-2026-{k:04d}"
         c = store.get_case(ref)
-        assert c is not None and c["n"] == k
-        assert c["status"] == ("closed" if (k + 1) % 3 == 0 and k < n else "referral_received")
+        assert c is not None and c.referral["n"] == k
+        assert c.status == ("closed" if (k + 1) % 3 == 0 and k < n else "referral_received")
         entry = store.ledger_get(f"<m{k}@x>", f"sha-{k}")
-        assert entry is not None and entry["n"] == k and entry["case_reference"] == ref
+        assert entry is not None and entry.uid == str(k) and entry.case_reference == ref
         record = store.outbox_get(f"ack-{k}")
-        assert record is not None and record["n"] == k
-        assert (record["sent_at"] is None) == (k == n)
+        assert record is not None and record.attempts == k
+        assert (record.sent_at is None) == (k == n)
     assert store.get_case(f"DSPP-2026-{n + 1:04d}") is None
     assert store.ledger_get(f"<m{n + 1}@x>", f"sha-{n + 1}") is None
     assert store.outbox_get(f"ack-{n + 1}") is None

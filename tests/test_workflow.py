@@ -244,7 +244,7 @@ def test_start_rapid_review_over_christmas_sends_requests_with_the_embedded_temp
     }
     for m in requests:
         assert not m.internal and m.context["due"] == "Thu 7 Jan 2027"
-        (att,) = [documents.build(d) for d in m.documents]
+        (att,) = [documents.DocumentBuilder().build(d) for d in m.documents]
         assert att.filename.endswith(".docx")
         props = forms.read_custom_properties(att.data)
         assert props["cspr_case_reference"] == "DSPP-2026-0001"
@@ -346,7 +346,9 @@ def test_agency_command_adds_an_agency_and_during_the_rapid_review_requests_at_o
     )
     request, answer = out.messages
     assert (request.template, request.to) == ("scoping_request", ("help@foodbank.example.org",))
-    props = forms.read_custom_properties(documents.build(request.documents[0]).data)
+    props = forms.read_custom_properties(
+        documents.DocumentBuilder().build(request.documents[0]).data
+    )
     assert props == {"cspr_case_reference": "DSPP-2026-0001", "cspr_agency": "Dudley Food Bank"}
     assert "Added Dudley Food Bank <help@foodbank.example.org>" in answer.context["done"]
     assert "Scoping request sent to Dudley Food Bank" in answer.context["done"]
@@ -406,7 +408,9 @@ def test_close_and_decisions() -> None:
     # Nothing more is due on a closed case: no chaser, no notice.
     assert schedule.due_messages(out.case, at(date(2027, 1, 7)), CAL, ST) == (out.case, [])
 
-    # A CSPR decided on a month-end date: 6 months later, clamped to February's end.
+    # A CSPR decided on a month-end date: 6 months later, clamped to February's end. (A decision
+    # before the case was received is refused (SPEC 7), so this case came in in August.)
+    case = replace(case, received_on=date(2026, 8, 3))
     out = command(case, "decision: cspr 2026-08-31", at(date(2027, 1, 5)))
     assert out.case is not None and out.case.status == "cspr"
     dl = deadlines.case_deadlines(out.case, CAL, ST.timescales)

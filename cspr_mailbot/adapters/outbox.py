@@ -33,16 +33,12 @@ import jinja2
 
 from ..core.models import DocumentRequest, OutAttachment, OutboundMessage
 from ..core.trust import Trust
-from ..errors import MailbotError
-from . import documents
+from ..errors import PrivacyError
+from .documents import DocumentBuilder
 
 logger = logging.getLogger(__name__)
 
 OUR_HEADER = "X-CSPR-Mailbot"
-
-
-class PrivacyError(MailbotError):
-    """A message for someone outside the coordinators would have named the child. It is not sent."""
 
 
 def packaged_templates() -> Path:
@@ -71,11 +67,13 @@ class Renderer:
         mailbox: str,
         subject_marking: str,
         templates_dir: Path | None = None,
+        documents: DocumentBuilder | None = None,
         trust: Trust | None = None,
         coordinators: Iterable[str] = (),
         encrypt_subject_tag: str = "",
         known_text: Iterable[str] = (),
     ) -> None:
+        self.documents = documents or DocumentBuilder()
         search = [str(templates_dir)] if templates_dir else []
         search.append(str(packaged_templates()))
         self.env = jinja2.Environment(
@@ -115,7 +113,7 @@ class Renderer:
         context = {**om.context, "subject": om.subject, "partnership": self.partnership_name}
         text = self.env.get_template(f"{om.template}.txt").render(context)
         html = self.env.get_template(f"{om.template}.html").render(context)
-        attachments = (*om.attachments, *(documents.build(d) for d in om.documents))
+        attachments = (*om.attachments, *(self.documents.build(d) for d in om.documents))
         subject = self.subject(om)
         if not om.internal:
             subject = self._guarded_subject(om, subject, text, html, attachments, forbidden)
@@ -190,7 +188,9 @@ class Renderer:
             return self._common
         if self._common_docx is None:
             blank = DocumentRequest("scoping", "x.docx", "", "", self.partnership_name)
-            self._common_docx = self._common | words_of([docx_text(documents.build(blank).data)])
+            self._common_docx = self._common | words_of(
+                [docx_text(self.documents.build(blank).data)]
+            )
         return self._common_docx
 
 

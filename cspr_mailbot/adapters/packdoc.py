@@ -255,7 +255,7 @@ def _table(
 ) -> Table:
     """A bordered table of fixed column widths (Word reads them from the cells, LibreOffice from the
     grid), with an optional header row that repeats on each page."""
-    table = doc.add_table(rows=0, cols=len(widths))
+    table: Table = doc.add_table(rows=0, cols=len(widths))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False

@@ -25,10 +25,15 @@ was loaded: the documents are acyclic and freed by reference counting when repla
 
 Closed cases live in their own table so that the open-case table stays small; lookups by
 Message-ID and by hash go through in-memory indexes rather than scans.
+
+What goes in and comes out is typed: ``Case`` (kept in its own ``to_dict`` shape), ``LedgerEntry`` and
+``OutboxRecord`` (written here as JSON objects with ISO date-times, the outbox's bytes in base64).
+The JSON keys are those of every earlier version, so older store files load as they are.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import gc
 import json
@@ -39,7 +44,7 @@ import stat
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +54,8 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from cspr_mailbot.core.models import Case
+from cspr_mailbot.core.records import LedgerEntry, OutboxRecord
 from cspr_mailbot.errors import StoreError, StoreLocked
 
 logger = logging.getLogger(__name__)
@@ -67,7 +74,8 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 DEFAULT_JOURNAL_LIMIT = 2 * 1024 * 1024
 
-Op = tuple[str, str, dict[str, Any] | None]  # (table, key, new document or None to delete)
+Doc = dict[str, Any]  # a stored JSON document
+Op = tuple[str, str, Doc | None]  # (table, key, new document or None to delete)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -118,9 +126,105 @@ def _natural_key(reference: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", reference))
 
 
-def _instant(iso: str) -> datetime:
-    value = datetime.fromisoformat(iso)
+def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _instant(iso: str) -> datetime:
+    return _aware(datetime.fromisoformat(iso))
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _instant_or_none(value: Any) -> datetime | None:
+    return _instant(value) if value else None
+
+
+# --------------------------------------------------------------------------- records <-> documents
+
+
+def _case_doc(case: Case) -> Doc:
+    doc: Doc = _clean(case.to_dict())  # JSON-checked: a referral may hold anything
+    return doc
+
+
+def _case_of(doc: Doc) -> Case:
+    return Case.from_dict(_copy(doc))
+
+
+def _ledger_doc(entry: LedgerEntry) -> Doc:
+    return {
+        "message_id": entry.message_id,
+        "sha256": entry.sha256,
+        "fingerprint": entry.fingerprint,
+        "uid": entry.uid,
+        "outcome": entry.outcome,
+        "case_reference": entry.case_reference,
+        "processed_at": entry.processed_at.isoformat(),
+        "folder": entry.folder,
+        "moved": entry.moved,
+        "error": entry.error,
+    }
+
+
+def _ledger_of(doc: Doc) -> LedgerEntry:
+    return LedgerEntry(
+        sha256=doc["sha256"],
+        message_id=doc.get("message_id"),
+        uid=str(doc.get("uid") or ""),
+        outcome=doc.get("outcome") or "",
+        case_reference=doc.get("case_reference"),
+        processed_at=_instant(doc["processed_at"]),
+        folder=doc.get("folder") or "",
+        moved=bool(doc.get("moved")),
+        fingerprint=doc.get("fingerprint"),
+        error=doc.get("error"),
+    )
+
+
+def _outbox_doc(record: OutboxRecord) -> Doc:
+    return {
+        "key": record.key,
+        "message_id": record.message_id,
+        "case_reference": record.case_reference,
+        "template": record.template,
+        "subject": record.subject,
+        "to": list(record.to),
+        "cc": list(record.cc),
+        "recipients": list(record.recipients),
+        "internal": record.internal,
+        "raw": base64.b64encode(record.raw).decode("ascii") if record.raw is not None else None,
+        "created_at": record.created_at.isoformat(),
+        "sent_at": _when(record.sent_at),
+        "failed_at": _when(record.failed_at),
+        "attempts": record.attempts,
+        "next_attempt_at": _when(record.next_attempt_at),
+        "last_error": record.last_error,
+    }
+
+
+def _outbox_of(doc: Doc) -> OutboxRecord:
+    raw = doc.get("raw")
+    return OutboxRecord(
+        key=doc["key"],
+        message_id=doc.get("message_id") or "",
+        template=doc.get("template") or "",
+        subject=doc.get("subject") or "",
+        to=tuple(doc.get("to") or ()),
+        created_at=_instant(doc["created_at"]),
+        raw=base64.b64decode(raw) if raw is not None else None,
+        case_reference=doc.get("case_reference"),
+        cc=tuple(doc.get("cc") or ()),
+        recipients=tuple(doc.get("recipients") or ()),
+        internal=bool(doc.get("internal")),
+        sent_at=_instant_or_none(doc.get("sent_at")),
+        failed_at=_instant_or_none(doc.get("failed_at")),
+        attempts=int(doc.get("attempts") or 0),
+        next_attempt_at=_instant_or_none(doc.get("next_attempt_at")),
+        last_error=doc.get("last_error"),
+    )
 
 
 def _make_private_dirs(folder: Path) -> None:
@@ -210,13 +314,13 @@ class _KeyedTable(Table):
         updater(tables.setdefault(self.name, {}))
         self.clear_cache()
 
-    def put(self, key: str, doc: dict[str, Any]) -> None:
+    def put(self, key: str, doc: Doc) -> None:
         self._update_table(lambda table: table.__setitem__(key, doc))
 
     def drop(self, key: str) -> None:
         self._update_table(lambda table: table.pop(key, None))
 
-    def raw(self, key: str) -> dict[str, Any] | None:
+    def raw(self, key: str) -> Doc | None:
         """The stored document itself (not a copy): callers must not change it."""
         tables = self._storage.read()
         assert tables is not None
@@ -239,7 +343,7 @@ class JournalStorage(Storage):
         self.path = path
         self.journal_path = path.with_name(path.name + ".journal")
         self.journal_limit = journal_limit
-        self.data: dict[str, dict[str, Any]] = {}
+        self.data: dict[str, Doc] = {}
         self.generation = 0
         self._snap_ident: tuple[int, int, int] | None = None
         self._snap_size = 0
@@ -250,10 +354,10 @@ class JournalStorage(Storage):
         self._j_offset = 0  # bytes read: through the last whole transaction
 
     # TinyDB's interface: memory only.
-    def read(self) -> dict[str, dict[str, Any]]:
+    def read(self) -> dict[str, Doc]:
         return self.data
 
-    def write(self, data: dict[str, dict[str, Any]]) -> None:
+    def write(self, data: dict[str, Doc]) -> None:
         self.data = data
 
     def close(self) -> None:
@@ -309,7 +413,7 @@ class JournalStorage(Storage):
         self._j_gen, self._j_header, self._j_offset = j_gen, header, offset
         return ops
 
-    def _read_snapshot(self) -> tuple[int, dict[str, dict[str, Any]], os.stat_result | None]:
+    def _read_snapshot(self) -> tuple[int, dict[str, Doc], os.stat_result | None]:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -642,7 +746,7 @@ class Store:
             self._tables[name] = table = new
         return table
 
-    def _raw(self, table: str, key: str) -> dict[str, Any] | None:
+    def _raw(self, table: str, key: str) -> Doc | None:
         return self._table(table).raw(key)
 
     def _refresh(self, locked: bool = False) -> None:
@@ -674,7 +778,7 @@ class Store:
                 if index:
                     self._index(name, key, doc)
 
-    def _index(self, table: str, key: str, doc: dict[str, Any]) -> None:
+    def _index(self, table: str, key: str, doc: Doc) -> None:
         if table == LEDGER:
             mid = norm_message_id(doc.get("message_id"))
             if mid is not None:
@@ -683,7 +787,7 @@ class Store:
             if doc.get("sent_at") is None and not doc.get("failed_at"):
                 self._pending.add(key)
 
-    def _unindex(self, table: str, key: str, old: dict[str, Any] | None) -> None:
+    def _unindex(self, table: str, key: str, old: Doc | None) -> None:
         if old is None:
             return
         if table == LEDGER:
@@ -712,13 +816,13 @@ class Store:
         if not self._in_txn:
             self._refresh()
 
-    def get_case(self, reference: str) -> dict[str, Any] | None:
+    def get_case(self, reference: str) -> Case | None:
         with self._mutex:
             self._read()
             doc = self._raw(CASES, reference) or self._raw(ARCHIVE, reference)
-            return _copy(doc) if doc is not None else None
+            return _case_of(doc) if doc is not None else None
 
-    def cases(self, include_closed: bool = False) -> list[dict[str, Any]]:
+    def cases(self, include_closed: bool = False) -> list[Case]:
         """Cases ordered by reference; closed ones (status "closed") only if ``include_closed``."""
         with self._mutex:
             self._read()
@@ -726,7 +830,7 @@ class Store:
             if include_closed:
                 docs += self._table(ARCHIVE).all()
             docs.sort(key=lambda d: _natural_key(str(d.doc_id)))
-            return [_copy(d) for d in docs]
+            return [_case_of(d) for d in docs]
 
     def case_for_message_id(self, message_id: str) -> str | None:
         """The reference of the case a message we sent (by its Message-ID) belongs to."""
@@ -734,9 +838,9 @@ class Store:
             self._read()
             mid = norm_message_id(message_id)
             doc = self._raw(SENT_IDS, mid) if mid else None
-            return doc["reference"] if doc is not None else None
+            return str(doc["reference"]) if doc is not None else None
 
-    def ledger_get(self, message_id: str | None, sha256: str) -> dict[str, Any] | None:
+    def ledger_get(self, message_id: str | None, sha256: str) -> LedgerEntry | None:
         """The ledger entry of a message, matched by its exact bytes' hash or by its Message-ID."""
         with self._mutex:
             self._read()
@@ -744,25 +848,25 @@ class Store:
             if doc is None:
                 key = self._ledger_key_for(message_id)
                 doc = self._raw(LEDGER, key) if key is not None else None
-            return _copy(doc) if doc is not None else None
+            return _ledger_of(doc) if doc is not None else None
 
-    def outbox_pending(self) -> list[dict[str, Any]]:
+    def outbox_pending(self) -> list[OutboxRecord]:
         """Outbox records not sent yet (``sent_at`` None, no ``failed_at``), oldest first."""
         with self._mutex:
             self._read()
             docs = [d for k in self._pending if (d := self._raw(OUTBOX, k)) is not None]
             docs.sort(key=lambda d: (str(d.get("created_at") or ""), str(d.get("key"))))
-            return [_copy(d) for d in docs]
+            return [_outbox_of(d) for d in docs]
 
-    def outbox_get(self, key: str) -> dict[str, Any] | None:
+    def outbox_get(self, key: str) -> OutboxRecord | None:
         with self._mutex:
             self._read()
             doc = self._raw(OUTBOX, key)
-            return _copy(doc) if doc is not None else None
+            return _outbox_of(doc) if doc is not None else None
 
-    def outbox_between(self, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
+    def outbox_between(self, start: datetime, end: datetime) -> list[OutboxRecord]:
         """Records sent at an instant in [start, end), by ``sent_at``; naive times count as UTC."""
-        start, end = _instant(start_iso), _instant(end_iso)
+        start, end = _aware(start), _aware(end)
 
         def sent_in_range(value: Any) -> bool:
             try:
@@ -775,7 +879,7 @@ class Store:
             self._read()
             docs = self._table(OUTBOX).search(Query().sent_at.test(sent_in_range))
             docs.sort(key=lambda d: _instant(d["sent_at"]))
-            return [_copy(d) for d in docs]
+            return [_outbox_of(d) for d in docs]
 
     def meta_get(self, key: str, default: Any = None) -> Any:
         with self._mutex:
@@ -798,39 +902,42 @@ class Txn:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._ops: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._ops: dict[tuple[str, str], Doc | None] = {}
         self._finished = False
 
     def _pending_ops(self) -> list[Op]:
         return [(table, key, doc) for (table, key), doc in self._ops.items()]
 
-    def _get(self, table: str, key: str) -> dict[str, Any] | None:
+    def _get(self, table: str, key: str) -> Doc | None:
         if self._finished:
             raise StoreError("this transaction is finished")
         if (table, key) in self._ops:
             return self._ops[(table, key)]
         return self._store._raw(table, key)
 
-    def _set(self, table: str, key: str, doc: dict[str, Any] | None) -> None:
+    def _set(self, table: str, key: str, doc: Doc | None) -> None:
         if self._finished:
             raise StoreError("this transaction is finished")
         self._ops[(table, key)] = doc
 
     # Cases.
-    def get_case(self, reference: str) -> dict[str, Any] | None:
+    def get_case(self, reference: str) -> Case | None:
         doc = self._get(CASES, reference) or self._get(ARCHIVE, reference)
-        return _copy(doc) if doc is not None else None
+        return _case_of(doc) if doc is not None else None
 
-    def put_case(self, case: Mapping[str, Any]) -> None:
-        """Insert or replace the case ``case["reference"]``."""
-        reference = case.get("reference")
-        if not isinstance(reference, str) or not reference:
+    def has_case(self, reference: str) -> bool:
+        """Whether a case (open or closed) has this reference, without reading it."""
+        return (self._get(CASES, reference) or self._get(ARCHIVE, reference)) is not None
+
+    def put_case(self, case: Case) -> None:
+        """Insert or replace the case ``case.reference``."""
+        if not isinstance(case.reference, str) or not case.reference:
             raise ValueError("a case needs a reference")
-        doc = _clean(case)
-        home, other = (ARCHIVE, CASES) if doc.get("status") == "closed" else (CASES, ARCHIVE)
-        self._set(home, reference, doc)
-        if self._get(other, reference) is not None:
-            self._set(other, reference, None)
+        doc = _case_doc(case)
+        home, other = (ARCHIVE, CASES) if case.status == "closed" else (CASES, ARCHIVE)
+        self._set(home, case.reference, doc)
+        if self._get(other, case.reference) is not None:
+            self._set(other, case.reference, None)
 
     def next_reference(self, year: int) -> str:
         """The next reference for ``year`` (DSPP-2026-0001); the counter commits with the txn."""
@@ -840,13 +947,13 @@ class Txn:
         while True:
             n += 1
             reference = f"{prefix}-{year}-{n:04d}"
-            if self.get_case(reference) is None:  # never hand out one in use, whatever the counter
+            if not self.has_case(reference):  # never hand out one in use, whatever the counter
                 break
         self.meta_set(counter, n)
         return reference
 
     # The ledger of inbound messages.
-    def ledger_get(self, message_id: str | None, sha256: str) -> dict[str, Any] | None:
+    def ledger_get(self, message_id: str | None, sha256: str) -> LedgerEntry | None:
         doc = self._get(LEDGER, sha256) if sha256 else None
         mid = norm_message_id(message_id)
         if doc is None and mid is not None:
@@ -858,45 +965,53 @@ class Txn:
                     if table == LEDGER and d and norm_message_id(d.get("message_id")) == mid:
                         doc = d
                         break
-        return _copy(doc) if doc is not None else None
+        return _ledger_of(doc) if doc is not None else None
 
-    def ledger_put(self, entry: Mapping[str, Any]) -> None:
-        """Record (or replace) the entry of the message whose bytes hash to ``entry["sha256"]``."""
-        sha256 = entry.get("sha256")
-        if not isinstance(sha256, str) or not sha256:
+    def ledger_put(self, entry: LedgerEntry) -> None:
+        """Record (or replace) the entry of the message whose bytes hash to ``entry.sha256``."""
+        if not entry.sha256:
             raise ValueError("a ledger entry needs a sha256")
-        self._set(LEDGER, sha256, _clean(entry))
+        self._set(LEDGER, entry.sha256, _ledger_doc(entry))
 
-    def ledger_update(self, sha256: str, **fields: Any) -> None:
+    def ledger_update(
+        self, sha256: str, change: Callable[[LedgerEntry], LedgerEntry]
+    ) -> LedgerEntry:
+        """Replace the entry for ``sha256`` with ``change(entry)``; KeyError if there is none."""
         doc = self._get(LEDGER, sha256)
         if doc is None:
             raise KeyError(f"no ledger entry {sha256}")
-        self._set(LEDGER, sha256, {**_copy(doc), **_clean(fields)})
+        new = change(_ledger_of(doc))
+        if new.sha256 != sha256:
+            raise ValueError("a ledger entry keeps its sha256")
+        self._set(LEDGER, sha256, _ledger_doc(new))
+        return new
 
     # The outbox.
-    def outbox_get(self, key: str) -> dict[str, Any] | None:
+    def outbox_get(self, key: str) -> OutboxRecord | None:
         doc = self._get(OUTBOX, key)
-        return _copy(doc) if doc is not None else None
+        return _outbox_of(doc) if doc is not None else None
 
-    def outbox_put(self, record: Mapping[str, Any]) -> bool:
+    def outbox_put(self, record: OutboxRecord) -> bool:
         """Queue ``record``; False (and nothing changes) if its key is already in the outbox."""
-        key = record.get("key")
-        if not isinstance(key, str) or not key:
+        if not record.key:
             raise ValueError("an outbox record needs a key")
-        if self._get(OUTBOX, key) is not None:
+        if self._get(OUTBOX, record.key) is not None:
             return False
-        self._set(OUTBOX, key, _clean(record))
+        self._set(OUTBOX, record.key, _outbox_doc(record))
         return True
 
-    def outbox_update(self, key: str, **fields: Any) -> None:
-        """Change fields of a record. Setting ``sent_at`` drops ``raw`` unless ``raw`` is given."""
+    def outbox_update(
+        self, key: str, change: Callable[[OutboxRecord], OutboxRecord]
+    ) -> OutboxRecord:
+        """Replace the record ``key`` with ``change(record)``; KeyError if there is none."""
         doc = self._get(OUTBOX, key)
         if doc is None:
             raise KeyError(f"no outbox record {key}")
-        new = {**_copy(doc), **_clean(fields)}
-        if new.get("sent_at") is not None and "raw" not in fields:
-            new["raw"] = None
-        self._set(OUTBOX, key, new)
+        new = change(_outbox_of(doc))
+        if new.key != key:
+            raise ValueError("an outbox record keeps its key")
+        self._set(OUTBOX, key, _outbox_doc(new))
+        return new
 
     # Message-IDs we sent, for threading replies to their case.
     def index_message_id(self, message_id: str, reference: str) -> None:
@@ -908,7 +1023,7 @@ class Txn:
     def case_for_message_id(self, message_id: str) -> str | None:
         mid = norm_message_id(message_id)
         doc = self._get(SENT_IDS, mid) if mid else None
-        return doc["reference"] if doc is not None else None
+        return str(doc["reference"]) if doc is not None else None
 
     # Small values.
     def meta_get(self, key: str, default: Any = None) -> Any:

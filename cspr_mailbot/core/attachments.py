@@ -15,9 +15,11 @@ import logging
 import struct
 import zipfile
 import zlib
+from collections.abc import Mapping
 from copy import copy
 from dataclasses import dataclass
 from io import BytesIO
+from types import MappingProxyType
 
 from cspr_mailbot.core.models import Attachment
 from cspr_mailbot.errors import UnreadableAttachment
@@ -35,6 +37,10 @@ _XML_BOMB_MARKERS = tuple(
     for encoding in ("utf-8", "utf-16-le", "utf-16-be")
 )
 _MARKER_OVERLAP = max(len(m) for m in _XML_BOMB_MARKERS)
+# Every marker holds one of these ("<!" in UTF-8, "<\0!" in either UTF-16): a window without
+# them holds no marker, so most chunks cost two scans instead of twelve.
+_MARKER_STARTS = (b"<!", b"<\x00!")
+assert all(any(start in m for start in _MARKER_STARTS) for m in _XML_BOMB_MARKERS)
 _IMAGE_MAGICS = (
     b"\x89PNG\r\n\x1a\n",
     b"\xff\xd8\xff",
@@ -192,50 +198,53 @@ def _zip_entry_bound(data: bytes) -> int:
     return data.count(b"PK\x01\x02")
 
 
-def _zip_names(data: bytes) -> set[str] | None:
-    if _zip_entry_bound(data) > 100_000:
-        return None
+# Above this many directory entries, kind_of names a zip by its file name alone.
+_KIND_MAX_ENTRIES = 100_000
+
+
+def _open_zip(data: bytes) -> zipfile.ZipFile | Exception:
+    """The zip's directory, or why it could not be read."""
     try:
-        with zipfile.ZipFile(BytesIO(data)) as zf:
-            return {info.filename for info in zf.infolist()}
-    except Exception:  # noqa: BLE001 - any broken zip directory: not readable as a zip
+        return zipfile.ZipFile(BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, OSError, ValueError...: all corruption
+        return exc
+
+
+def _zip_names(data: bytes) -> set[str] | None:
+    if _zip_entry_bound(data) > _KIND_MAX_ENTRIES:
         return None
+    zf = _open_zip(data)
+    if isinstance(zf, Exception):
+        return None
+    with zf:
+        return {info.filename for info in zf.infolist()}
 
 
-def kind_of(att: Attachment) -> str:
-    """What the file really is: magic bytes first, then the name, then the content type.
+def _zip_kind(names: set[str] | None, filename: str) -> str:
+    if names is None:  # a directory too big or too broken to list
+        return "docx" if filename.lower().endswith(".docx") else "zip"
+    if "word/document.xml" in names:
+        return "docx"
+    if "mimetype" in names and "content.xml" in names:
+        return "odt"
+    return "zip"
 
-    One of "docx", "doc", "pdf", "encrypted_office", "zip", "odt", "image", "message", "other".
-    """
-    data = att.data
-    head = data[:1024]
-    name = att.filename.lower()
-    ctype = att.content_type.lower()
-    if data.startswith(OLE_MAGIC):
-        return _ole_kind(att)
-    if data.startswith(ZIP_MAGICS):
-        names = _zip_names(data)
-        if names is None:
-            return "docx" if name.endswith(".docx") else "zip"
-        if "word/document.xml" in names:
-            return "docx"
-        if "mimetype" in names and "content.xml" in names:
-            return "odt"
-        return "zip"
-    if b"%PDF-" in head:
-        return "pdf"
-    if data.startswith(_IMAGE_MAGICS) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
-        return "image"
+
+_KINDS_BY_SUFFIX = (
+    ((".docx", ".docm", ".dotx"), "docx"),
+    ((".doc", ".dot"), "doc"),
+    ((".pdf",), "pdf"),
+    ((".odt",), "odt"),
+    ((".zip",), "zip"),
+    ((".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp", ".heic", ".webp"), "image"),
+)
+
+
+def _kind_by_name(name: str, ctype: str) -> str:
+    """What a file is said to be by its name, then its content type."""
     if ctype.startswith("message/") or name.endswith((".eml", ".msg")):
         return "message"
-    for suffixes, kind in (
-        ((".docx", ".docm", ".dotx"), "docx"),
-        ((".doc", ".dot"), "doc"),
-        ((".pdf",), "pdf"),
-        ((".odt",), "odt"),
-        ((".zip",), "zip"),
-        ((".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp", ".heic", ".webp"), "image"),
-    ):
+    for suffixes, kind in _KINDS_BY_SUFFIX:
         if name.endswith(suffixes):
             return kind
     if ctype.startswith("image/"):
@@ -245,65 +254,151 @@ def kind_of(att: Attachment) -> str:
     return "other"
 
 
+def kind_of(att: Attachment) -> str:
+    """What the file really is: magic bytes first, then the name, then the content type.
+
+    One of "docx", "doc", "pdf", "encrypted_office", "zip", "odt", "image", "message", "other".
+    """
+    data = att.data
+    if data.startswith(OLE_MAGIC):
+        return _ole_kind(att)
+    if data.startswith(ZIP_MAGICS):
+        return _zip_kind(_zip_names(data), att.filename)
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if data.startswith(_IMAGE_MAGICS) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return "image"
+    return _kind_by_name(att.filename.lower(), att.content_type.lower())
+
+
 # --------------------------------------------------------------------------- check_docx
 
+# The parts the form reader needs (forms.package), kept as the vetting pass inflates them so
+# the document is inflated once. A package whose relationships name other parts has those read
+# from the zip by the reader.
+KEPT_PARTS = frozenset({"_rels/.rels", "word/document.xml", "docProps/custom.xml"})
 
-def check_docx(att: Attachment, limits: Limits | None = None) -> bytes:
-    """Return bytes that are safe to hand to python-docx, or raise ``UnreadableAttachment``.
+
+class VettedDocx(bytes):
+    """The bytes of a .docx that passed ``check_docx``: equal to the attachment's data, and
+    carrying its member names and the parts in ``KEPT_PARTS`` as the check inflated them."""
+
+    names: frozenset[str]
+    parts: Mapping[str, bytes]
+
+    def __new__(
+        cls,
+        data: bytes,
+        names: frozenset[str] = frozenset(),
+        parts: Mapping[str, bytes] | None = None,
+    ) -> VettedDocx:
+        self = super().__new__(cls, data)
+        self.names = names
+        self.parts = MappingProxyType(dict(parts or {}))
+        return self
+
+
+# Refused for what they are, before any zip is opened: kind -> (code, what the log says).
+_REFUSED_KINDS = {
+    "encrypted_office": ("encrypted", "OLE with EncryptedPackage"),
+    "doc": ("legacy_doc", "OLE without EncryptedPackage"),
+    "pdf": ("pdf", "PDF"),
+    "odt": ("unsupported", "OpenDocument text"),
+    "image": ("not_a_form", "image"),
+    "message": ("not_a_form", "message"),
+}
+
+
+def check_docx(att: Attachment, limits: Limits | None = None) -> VettedDocx:
+    """Return the .docx, vetted and with the parts the reader needs, or raise ``UnreadableAttachment``.
 
     Order: size of the file; what it really is; the zip directory (member count, declared sizes,
     compression ratios, encryption, word/document.xml); then every member inflated in chunks
     with a hard cap (a member that inflates past its declared size is a bomb; a CRC error is
-    corruption) and every XML part scanned for DOCTYPE/ENTITY declarations.
+    corruption) and every XML part scanned for DOCTYPE/ENTITY declarations. The zip is opened
+    once, and the parts in ``KEPT_PARTS`` are kept as they come out (``VettedDocx``), so the
+    form reader inflates nothing again.
     """
     limits = limits or Limits()
     data = att.data
     # The same attachment may be checked twice for one message: as a scoping return, as a referral.
     key = (hashlib.sha256(data).digest(), att.filename, att.content_type, limits)
-    if key in _PASSED:
-        return data
+    remembered = _PASSED.get(key)
+    if remembered is not None:
+        return VettedDocx(data, *remembered)
     if len(data) > limits.max_attachment_bytes:
         raise _fail("too_large", att, f"{len(data)} bytes")
-    kind = kind_of(att)
-    if kind == "encrypted_office":
-        raise _fail("encrypted", att, "OLE with EncryptedPackage")
-    if kind == "doc":
-        raise _fail("legacy_doc", att, "OLE without EncryptedPackage")
-    if kind == "pdf":
-        raise _fail("pdf", att, "PDF")
-    if kind == "odt":
-        raise _fail("unsupported", att, "OpenDocument text")
-    if kind in ("image", "message"):
-        raise _fail("not_a_form", att, kind)
     if not data.startswith(ZIP_MAGICS):
-        if kind == "docx":  # named .docx but not a zip at all
-            raise _fail("corrupt", att, "not a zip")
-        raise _fail("not_a_form", att, kind)
-    if _zip_entry_bound(data) > limits.max_members:
-        raise _fail("zip_bomb", att, "too many central directory entries")
-    try:
-        zf = zipfile.ZipFile(BytesIO(data))
-    except Exception as exc:  # noqa: BLE001 - BadZipFile, OSError, ValueError...: all corruption
-        raise _fail("corrupt", att, f"zip directory: {type(exc).__name__}") from None
+        raise _not_a_zip(att)
+    zf = _open_docx_zip(att, limits)
     with zf:
-        infos = zf.infolist()
-        _check_directory(att, infos, limits)
-        names = {info.filename for info in infos}
-        if "word/document.xml" not in names:
-            if "[Content_Types].xml" in names or any(n.startswith("word/") for n in names):
-                raise _fail("corrupt", att, "no word/document.xml")
-            raise _fail("not_a_form", att, "a zip that is not a .docx")
-        for info in infos:
-            _inflate_member(att, zf, info, limits)
-    _PASSED[key] = None
-    while len(_PASSED) > _PASSED_MAX:
-        del _PASSED[next(iter(_PASSED))]
-    return data
+        vetted = _vet(att, zf, limits)
+    _remember(key, vetted)
+    return vetted
 
 
-# The attachments that passed most recently: the check depends on nothing else than these.
-_PASSED: dict[tuple[bytes, str, str, Limits], None] = {}
+def _not_a_zip(att: Attachment) -> UnreadableAttachment:
+    """The refusal for a file that is no zip: what it really is, or damaged if named .docx."""
+    kind = kind_of(att)
+    if kind in _REFUSED_KINDS:
+        code, detail = _REFUSED_KINDS[kind]
+        return _fail(code, att, detail)
+    if kind == "docx":  # named .docx but not a zip at all
+        return _fail("corrupt", att, "not a zip")
+    return _fail("not_a_form", att, kind)
+
+
+def _open_docx_zip(att: Attachment, limits: Limits) -> zipfile.ZipFile:
+    """The zip directory, opened once both for what the file is (kind_of) and for its checks."""
+    data = att.data
+    bound = _zip_entry_bound(data)
+    listable = bound <= _KIND_MAX_ENTRIES
+    zf = _open_zip(data) if listable or bound <= limits.max_members else None
+    if listable and isinstance(zf, zipfile.ZipFile):
+        names = {info.filename for info in zf.infolist()}
+        if _zip_kind(names, att.filename) == "odt":
+            zf.close()
+            raise _fail("unsupported", att, "OpenDocument text")
+    if bound > limits.max_members:
+        if isinstance(zf, zipfile.ZipFile):
+            zf.close()
+        raise _fail("zip_bomb", att, "too many central directory entries")
+    if not isinstance(zf, zipfile.ZipFile):
+        raise _fail("corrupt", att, f"zip directory: {type(zf).__name__}") from None
+    return zf
+
+
+def _vet(att: Attachment, zf: zipfile.ZipFile, limits: Limits) -> VettedDocx:
+    infos = zf.infolist()
+    _check_directory(att, infos, limits)
+    names = frozenset(info.filename for info in infos)
+    if "word/document.xml" not in names:
+        if "[Content_Types].xml" in names or any(n.startswith("word/") for n in names):
+            raise _fail("corrupt", att, "no word/document.xml")
+        raise _fail("not_a_form", att, "a zip that is not a .docx")
+    parts: dict[str, bytes] = {}
+    for info in infos:
+        kept = _inflate_member(att, zf, info, limits, keep=info.filename in KEPT_PARTS)
+        if kept is not None:
+            parts[info.filename] = kept  # a name given twice: the last, as zipfile reads it
+    return VettedDocx(att.data, names, parts)
+
+
+# The attachments that passed most recently, with what the pass kept: the check depends on
+# nothing else than the key. Bounded by count and by the bytes of the parts kept.
+_PASSED: dict[tuple[bytes, str, str, Limits], tuple[frozenset[str], Mapping[str, bytes]]] = {}
 _PASSED_MAX = 16
+_PASSED_MAX_BYTES = 16 * MIB
+
+
+def _remember(key: tuple[bytes, str, str, Limits], vetted: VettedDocx) -> None:
+    _PASSED[key] = (vetted.names, vetted.parts)
+    while _PASSED and (len(_PASSED) > _PASSED_MAX or _kept_bytes() > _PASSED_MAX_BYTES):
+        del _PASSED[next(iter(_PASSED))]
+
+
+def _kept_bytes() -> int:
+    return sum(len(part) for _, parts in _PASSED.values() for part in parts.values())
 
 
 def _is_xml(name: str) -> bool:
@@ -328,37 +423,59 @@ def _check_directory(att: Attachment, infos: list[zipfile.ZipInfo], limits: Limi
             raise _fail("zip_bomb", att, f"members declare over {total} bytes")
 
 
+class _MemberScan:
+    """What one member's inflated chunks add up to: size, CRC, DOCTYPE/ENTITY, and (if kept) bytes."""
+
+    def __init__(self, att: Attachment, info: zipfile.ZipInfo, limits: Limits, keep: bool) -> None:
+        self.att = att
+        self.declared = info.file_size
+        self.cap = min(info.file_size, limits.max_member_bytes)
+        self.scan_xml = _is_xml(info.filename)
+        self.total, self.crc, self.tail = 0, 0, b""
+        self.kept: list[bytes] | None = [] if keep else None
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if self.total > self.cap:
+            raise _fail("zip_bomb", self.att, f"member inflates past {self.declared} bytes")
+        self.crc = zlib.crc32(chunk, self.crc)
+        if self.kept is not None:
+            self.kept.append(chunk)
+        if self.scan_xml:
+            window = self.tail + chunk
+            if _has_marker(window):
+                raise _fail("xml_bomb", self.att, "DOCTYPE/ENTITY in an XML part")
+            self.tail = window[-_MARKER_OVERLAP:]
+
+
+def _has_marker(window: bytes) -> bool:
+    """Whether a DOCTYPE or ENTITY declaration (UTF-8 or UTF-16) is in ``window``."""
+    if not any(start in window for start in _MARKER_STARTS):
+        return False
+    return any(marker in window for marker in _XML_BOMB_MARKERS)
+
+
 def _inflate_member(
-    att: Attachment, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits
-) -> None:
-    """Inflate one member in chunks, keeping none of it, and check it against its declaration.
+    att: Attachment, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, *, keep: bool
+) -> bytes | None:
+    """Inflate one member in chunks and check it against its declaration; its bytes if ``keep``.
+
+    A member not kept is discarded chunk by chunk; a kept one is at most its declared size, which
+    the directory check bounded (an XML part: ``max_xml_bytes``).
 
     zipfile stops reading at the declared size, which would hide a member that really holds
     more; so it is opened through a copy of its entry that allows one chunk beyond the declared
     size, and the size and CRC are checked by us over what really came out.
     """
-    declared = info.file_size
     probe = copy(info)
     # One byte more than the furthest we read, so zipfile never reaches its own end and CRC
     # check on data it cut short: we stop as soon as more than ``declared`` has come out.
-    probe.file_size = declared + CHUNK + 1
-    scan_xml = _is_xml(info.filename)
-    total, crc, tail = 0, 0, b""
+    probe.file_size = info.file_size + CHUNK + 1
+    scan = _MemberScan(att, info, limits, keep)
     try:
         with zf.open(probe) as member:
-            while True:
-                chunk = member.read(CHUNK)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > declared or total > limits.max_member_bytes:
-                    raise _fail("zip_bomb", att, f"member inflates past {declared} bytes")
-                crc = zlib.crc32(chunk, crc)
-                if scan_xml:
-                    window = tail + chunk
-                    if any(marker in window for marker in _XML_BOMB_MARKERS):
-                        raise _fail("xml_bomb", att, "DOCTYPE/ENTITY in an XML part")
-                    tail = window[-_MARKER_OVERLAP:]
+            while chunk := member.read(CHUNK):
+                scan.feed(chunk)
     except UnreadableAttachment:
         raise
     except zipfile.BadZipFile as exc:
@@ -366,5 +483,6 @@ def _inflate_member(
         raise _fail("corrupt", att, f"member: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - zlib.error, EOFError, NotImplementedError...
         raise _fail("corrupt", att, f"member: {type(exc).__name__}") from None
-    if total != declared or crc != info.CRC:
+    if scan.total != info.file_size or scan.crc != info.CRC:
         raise _fail("corrupt", att, "member size or CRC does not match its declaration")
+    return b"".join(scan.kept) if scan.kept is not None else None

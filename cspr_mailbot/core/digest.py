@@ -7,6 +7,7 @@ Pure: ``now`` is given, the cases and the outbox records are handed in, and the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from .clocks import Timescales, agency_key, days_left, rag
 from .deadlines import agency_due, next_deadline
 from .models import Case
+from .records import OutboxRecord
 from .report import ytd_line
 from .workdays import LONDON, WorkingCalendar, format_date
 
@@ -184,13 +186,15 @@ def _by_agency(
     return out
 
 
-def _sent_rows(sent: list[dict[str, Any]], start: datetime, end: datetime) -> list[dict[str, Any]]:
+def _sent_rows(
+    sent: Sequence[OutboxRecord], start: datetime, end: datetime
+) -> list[dict[str, Any]]:
     rows = []
     for record in sent:
-        stamp = record.get("sent_at")
-        if not isinstance(stamp, str) or not stamp:
+        stamp = record.sent_at
+        if stamp is None:
             continue  # queued but not sent: not something the bot sent
-        at = _instant(stamp)
+        at = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
         if not start <= at < end:
             continue
         local = at.astimezone(LONDON)
@@ -199,9 +203,9 @@ def _sent_rows(sent: list[dict[str, Any]], start: datetime, end: datetime) -> li
                 at,
                 {
                     "time": f"{format_date(local.date())[:3]} {local:%H:%M}",
-                    "reference": record.get("case_reference") or "",
-                    "subject": record.get("subject") or "",
-                    "to_count": len(record.get("to") or ()) + len(record.get("cc") or ()),
+                    "reference": record.case_reference or "",
+                    "subject": record.subject or "",
+                    "to_count": len(record.to) + len(record.cc),
                 },
             )
         )
@@ -224,7 +228,7 @@ def holiday_warning(day: date, cal: WorkingCalendar) -> str | None:
 
 def build_digest(
     cases: list[Case],
-    sent: list[dict[str, Any]],
+    sent: Sequence[OutboxRecord],
     now: datetime,
     cal: WorkingCalendar,
     ts: Timescales,

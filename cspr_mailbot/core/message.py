@@ -1,12 +1,14 @@
 """Turn the raw bytes of one inbound message into an ``InboundMessage``, whatever the bytes are.
 
-Two parsers work together. The stdlib ``email`` package (``policy.default``; ``compat32`` when
-that fails; a headers-only parse as the last resort) gives the MIME tree: headers in order,
-addresses, attachments with their exact bytes, embedded ``message/rfc822`` parts and
-``multipart/report``. mail-parser (``mailparser.parse_from_bytes``) runs beside it for what it
-does well: the catalogue of MIME defects it finds, body text it recovers from a broken epilogue
-when the tree has none, and lenient dates. Every text decode falls back to utf-8 and then cp1252
-with replacement, so nothing here raises.
+The stdlib ``email`` package does the parsing: ``policy.default`` (``compat32`` when that fails;
+a headers-only parse as the last resort) gives the MIME tree, headers in order, attachments with
+their exact bytes, embedded ``message/rfc822`` parts and ``multipart/report``; its
+``email.headerregistry`` decodes RFC 2047 encoded-words and reads the sender, which
+``parse_sender`` checks strictly (SPEC 3). inscriptis turns an HTML-only body into the lines its
+reader sees. mail-parser (``mailparser.parse_from_bytes``) is asked only about odd mail: body text
+and attachments it recovers when a broken boundary left the tree empty, a date the stdlib cannot
+read, and its catalogue of what is wrong with a message the stdlib already found defects in.
+Every text decode falls back to utf-8 and then cp1252 with replacement, so nothing here raises.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import binascii
 import email
 import email.policy
 import hashlib
+import itertools
 import logging
 import quopri
 import re
@@ -24,14 +27,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.generator import BytesGenerator
+from email.headerregistry import AddressHeader, UnstructuredHeader
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
+from html import unescape
 from io import BytesIO
 from typing import Any
 
+import lxml.html
 import mailparser
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.html_engine import Inscriptis
+from inscriptis.html_properties import Display
+from inscriptis.model.config import ParserConfig
+from inscriptis.model.html_element import HtmlElement
 
 from cspr_mailbot.core.models import Attachment, InboundMessage
 
@@ -43,10 +53,20 @@ MAX_FORWARD_DEPTH = 3  # how deep forwarded_messages() looks into messages attac
 MAX_FILENAME_CHARS = 150
 
 _GEN_POLICY = email.policy.default.clone(refold_source="none", max_line_length=0)
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _BODY_MSGID = re.compile(r"^[ \t>]*Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")  # tab is folding
+_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile(r"[\udc80-\udcff]+")
+_ADDRESS_LIKE = re.compile(r"[^\s<>()\[\],;:\"'@]+@[^\s<>()\[\],;:\"'@]+")
+_XML_DECLARATION = re.compile(r"^<\?xml[^>]*\?>")
+_INVISIBLE_START = re.compile(r"<!--|<(head|style|script|title)\b", re.IGNORECASE)
+_CLOSERS = {
+    t: re.compile(rf"</{t}\s*>", re.IGNORECASE) for t in ("head", "style", "script", "title")
+}
+_CLOSING_BODY = re.compile(r"</\s*(?:body|html)\s*>", re.IGNORECASE)
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 _MESSAGE_TYPES = ("message/rfc822", "message/global")
 _BODY_TYPES = ("text/plain", "text/html")
 _STRUCTURE_DEFECTS = frozenset(
@@ -95,113 +115,121 @@ def decode_bytes(data: bytes, charset: str | None = None) -> tuple[str, bool]:
 
 
 def _undo_surrogates(value: str) -> str:
-    """Header text from a bytes parse carries 8-bit bytes as surrogates: decode them for real."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+    """Bytes the parser could not decode travel as surrogates: decode each run of them for real.
+
+    They come from 8-bit header bytes and from encoded-words in an unknown charset or cut in the
+    middle of a character (a run spanning two adjacent words is one run, so the character mends).
+    """
+    if not _SURROGATES.search(value):
         return value
-    return decode_bytes(value.encode("utf-8", "surrogateescape"))[0]
+    return _SURROGATES.sub(
+        lambda m: decode_bytes(m.group().encode("utf-8", "surrogateescape"))[0], value
+    )
 
 
-def _decode_word(charset: str, encoding: str, text: str) -> bytes:
-    if encoding.lower() == "b":
-        cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text)
-        cleaned += "=" * (-len(cleaned) % 4)
-        try:
-            return base64.b64decode(cleaned)
-        except (binascii.Error, ValueError):
-            return text.encode("utf-8", "replace")
-    return quopri.decodestring(text.replace("_", " ").encode("utf-8", "replace"), header=True)
+def _unfold(value: str) -> str:
+    return re.sub(r"\r?\n(?=[ \t])", "", value).replace("\r", "").replace("\n", "")
+
+
+def _decode_words(value: str) -> str:
+    """RFC 2047 decoding by the stdlib's header parser, keeping undecodable bytes as surrogates.
+
+    ``UnstructuredHeader.parse`` (email.headerregistry) drops the whitespace between adjacent
+    encoded-words and records bad base64 or an unknown charset as defects instead of raising.
+    """
+    kwds: dict[str, Any] = {"defects": []}
+    UnstructuredHeader.parse(value, kwds)
+    return _undo_surrogates(str(kwds["decoded"]))
+
+
+def _clean_header_text(text: str) -> str:
+    """A decoded header never carries a line break or control character onwards: each is a space."""
+    return _HEADER_CONTROL.sub(" ", text).strip()
+
+
+def _decoded(value: str | Any) -> str:
+    """A raw header value unfolded, its 8-bit bytes and encoded-words decoded. Never raises."""
+    text = str(value)
+    try:
+        text = _undo_surrogates(_unfold(text))
+        return _decode_words(text) if "=?" in text else text
+    except Exception:  # noqa: BLE001 - a header must never stop a message
+        return text.encode("utf-8", "replace").decode("utf-8", "replace")
 
 
 def decode_header_value(value: str | Any) -> str:
-    """Decode one raw header value: unfold, 8-bit bytes, RFC 2047 encoded-words. Never raises."""
-    try:
-        text = _undo_surrogates(str(value))
-        text = re.sub(r"\r?\n(?=[ \t])", "", text).replace("\r", "").replace("\n", "")
-        if "=?" not in text:
-            return text.strip()
-        out: list[str] = []
-        pending: list[bytes] = []
-        pending_charset = ""
-        pos = 0
-        prev_encoded = False
+    """Decode one raw header value: unfold, 8-bit bytes, RFC 2047 encoded-words. Never raises.
 
-        def flush() -> None:
-            nonlocal pending, pending_charset
-            if pending:
-                out.append(decode_bytes(b"".join(pending), pending_charset)[0])
-            pending, pending_charset = [], ""
-
-        for m in _ENCODED_WORD.finditer(text):
-            between = text[pos : m.start()]
-            charset = m.group(1).split("*", 1)[0]
-            if prev_encoded and not between.strip():
-                # Whitespace between encoded-words is dropped; same-charset neighbours are joined
-                # before decoding, as encoders split multi-byte characters across words.
-                if charset.lower() != pending_charset.lower():
-                    flush()
-            else:
-                flush()
-                out.append(between)
-            pending_charset = charset
-            pending.append(_decode_word(charset, m.group(2), m.group(3)))
-            pos = m.end()
-            prev_encoded = True
-        flush()
-        out.append(text[pos:])
-        return "".join(out).strip()
-    except Exception:  # noqa: BLE001 - a header must never stop a message
-        return str(value).encode("utf-8", "replace").decode("utf-8", "replace").strip()
+    Line breaks and other control characters that an encoded-word decodes to become spaces.
+    """
+    return _clean_header_text(_decoded(value))
 
 
 # --------------------------------------------------------------------------- html to text
 
+# inscriptis renders HTML as a browser lays it out (lxml underneath). Its "strict" profile is
+# Firefox's defaults; mail clients zero paragraph margins (Outlook's p.MsoNormal {margin:0},
+# Outlook on the web's P {margin-top:0;margin-bottom:0}), so a paragraph is one line here, not a
+# line and a gap.
+_HTML_CSS = dict(CSS_PROFILES["strict"])
+_HTML_CSS["p"] = HtmlElement(display=Display.block)
+_HTML_CSS["hr"] = HtmlElement(display=Display.block)
+_HTML_CONFIG = ParserConfig(css=_HTML_CSS, table_cell_separator="\t")
+_EMPTY_BLOCKS = ("p", "div")
 
-class _HTMLText(HTMLParser):
-    _BLOCK = {
-        "p", "div", "br", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-        "blockquote", "pre", "hr", "section", "article", "header", "footer", "dt", "dd",
-    }  # fmt: skip
-    _SKIP = {"script", "style", "head", "title"}
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-        elif tag in ("td", "th"):
-            self.parts.append("\t")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
+def _blank_lines_for_empty_paragraphs(tree: Any) -> None:
+    """``<p>&nbsp;</p>`` shows as an empty line in every client; an empty block without the
+    no-break space shows as nothing. Give the first kind a ``<br>`` so the layout keeps it."""
+    for el in tree.iter(*_EMPTY_BLOCKS):
+        text = el.text_content()
+        if "\xa0" in text and not text.strip() and not any(True for _ in el.iter("br")):
+            for child in list(el):
+                el.remove(child)
+            el.text = None
+            el.append(el.makeelement("br", {}))
 
 
 def html_to_text(html: str) -> str:
-    """Readable plain text from an HTML body: block tags become line breaks, entities decoded."""
-    parser = _HTMLText()
+    """The text of an HTML body as its reader sees it: one line per paragraph, ``<div>`` or
+    ``<br>``, an empty paragraph as a blank line, table cells apart (a tab between them), entities
+    decoded, no more than one blank line in a row. Never raises."""
+    html = _undo_surrogates(html)
+    text = ""
     try:
-        parser.feed(html)
-        parser.close()
-        text = "".join(parser.parts)
-    except Exception:  # noqa: BLE001 - html.parser on hostile input; fall back to stripping tags
-        text = re.sub(r"<[^>]*>", " ", html)
-    # A tab between table cells keeps "Label | value" rows apart for the body reader.
+        # A list server's footer after </html> is shown by browsers; lxml would drop it.
+        source = _CLOSING_BODY.sub("", _XML_DECLARATION.sub("", html.strip(), count=1))
+        if source:
+            tree = lxml.html.document_fromstring(source)
+            _blank_lines_for_empty_paragraphs(tree)
+            text = str(Inscriptis(tree, _HTML_CONFIG).get_text())
+    except Exception:  # noqa: BLE001 - hostile markup lxml refuses: strip the tags instead
+        text = ""
+    if not text.strip():
+        # Markup lxml refused, or nested deeper than it reads (256 levels): keep the words.
+        text = unescape(re.sub(r"<[^>]*>", " ", _visible_markup(html)))
+    # Cell by cell (a tab between cells), runs of spaces become one: linear on any input.
     lines = [
-        re.sub(r"[ \xa0]+", " ", re.sub(r"[ \xa0]*\t[ \t\xa0]*", "\t", line)).strip()
-        for line in text.splitlines()
+        "\t".join(" ".join(cell.split()) for cell in line.split("\t")) for line in text.splitlines()
     ]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in lines)).strip()
+
+
+def _visible_markup(html: str) -> str:
+    """``html`` without comments and head, style, script and title elements, in one pass (an
+    unclosed one hides the rest, as in a browser)."""
+    out: list[str] = []
+    pos = 0
+    while (m := _INVISIBLE_START.search(html, pos)) is not None:
+        out.append(html[pos : m.start()])
+        if m.group(1) is None:
+            end = html.find("-->", m.end())
+            pos = len(html) if end < 0 else end + 3
+        else:
+            closer = _CLOSERS[m.group(1).lower()].search(html, m.end())
+            pos = len(html) if closer is None else closer.end()
+    out.append(html[pos:])
+    return " ".join(out)
 
 
 # --------------------------------------------------------------------------- file names
@@ -212,7 +240,7 @@ def safe_filename(name: str | None, index: int, content_type: str = "") -> str:
 
     ``index`` (1-based) names the fallback ``attachment-N`` with an extension from the content type.
     """
-    text = decode_header_value(name) if name else ""
+    text = _decoded(name).strip() if name else ""
     text = unicodedata.normalize("NFC", _CONTROL.sub("", text))
     text = text.replace("\\", "/").rsplit("/", 1)[-1]
     text = re.sub(r'[:*?"<>|]', "_", text)
@@ -239,6 +267,7 @@ class _Walk:
         self.broken: list[str] = []  # the raw text of multiparts whose boundary was not found
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
+        self.types: list[str] = []  # every part's content type, in walk order
         self.parts = 0
 
     def defect(self, text: str) -> None:
@@ -319,6 +348,7 @@ def _walk(part: Message, walk: _Walk, depth: int, body_allowed: bool) -> None:
     for d in part.defects:
         walk.defect(type(d).__name__)
     ctype = part.get_content_type()
+    walk.types.append(ctype)
     filename = _filename_of(part)
     index = len(walk.attachments) + 1
     if ctype in _MESSAGE_TYPES or (
@@ -375,8 +405,13 @@ def _first(headers: list[tuple[str, str]], name: str) -> str | None:
 def _raw_first(msg: Message, name: str) -> str:
     for key, value in msg.raw_items():
         if str(key).strip().lower() == name:
-            return re.sub(r"\r?\n(?=[ \t])", "", _undo_surrogates(str(value))).strip()
+            return _unfold(_undo_surrogates(str(value))).strip()
     return ""
+
+
+def _raw_all(msg: Message, name: str) -> list[str]:
+    """Every raw value of header ``name``, as the bytes had it (8-bit bytes still surrogates)."""
+    return [str(v) for k, v in msg.raw_items() if str(k).strip().lower() == name]
 
 
 def _addresses(raw: str) -> list[tuple[str, str]]:
@@ -413,6 +448,83 @@ def _parse_date(value: str | None) -> datetime | None:
     if parsed is None:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- the sender
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who a message is from (SPEC 3): the single address in ``From:``, parsed strictly."""
+
+    addr: str = ""  # lower-case; "" when there is none, or when the sender is ambiguous
+    name: str = ""
+    ambiguous: bool = False
+    why: str = ""  # for the log: what made it ambiguous
+
+
+def _bare(value: str) -> str:
+    """An address header without its comments, for the null-path test."""
+    return re.sub(r"\((?:[^()\\]|\\.)*\)", " ", value)
+
+
+def is_null_path(value: str) -> bool:
+    """``<>`` in any spacing, with or without comments, or nothing at all: a null reverse path."""
+    return re.fullmatch(r"\s*(<\s*>)?\s*", _bare(value)) is not None
+
+
+def parse_sender(from_values: list[str]) -> Sender:
+    """The sender from the raw ``From:`` values of a message (normally exactly one). Never raises.
+
+    Ambiguous, with no address taken: more than one ``From:`` field; more than one address, or a
+    group; a line break or control character anywhere once encoded-words are decoded; an address
+    anywhere in the field (display name, comment, encoded-word) other than the sender's own; a
+    field the stdlib's two address parsers (``email.headerregistry`` and ``email.utils``) read
+    differently. A field with no address at all (``<>``, a bare word) is no sender, not ambiguous.
+    """
+    try:
+        return _read_sender(from_values)
+    except Exception:  # noqa: BLE001 - whatever this field is, it is not one clear address
+        return Sender(ambiguous=True, why="From: cannot be read")
+
+
+def _read_sender(from_values: list[str]) -> Sender:
+    if not from_values:
+        return Sender()
+    if len(from_values) > 1:
+        return Sender(ambiguous=True, why="more than one From: field")
+    raw = _undo_surrogates(_unfold(from_values[0]))
+    try:
+        decoded = _decode_words(raw) if "=?" in raw else raw
+    except Exception:  # noqa: BLE001 - undecodable: judge the raw text
+        decoded = raw
+    if _HEADER_CONTROL.search(decoded):
+        return Sender(ambiguous=True, why="From: decodes to a line break or control character")
+    seen = {a.lower() for a in _ADDRESS_LIKE.findall(decoded)}
+    if not seen:
+        return Sender()
+    if len(seen) > 1:
+        return Sender(ambiguous=True, why="From: holds more than one address")
+    (expected,) = seen
+    try:
+        kwds: dict[str, Any] = {"defects": []}
+        AddressHeader.parse(raw, kwds)  # raises on CR/LF in a part, on some group shapes
+        groups = kwds["groups"]
+    except Exception:  # noqa: BLE001 - the parser refuses it: so do we
+        return Sender(ambiguous=True, why="From: cannot be parsed as one address")
+    mailboxes = [a for g in groups for a in g.addresses]
+    if any(g.display_name is not None for g in groups):
+        return Sender(ambiguous=True, why="From: is a group")
+    real = [a for a in mailboxes if a.domain]
+    if len(real) != 1:
+        return Sender(ambiguous=True, why="From: holds more or fewer than one address")
+    addr = _undo_surrogates(real[0].addr_spec).lower()
+    legacy = [(n, a.strip().lower()) for n, a in getaddresses([raw]) if "@" in a]
+    if addr != expected or {a for _, a in legacy} != {addr} or _SPACE.search(addr):
+        return Sender(ambiguous=True, why="From: reads differently to different parsers")
+    # email.utils keeps an old-style "addr (Name)" comment as the name, and decoding the name on
+    # its own drops the space between adjacent encoded-words, as RFC 2047 asks.
+    return Sender(addr=addr, name=decode_header_value(legacy[0][0]))
 
 
 # --------------------------------------------------------------------------- mail-parser
@@ -484,8 +596,16 @@ def _parse_headers_only(raw: bytes, uid: str, mp: _MailParserView) -> InboundMes
 
 def _build(raw: bytes, uid: str, msg: Message, walk: _Walk, mp: _MailParserView) -> InboundMessage:
     headers = _raw_headers(msg)
-    senders = _addresses(_raw_first(msg, "from")) or _addresses(_raw_first(msg, "sender"))
-    from_name, from_addr = senders[0] if senders else ("", "")
+    from_values = _raw_all(msg, "from")
+    sender = parse_sender(from_values)
+    if sender.ambiguous:
+        logger.warning("uid %s: ambiguous sender (%s)", uid, sender.why)
+    null_sender = any(is_null_path(v) for v in _raw_all(msg, "return-path")) or (
+        bool(from_values)
+        and not sender.addr
+        and not sender.ambiguous
+        and (is_null_path(from_values[0]) or re.search(r"<\s*>", _bare(from_values[0])) is not None)
+    )
     date_value = _first(headers, "date")
     date = _parse_date(date_value)
     if date is None and date_value:
@@ -536,8 +656,8 @@ def _build(raw: bytes, uid: str, msg: Message, walk: _Walk, mp: _MailParserView)
         uid=uid,
         sha256=hashlib.sha256(raw).hexdigest(),
         message_id=_message_id(_first(headers, "message-id")),
-        from_addr=from_addr,
-        from_name=from_name,
+        from_addr=sender.addr,
+        from_name=sender.name,
         to=tuple(a for _, a in _addresses(_raw_first(msg, "to"))),
         cc=tuple(a for _, a in _addresses(_raw_first(msg, "cc"))),
         subject=_first(headers, "subject") or "",
@@ -550,6 +670,9 @@ def _build(raw: bytes, uid: str, msg: Message, walk: _Walk, mp: _MailParserView)
         report_type=report_type,
         attachments=tuple(attachments),
         defects=tuple(defects),
+        sender_ambiguous=sender.ambiguous,
+        null_sender=null_sender,
+        part_types=tuple(walk.types),
     )
 
 
@@ -567,9 +690,36 @@ class _LazyMailParser:
         return getattr(self._view, name)
 
 
+def _without_bom(raw: bytes) -> bytes | None:
+    """The message without a leading byte-order mark (a saved .eml sometimes has one), or None.
+
+    A UTF-16 mark means the whole file was saved as UTF-16: it is read back to utf-8 bytes.
+    """
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            rest = raw[len(bom) :]
+            return rest if codec == "utf-8" else rest.decode(codec, "replace").encode("utf-8")
+    return None
+
+
 def parse_message(raw: bytes, uid: str) -> InboundMessage:
-    """Parse one raw message. Never raises: the worse the bytes, the emptier the result."""
+    """Parse one raw message. Never raises: the worse the bytes, the emptier the result.
+
+    ``sha256`` is always of the bytes as given, a leading byte-order mark included.
+    """
     raw = bytes(raw)
+    unmarked = _without_bom(raw)
+    if unmarked is None:
+        return _parse(raw, uid)
+    parsed = _parse(unmarked, uid)
+    return replace(
+        parsed,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        defects=(*parsed.defects, "LeadingByteOrderMark"),
+    )
+
+
+def _parse(raw: bytes, uid: str) -> InboundMessage:
     mp: Any = _LazyMailParser(raw)
     attempts: list[tuple[str, Any]] = [
         ("default", email.policy.default),
@@ -651,12 +801,16 @@ def original_message_id_of_bounce(msg: InboundMessage) -> str | None:
             if found:
                 return found
     own = msg.message_id
-    for candidate in _BODY_MSGID.findall(msg.body_text):
-        if candidate != own:
-            return candidate
-    for att in msg.attachments:
-        if att.content_type.startswith("text/") and len(att.data) < 1_000_000:
-            for candidate in _BODY_MSGID.findall(decode_bytes(att.data)[0]):
-                if candidate != own:
-                    return candidate
+    texts = itertools.chain(
+        [msg.body_text],
+        (
+            decode_bytes(att.data)[0]
+            for att in msg.attachments
+            if att.content_type.startswith("text/") and len(att.data) < 1_000_000
+        ),
+    )
+    for text in texts:
+        for m in _BODY_MSGID.finditer(text):
+            if m.group(1) != own:
+                return m.group(1)
     return None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from . import attachments, forms
 from .clocks import Timescales
+from .commands import DEFAULT_GRAMMAR, Grammar
 from .trust import Trust
 
 
@@ -32,6 +33,9 @@ class Settings:
     directory: tuple[DirectoryAgency, ...] = ()
     phone: str = ""
     reference_prefix: str = "DSPP"
+    commands: Grammar = (
+        DEFAULT_GRAMMAR  # the words for each command (data/commands.toml + [commands])
+    )
     trusted_domains: tuple[str, ...] = ()  # [privacy]: addresses here are told who the child is
     encrypt_subject_tag: str = ""  # [privacy]: in the subject of outside mail that names the child
 

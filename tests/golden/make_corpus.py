@@ -108,6 +108,8 @@ FULL: dict[str, Any] = {
         },
     ],
     "rationale": RATIONALE,
+    # SPEC 4's later fields: this corpus's forms do not ask for them.
+    **dict.fromkeys(REFERRAL_FIELDS[REFERRAL_FIELDS.index("referral_date") :]),
 }
 
 NONE: dict[str, Any] = dict.fromkeys(FULL)

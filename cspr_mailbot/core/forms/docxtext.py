@@ -1,0 +1,283 @@
+"""Walk a .docx body's XML into paragraphs and table rows of visible text.
+
+Our own lxml walker, not python-docx's ``.text``: it sees inside content controls (and leaves
+their placeholder text out), reads legacy form fields (checkboxes, drop-downs), w14 and Symbol-font
+checkboxes (as ☒/☐), date pickers, and skips deleted, moved-from and field-instruction text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from lxml import etree
+
+__all__ = ["CHECKED", "UNCHECKED", "Para", "Row", "TableEnd", "Block", "blocks", "w"]
+
+CHECKED = "☒"
+UNCHECKED = "☐"
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
+MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+
+
+def w(tag: str) -> str:
+    """A WordprocessingML tag in Clark notation."""
+    return f"{{{W}}}{tag}"
+
+
+_T, _P, _R, _TBL, _TR, _TC = w("t"), w("p"), w("r"), w("tbl"), w("tr"), w("tc")
+_SDT, _SDT_CONTENT, _SDT_PR = w("sdt"), w("sdtContent"), w("sdtPr")
+_VAL = w("val")
+_SKIP_TAGS = frozenset(
+    {
+        w("del"),
+        w("moveFrom"),
+        w("instrText"),
+        w("delText"),
+        w("drawing"),
+        w("pict"),
+        w("object"),
+        w("rPr"),
+        w("pPr"),
+        w("tblPr"),
+        w("trPr"),
+        w("tcPr"),
+        w("sectPr"),
+        w("tblGrid"),
+        w("fldData"),
+        f"{{{MC}}}AlternateContent",
+    }
+)
+# Elements that stand for one character of text.
+_CHAR_TAGS = {
+    w("tab"): "\t",
+    w("ptab"): "\t",
+    w("br"): "\n",
+    w("cr"): "\n",
+    w("noBreakHyphen"): "-",
+}
+# Symbol-font characters Word uses for ticked and empty boxes.
+_SYMBOL_MARKS = {
+    "F0FE": CHECKED,
+    "F0FD": CHECKED,
+    "F078": CHECKED,
+    "F0FB": CHECKED,
+    "F0A8": UNCHECKED,
+    "F06F": UNCHECKED,
+    "F071": UNCHECKED,
+}
+_WINGDINGS_TEXT = {"þ": CHECKED, "ý": CHECKED, "x": CHECKED, "¨": UNCHECKED, "o": UNCHECKED}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _on(el: etree._Element | None, attr: str = _VAL) -> bool:
+    """A WordprocessingML on/off element: present without val means on."""
+    if el is None:
+        return False
+    value = el.get(attr)
+    return value is None or value.lower() in {"1", "true", "on"}
+
+
+@dataclass
+class Para:
+    text: str
+    heading: bool = False
+
+
+@dataclass
+class Row:
+    cells: list[str]
+
+
+@dataclass
+class TableEnd:
+    pass
+
+
+Block = Para | Row | TableEnd
+
+
+class _TextWalker:
+    """The visible text of a paragraph, with checkboxes as ☒/☐ and placeholders left out."""
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self.in_instruction = False
+
+    def walk(self, el: etree._Element) -> None:
+        for child in el:
+            tag = child.tag
+            if not isinstance(tag, str) or tag in _SKIP_TAGS:
+                continue
+            if tag == _T:
+                if not self.in_instruction and child.text:
+                    self.out.append(child.text)
+            elif tag in _CHAR_TAGS:
+                self.out.append(_CHAR_TAGS[tag])
+            else:
+                _HANDLERS.get(tag, _TextWalker.walk)(self, child)
+
+    def _run(self, run: etree._Element) -> None:
+        rpr = run.find(w("rPr"))
+        if rpr is not None:
+            style = rpr.find(w("rStyle"))
+            if style is not None and (style.get(_VAL) or "").lower() == "placeholdertext":
+                return
+            if _font(rpr).lower().startswith("wingdings"):
+                for t in run.iter(_T):
+                    self.out.append("".join(_WINGDINGS_TEXT.get(c, "") for c in t.text or ""))
+                return
+        self.walk(run)
+
+    def _sym(self, el: etree._Element) -> None:
+        self.out.append(_SYMBOL_MARKS.get((el.get(w("char")) or "").upper(), ""))
+
+    def _fld_char(self, el: etree._Element) -> None:
+        kind = el.get(w("fldCharType"))
+        if kind == "begin":
+            self.in_instruction = True
+            ff = el.find(w("ffData"))
+            if ff is not None:
+                self.out.append(_form_field_text(ff))
+        elif kind in {"separate", "end"}:
+            self.in_instruction = False
+
+    def _sdt(self, sdt: etree._Element) -> None:
+        pr = sdt.find(_SDT_PR)
+        if pr is not None:
+            shown = _sdt_properties_text(pr)
+            if shown is not None:
+                self.out.append(shown)
+                return
+        content = sdt.find(_SDT_CONTENT)
+        if content is not None:
+            self.walk(content)
+
+    def text(self) -> str:
+        return "".join(self.out)
+
+
+_HANDLERS: dict[str, Callable[[_TextWalker, etree._Element], None]] = {
+    _R: _TextWalker._run,
+    _SDT: _TextWalker._sdt,
+    w("sym"): _TextWalker._sym,
+    w("fldChar"): _TextWalker._fld_char,
+}
+
+
+def _font(rpr: etree._Element) -> str:
+    fonts = rpr.find(w("rFonts"))
+    if fonts is None:
+        return ""
+    return fonts.get(w("ascii")) or fonts.get(w("hAnsi")) or ""
+
+
+def _form_field_text(ff: etree._Element) -> str:
+    """A legacy form field's answer: its checkbox as ☒/☐, its drop-down's chosen entry, or ""."""
+    box = ff.find(w("checkBox"))
+    if box is not None:
+        checked = box.find(w("checked"))
+        state = _on(checked) if checked is not None else _on(box.find(w("default")))
+        return CHECKED if state else UNCHECKED
+    dd = ff.find(w("ddList"))
+    if dd is None:
+        return ""
+    entries = [e.get(_VAL) or "" for e in dd.findall(w("listEntry"))]
+    chosen = dd.find(w("result"))
+    if chosen is None:
+        chosen = dd.find(w("default"))
+    index = int(chosen.get(_VAL) or 0) if chosen is not None else 0
+    return entries[index] if 0 <= index < len(entries) else ""
+
+
+def _sdt_properties_text(pr: etree._Element) -> str | None:
+    """What a content control shows when its properties decide it, or None to read its content.
+
+    A checkbox is ☒/☐, a placeholder showing is nothing, a date picker is its picked date in ISO
+    form (whatever format it displays in).
+    """
+    box = pr.find(f"{{{W14}}}checkbox")
+    if box is not None:
+        checked = box.find(f"{{{W14}}}checked")
+        state = checked is not None and _on(checked, f"{{{W14}}}val")
+        return CHECKED if state else UNCHECKED
+    if pr.find(w("showingPlcHdr")) is not None:
+        return ""
+    picker = pr.find(w("date"))
+    full: str | None = picker.get(w("fullDate")) if picker is not None else None
+    if full and _ISO_DATE.match(full):
+        return full[:10]
+    return None
+
+
+def _para_text(p: etree._Element) -> str:
+    walker = _TextWalker()
+    walker.walk(p)
+    return walker.text()
+
+
+def _is_heading(p: etree._Element) -> bool:
+    style = p.find(f"{w('pPr')}/{w('pStyle')}")
+    name = (style.get(_VAL) or "").lower() if style is not None else ""
+    return name.startswith("heading") or name in {"title", "subtitle"}
+
+
+def _children(el: etree._Element) -> Iterator[etree._Element]:
+    """Block children, looking through content controls and custom XML wrappers."""
+    for child in el:
+        if child.tag == _SDT:
+            pr = child.find(_SDT_PR)
+            if pr is not None and pr.find(w("showingPlcHdr")) is not None:
+                continue
+            content = child.find(_SDT_CONTENT)
+            if content is not None:
+                yield from _children(content)
+        elif child.tag in (w("customXml"), w("smartTag")):
+            yield from _children(child)
+        else:
+            yield child
+
+
+def _cell_text(tc: etree._Element, nested: list[etree._Element]) -> str:
+    lines: list[str] = []
+    for child in _children(tc):
+        if child.tag == _P:
+            lines.append(_para_text(child))
+        elif child.tag == _TBL:
+            nested.append(child)
+    return "\n".join(lines)
+
+
+def blocks(container: etree._Element) -> Iterator[Block]:
+    """The body's paragraphs and table rows in order; a table's nested tables follow its end."""
+    for child in _children(container):
+        if child.tag == _P:
+            yield Para(_para_text(child), _is_heading(child))
+        elif child.tag == _TBL:
+            yield from _table_blocks(child)
+
+
+def _table_blocks(tbl: etree._Element) -> Iterator[Block]:
+    nested: list[etree._Element] = []
+    for tr in _children(tbl):
+        if tr.tag != _TR:
+            continue
+        cells: list[str] = []
+        for tc in _children(tr):
+            if tc.tag == _TC:
+                if _is_merged_continuation(tc):
+                    cells.append("")
+                else:
+                    cells.append(_cell_text(tc, nested))
+        yield Row(cells)
+    yield TableEnd()
+    for inner in nested:
+        yield from _table_blocks(inner)
+
+
+def _is_merged_continuation(tc: etree._Element) -> bool:
+    vmerge = tc.find(f"{w('tcPr')}/{w('vMerge')}")
+    return vmerge is not None and (vmerge.get(_VAL) or "continue") == "continue"

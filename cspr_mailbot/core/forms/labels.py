@@ -1,0 +1,309 @@
+"""The label synonyms the reader knows: ``data/labels.toml`` plus the partnership's own, and matching.
+
+A label is normalised (case, punctuation, brackets, numbering and spacing dropped) and matches a
+synonym exactly, or starts with a synonym of two or more words. Sections ("Details of the child")
+give generic labels ("Name", "Email") their meaning.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from cspr_mailbot.core.forms.fields import DATE_FIELDS, FORMS
+from cspr_mailbot.errors import ConfigError
+
+__all__ = ["Labels", "normalise_label", "answer_norm", "QUOTES"]
+
+QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u02bc": "'", "`": "'"})
+_BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_NUMBERING = re.compile(r"^\s*(?:(?:section|part|q|question)\s*)?\d+[a-z]?(?:\.\d+)*[.):]?\s+")
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+_DATE_WORDS = frozenset({"date", "when", "dates"})
+
+
+def normalise_label(text: str) -> str:
+    """Lower-case words only: no brackets, punctuation, apostrophes, numbering or extra spaces."""
+    text = unicodedata.normalize("NFKC", text).translate(QUOTES).casefold()
+    text = text.replace("'", "").replace("&", " and ")
+    previous = None
+    while previous != text:  # nested brackets
+        previous, text = text, _BRACKETS.sub(" ", text)
+    text = _NUMBERING.sub("", text)
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def answer_norm(word: str) -> str:
+    """An answer word as the reader compares it: lower case, apostrophes kept, single spaces."""
+    text = unicodedata.normalize("NFKC", word).translate(QUOTES).casefold()
+    return " ".join(re.sub(r"[^0-9a-z' ]+", " ", text).split())
+
+
+@dataclass(frozen=True)
+class Section:
+    headings: tuple[str, ...]
+    fields: dict[str, tuple[str, ...]]  # field -> normalised generic labels
+
+
+@dataclass(frozen=True, eq=False)
+class Labels:
+    """The label synonyms, answer words and placeholders the reader uses (``data/labels.toml``).
+
+    Build it with ``Labels.load(extra)``; ``extra`` maps dotted keys to more synonyms, e.g.
+    ``{"referral.child_name": ["young person"]}`` or ``{"referral": {"child_name": [...]}}``.
+    """
+
+    fields: dict[str, dict[str, tuple[str, ...]]]  # form -> field -> normalised synonyms
+    names: dict[str, dict[str, str]]  # form -> field -> how a person names it
+    sections: dict[str, dict[str, Section]]  # form -> section -> headings and generic labels
+    answers: dict[str, dict[str, tuple[str, ...]]]  # kind -> option -> words (lower-case)
+    agency_columns: dict[str, tuple[str, ...]]  # name | contact_name | email -> normalised
+    placeholders: tuple[str, ...]  # normalised
+    _exact: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    # Synonyms a label may start with, by their first word, longest first: a label can only
+    # start with a synonym that starts with its own first word.
+    _prefix_by_word: dict[str, dict[str, list[tuple[str, str]]]] = field(
+        default_factory=dict, repr=False
+    )
+    _generic: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    # ---- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, extra: Mapping[str, Any] | None = None) -> Labels:
+        """The shipped synonyms, plus ``extra`` from the config. Unknown keys raise ConfigError."""
+        text = resources.files("cspr_mailbot.data").joinpath("labels.toml").read_text("utf-8")
+        data = tomllib.loads(text)
+        for key, words in _flatten(extra or {}).items():
+            _merge(data, key, words)
+        return cls.from_data(data)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Labels:
+        fields_: dict[str, dict[str, tuple[str, ...]]] = {}
+        names: dict[str, dict[str, str]] = {}
+        for form, keys in FORMS.items():
+            table = data.get(form, {})
+            fields_[form] = {}
+            names[form] = {}
+            for key in keys:
+                entry = table.get(key, {})
+                fields_[form][key] = _norm_all(entry.get("labels", []))
+                names[form][key] = str(entry.get("name", key.replace("_", " ")))
+        sections: dict[str, dict[str, Section]] = {}
+        for form, table in data.get("sections", {}).items():
+            sections[form] = {
+                name: Section(
+                    headings=_norm_all(sec.get("headings", [])),
+                    fields={k: _norm_all(v) for k, v in sec.get("fields", {}).items()},
+                )
+                for name, sec in table.items()
+            }
+        answers = {
+            kind: {opt: tuple(answer_norm(w) for w in words) for opt, words in opts.items()}
+            for kind, opts in data.get("answers", {}).items()
+        }
+        columns = {k: _norm_all(v) for k, v in data.get("agency_columns", {}).items()}
+        placeholders = _norm_all(data.get("placeholders", {}).get("texts", []))
+        labels = cls(fields_, names, sections, answers, columns, placeholders)
+        labels._index()
+        return labels
+
+    def _index(self) -> None:
+        for form, table in self.fields.items():
+            exact: dict[str, str] = {}
+            prefix: list[tuple[str, str]] = []
+            for key, synonyms in table.items():
+                for syn in synonyms:
+                    exact.setdefault(syn, key)
+                    if " " in syn:
+                        prefix.append((syn, key))
+            prefix.sort(key=lambda item: len(item[0]), reverse=True)
+            self._exact[form] = exact
+            by_word: dict[str, list[tuple[str, str]]] = {}
+            for syn, key in prefix:
+                by_word.setdefault(syn.split()[0], []).append((syn, key))
+            self._prefix_by_word[form] = by_word
+            generic: set[str] = set()
+            for sec in self.sections.get(form, {}).values():
+                for words in sec.fields.values():
+                    generic.update(words)
+            self._generic[form] = frozenset(generic)
+
+    # ---- matching ---------------------------------------------------------------------------
+
+    def match(self, form: str, label: str, section: str | None = None) -> str | None:
+        """The field ``label`` names on ``form`` (under ``section``), or None."""
+        found = self.match_prefix(form, label, section)
+        return found[0] if found else None
+
+    def match_prefix(
+        self, form: str, label: str, section: str | None = None
+    ) -> tuple[str, int] | None:
+        """(field, how many words of the normalised label the synonym used), or None."""
+        norm = normalise_label(label)
+        if not norm:
+            return None
+        words = len(norm.split())
+        key = self._section_match(form, norm, section)
+        if key is not None:
+            return key, words
+        if norm in self._exact[form]:
+            # Under a section a generic word ("name", "email") belongs to that section alone.
+            if section is not None and norm in self._generic.get(form, frozenset()):
+                return None
+            return self._exact[form][norm], words
+        return self._prefix_match(form, norm)
+
+    def _section_match(self, form: str, norm: str, section: str | None) -> str | None:
+        """The field a generic label names under ``section`` ("Name" under the child's details)."""
+        sec = self.sections.get(form, {}).get(section) if section is not None else None
+        if sec is None:
+            return None
+        for key, synonyms in sec.fields.items():
+            if norm in synonyms:
+                return key
+        return None
+
+    def _prefix_match(self, form: str, norm: str) -> tuple[str, int] | None:
+        """The longest synonym of two or more words the label starts with, and its length."""
+        for syn, key in self._prefix_by_word[form].get(norm.split()[0], ()):
+            if norm.startswith(syn + " "):
+                rest = norm[len(syn) + 1 :]
+                if key not in DATE_FIELDS and rest.split()[0] in _DATE_WORDS:
+                    continue  # "National Panel notified - date" is the date, not the yes/no
+                return key, len(syn.split())
+        return None
+
+    def section_for(self, form: str, heading: str) -> str | None:
+        """The section a heading opens ("Details of the child" -> "child"), or None."""
+        norm = normalise_label(heading)
+        for name, sec in self.sections.get(form, {}).items():
+            for h in sec.headings:
+                if norm == h or (" " in h and norm.startswith(h + " ")):
+                    return name
+        return None
+
+    def is_placeholder(self, text: str) -> bool:
+        norm = normalise_label(text)
+        return bool(norm) and norm in self.placeholders
+
+    def name(self, form: str, key: str) -> str:
+        return self.names.get(form, {}).get(key, key.replace("_", " "))
+
+    def agency_column(self, header: str) -> str | None:
+        norm = normalise_label(header)
+        if not norm:
+            return None
+        for col, synonyms in self.agency_columns.items():
+            if norm in synonyms:
+                return col
+        best: tuple[int, str] | None = None
+        for col, synonyms in self.agency_columns.items():
+            for syn in synonyms:
+                if " " in syn and norm.startswith(syn + " "):
+                    if best is None or len(syn) > best[0]:
+                        best = (len(syn), col)
+        return best[1] if best else None
+
+
+def _norm_all(words: Iterable[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for word in words:
+        norm = normalise_label(str(word))
+        if norm and norm not in out:
+            out.append(norm)
+    return tuple(out)
+
+
+# ---- the config's [labels] table ----------------------------------------------------------------
+
+
+def _flatten(extra: Mapping[str, Any], prefix: str = "") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in extra.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, dotted + "."))
+        elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            out[dotted] = list(value)
+        else:
+            raise ConfigError(f"labels.{dotted}", "must be a list of strings")
+    return out
+
+
+def _merge(data: dict[str, Any], key: str, words: list[str]) -> None:
+    """Add ``words`` to the toml data at dotted ``key``, refusing keys the reader does not know."""
+    parts = key.split(".")
+    target = _TARGETS.get(parts[0], _no_target)(data, parts)
+    if target is None:
+        raise ConfigError(f"labels.{key}", "is not a field, answer or column the form reader knows")
+    target.extend(words)
+
+
+# Each finds the list a dotted key extends in the toml data ("referral.child_name" -> its labels),
+# or None when the key names nothing the reader knows.
+
+
+def _field_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
+    form = parts[0]
+    if len(parts) != 2 or parts[1] not in FORMS[form]:
+        return None
+    entry: dict[str, Any] = data.setdefault(form, {}).setdefault(parts[1], {})
+    words: list[Any] = entry.setdefault("labels", [])
+    return words
+
+
+def _answer_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
+    if len(parts) != 3 or parts[1] not in data.get("answers", {}):
+        return None
+    words: list[Any] | None = data["answers"][parts[1]].get(parts[2])
+    return words
+
+
+def _column_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
+    if len(parts) != 2 or parts[1] not in data.get("agency_columns", {}):
+        return None
+    words: list[Any] = data["agency_columns"][parts[1]]
+    return words
+
+
+def _placeholder_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
+    if len(parts) != 1:
+        return None
+    words: list[Any] = data.setdefault("placeholders", {}).setdefault("texts", [])
+    return words
+
+
+def _section_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
+    if len(parts) != 4 or parts[1] not in data.get("sections", {}):
+        return None
+    sec: dict[str, Any] | None = data["sections"][parts[1]].get(parts[2])
+    if sec is None:
+        return None
+    words: list[Any]
+    if parts[3] == "headings":
+        words = sec.setdefault("headings", [])
+    elif parts[3] in FORMS.get(parts[1], ()):
+        words = sec.setdefault("fields", {}).setdefault(parts[3], [])
+    else:
+        return None
+    return words
+
+
+def _no_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
+    return None
+
+
+_TARGETS = {
+    **dict.fromkeys(FORMS, _field_target),
+    "answers": _answer_target,
+    "agency_columns": _column_target,
+    "placeholders": _placeholder_target,
+    "sections": _section_target,
+}
