@@ -387,7 +387,7 @@ def test_case_json_shows_trusted_per_agency_from_the_config() -> None:
         }
     )
     case, _ = referral()
-    shown = {a["name"]: a["trusted"] for a in case_json(case.to_dict(), cfg)["agencies"]}
+    shown = {a["name"]: a["trusted"] for a in case_json(case, cfg)["agencies"]}
     assert shown == {
         "West Midlands Police": True,
         "Oakfield Primary School": False,
