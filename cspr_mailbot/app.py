@@ -64,10 +64,14 @@ def settings_from(cfg: Config) -> Settings:
         timescales=cfg.timescales,
         limits=cfg.limits,
         labels=forms.Labels.load(cfg.label_synonyms),
-        directory=tuple(DirectoryAgency(a.name, a.email, a.aliases) for a in cfg.agencies),
+        directory=tuple(
+            DirectoryAgency(a.name, a.email, a.aliases, a.secure) for a in cfg.agencies
+        ),
         phone=cfg.partnership.phone,
         reference_prefix=cfg.partnership.reference_prefix,
         commands=cfg.commands,
+        trusted_domains=cfg.privacy.trusted_domains,
+        encrypt_subject_tag=cfg.privacy.encrypt_subject_tag,
     )
 
 
@@ -87,6 +91,11 @@ class App:
             subject_marking=cfg.partnership.subject_marking,
             templates_dir=cfg.templates_dir,
             documents=DocumentBuilder.from_config(cfg),
+            # SPEC 5: who may be told who the child is, asked again for each message it renders.
+            trust=self.settings.trust,
+            coordinators=cfg.partnership.coordinators,
+            encrypt_subject_tag=cfg.privacy.encrypt_subject_tag,
+            known_text=[n for a in cfg.agencies for n in (a.name, *a.aliases)],
         )
         self.folders = {
             "processed": cfg.folders.processed,

@@ -180,6 +180,7 @@ def case_json(case: Case, cfg: Config) -> dict[str, Any]:
                 key: a[key]
                 for key in ("name", "email", "requested_on", "due", "returned_on", "chasers_sent")
             }
+            | {"trusted": cfg.trust.trusts(a["email"])}  # from the config now (SPEC 5, 8)
             for a in raw["agencies"]
         ],
         "triage_reasons": list(case.triage_reasons),

@@ -16,6 +16,7 @@ from typing import Any
 from .core.attachments import Limits
 from .core.clocks import Timescales
 from .core.commands import DEFAULT_GRAMMAR, CommandsConfigError, Grammar
+from .core.trust import Trust, is_domain
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,15 @@ class AgencyEntry:
     name: str
     email: str | None
     aliases: tuple[str, ...] = ()
+    secure: bool = False  # trusted: its address is told who the child is (SPEC 5)
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """``[privacy]``: who outside the coordinators may be told who the child is, and how it is marked."""
+
+    trusted_domains: tuple[str, ...] = ()
+    encrypt_subject_tag: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,11 +143,18 @@ class Config:
     oauth2: OAuth2 | None = None
     health: Health = Health()
     log_level: str | None = None  # [logging] level; None: the command's default
+    privacy: Privacy = Privacy()
+
+    @property
+    def trust(self) -> Trust:
+        """The addresses that may be told who the child is: trusted domains and secure agencies."""
+        return Trust.of(self.privacy.trusted_domains, (a.email for a in self.agencies if a.secure))
 
     @property
     def status_file(self) -> Path:
         """What the daemon writes after each pass and ``status`` reads ([health] status_file)."""
         return self.health.status_file or self.store_path.parent / "status.json"
+
     send_from: time = time(8, 0)  # [calendar] send_from: scheduled mail waits for it
     year_start: tuple[int, int] = (4, 1)  # [report] year_start, (month, day): the reporting year
 
@@ -473,6 +490,25 @@ def _limits(sec: _Section | None) -> Limits:
     return Limits(**kw)
 
 
+def _privacy(sec: _Section | None) -> Privacy:
+    if sec is None:
+        return Privacy()
+    domains = []
+    for d in sec.strings("trusted_domains", ()):
+        domain = d.strip().lower()
+        if not is_domain(domain):
+            raise ConfigError(
+                sec.key("trusted_domains"),
+                f'{d!r} is not a domain like "nhs.net" (no @, no *, at least one dot)',
+            )
+        domains.append(domain)
+    tag = sec.string("encrypt_subject_tag", "").strip()
+    if any(not ch.isprintable() for ch in tag):
+        raise ConfigError(sec.key("encrypt_subject_tag"), "must be one line of text")
+    sec.refuse_unknown()
+    return Privacy(tuple(domains), tag)
+
+
 def _date(sec: _Section, key: str, text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -639,13 +675,17 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     raw_agencies = top.get("agencies", list, [])
     for i, entry in enumerate(raw_agencies):
         a = _Section(f"agencies[{i}]", entry)
-        agencies.append(
-            AgencyEntry(
-                name=a.string("name"),
-                email=a.email("email", None),
-                aliases=a.strings("aliases", ()),
-            )
+        agency = AgencyEntry(
+            name=a.string("name"),
+            email=a.email("email", None),
+            aliases=a.strings("aliases", ()),
+            secure=a.get("secure", bool, False),
         )
+        if agency.secure and not agency.email:
+            raise ConfigError(
+                a.key("secure"), "needs the agency's email: trust goes with the address"
+            )
+        agencies.append(agency)
         a.refuse_unknown()
 
     lab = top.sub("labels") or _Section("labels", {})
@@ -673,6 +713,8 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         referral=_form_file(fm, "referral", base), scoping=_form_file(fm, "scoping", base)
     )
     fm.refuse_unknown()
+
+    privacy = _privacy(top.sub("privacy"))
 
     intake = top.sub("intake") or _Section("intake", {})
     reply_limit = intake.integer("reply_limit_per_sender", 10, 1, 1000)
@@ -702,6 +744,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         log_level=log_level,
         send_from=send_from,
         year_start=year_start,
+        privacy=privacy,
     )
     top.refuse_unknown()
     return config

@@ -50,6 +50,7 @@ class DocumentBuilder:
                 request.reference,
                 request.agency,
                 request.partnership,
+                dict(request.identifiers) or None,  # a trusted agency's only (SPEC 5)
                 marking=self.marking,
                 template=self.scoping_template,
                 labels=self.labels,

@@ -145,6 +145,8 @@ class DocumentRequest:
     and carrying both embedded, so that a return is matched whatever address it comes back from (SPEC 4).
     ``kind`` "pack" is the Rapid Review pack (SPEC 6a): ``pack`` holds it, built by ``core.pack.pack_for``;
     the adapter only lays it out as a .docx.
+    ``identifiers`` (referral keys and values: the child's name, date of birth, address, NHS number) are
+    typed in too; only for a trusted agency (SPEC 5), else empty.
     """
 
     kind: Literal["scoping", "pack"]
@@ -153,6 +155,7 @@ class DocumentRequest:
     agency: str
     partnership: str
     pack: Pack | None = None
+    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,9 @@ class OutboundMessage:
     """A message the core decided to send. The outbox renders it from ``templates/<template>.txt|.html``.
 
     ``key`` makes it idempotent: the outbox never sends two messages with the same key.
-    ``internal`` is True only for mail to the coordinators; only internal mail may name the child.
+    ``internal`` is True only for mail to the coordinators; only internal mail may name the child, but
+    for ``names_child``: the core put the child's identifiers in it for a trusted agency (SPEC 5), which the
+    outbox checks again, address by address, and tags for encryption.
     """
 
     key: str
@@ -176,6 +181,7 @@ class OutboundMessage:
     internal: bool = False
     attachments: tuple[OutAttachment, ...] = ()
     documents: tuple[DocumentRequest, ...] = ()  # built and attached by the outbox when rendering
+    names_child: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from dataclasses import replace
 from datetime import date, datetime, time
 from typing import Any
 
-from .agencies import match_agency, norm, scoping_document
+from .agencies import match_agency, norm, scoping_chaser
 from .clocks import Reminder, due_reminders
 from .deadlines import case_dates, today_of
 from .models import Case, OutboundMessage
 from .settings import Settings
-from .views import base_context, internal_view, notice
+from .views import internal_view, notice
 from .workdays import LONDON, WorkingCalendar, format_date
 
 DEFAULT_SEND_FROM = time(8, 0)  # [calendar] send_from
@@ -94,21 +94,13 @@ def _chaser(
     index = match_agency(case, (reminder.agency,), "")
     if index is None or not case.agencies[index].email:
         return None
-    agency = case.agencies[index]
-    overdue = reminder.on > reminder.deadline
-    return OutboundMessage(
+    return scoping_chaser(
+        case,
+        case.agencies[index],
+        st,
         key=key,
-        template="scoping_chaser",
-        to=(agency.email or "",),
-        cc=st.coordinators if reminder.copy_coordinators else (),
-        subject=f"Initial Scoping return: {'overdue' if overdue else 'reminder'}",
-        context={
-            **base_context(case, st),
-            "agency": agency.name,
-            "due": format_date(reminder.deadline),
-            "overdue": overdue,
-            "label": reminder.label,
-        },
-        case_ref=case.reference,
-        documents=(scoping_document(case, agency, st),),
+        due=reminder.deadline,
+        overdue=reminder.on > reminder.deadline,
+        label=reminder.label,
+        copy_coordinators=reminder.copy_coordinators,
     )
