@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -474,6 +475,26 @@ class App:
                 txn.put_case(updated)
                 self._queue(txn, messages, updated, now)
         self.maybe_send_digest(now, report)
+        self.upkeep(now)
+
+    def upkeep(self, now: datetime) -> None:
+        """Once a day: prune what only the past needed, and write the daily backup beside the store.
+
+        Never a reason for the pass to fail: a full disk is logged, and tried again the next pass.
+        """
+        from .dataprotection import daily_backup, prune
+
+        today = policy.digest_day(now).isoformat()
+        if self.store.meta_get("upkeep_last_day") == today:
+            return
+        try:
+            prune(self.store, now)
+            daily_backup(self.cfg, self.store, now)
+        except (StoreError, OSError) as exc:
+            logger.error("daily upkeep (prune, backup) failed: %s", exc)
+            return
+        with self.store.transaction() as txn:
+            txn.meta_set("upkeep_last_day", today)
 
     def maybe_send_digest(self, now: datetime, report: PassReport, *, force: bool = False) -> bool:
         """The daily digest: once a working day at or after the configured time, or late that day."""
@@ -537,6 +558,7 @@ class App:
                 self.settings,
                 source="cli",
                 others=named,
+                by=f"cli:{_os_user()}",
             )
             assert outcome.case is not None
             answer = outcome.messages[-1]
@@ -566,6 +588,16 @@ def undelivered_mail(store: Store) -> list[OutboxRecord]:
 def _day(value: object) -> date | None:
     """A day kept in the store's meta values as an ISO date."""
     return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _os_user() -> str:
+    """Who ran a CLI command, for the audit in the case's events."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def now_utc() -> datetime:

@@ -144,6 +144,8 @@ class Config:
     health: Health = Health()
     log_level: str | None = None  # [logging] level; None: the command's default
     privacy: Privacy = Privacy()
+    store_backups: int = 7  # [store] backups: daily backups kept beside the store; 0: none
+    retention_years: int = 0  # [retention] closed_case_years; 0: keep every case
 
     @property
     def trust(self) -> Trust:
@@ -649,7 +651,12 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
 
     st = top.sub("store") or _Section("store", {})
     store_path = (base / st.string("path", "store/cspr.json")).resolve()
+    store_backups = st.integer("backups", 7, 0, 366)
     st.refuse_unknown()
+
+    rt = top.sub("retention") or _Section("retention", {})
+    retention_years = rt.integer("closed_case_years", 0, 0, 100)
+    rt.refuse_unknown()
 
     cal = top.sub("calendar") or _Section("calendar", {})
     closures = tuple(sorted(_date(cal, "closures", d) for d in cal.strings("closures", ())))
@@ -727,6 +734,8 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         maildir=maildir,
         smtp=smtp,
         store_path=store_path,
+        store_backups=store_backups,
+        retention_years=retention_years,
         closures=closures,
         cutoff=cutoff,
         timescales=_timescales(top.sub("timescales")),

@@ -189,13 +189,17 @@ class Event:
     at: datetime  # timezone-aware
     kind: str
     detail: str = ""
+    by: str = ""  # who did it, for the audit: a coordinator's address, or "cli:USER"
 
     def to_dict(self) -> dict[str, str]:
-        return {"at": self.at.isoformat(), "kind": self.kind, "detail": self.detail}
+        out = {"at": self.at.isoformat(), "kind": self.kind, "detail": self.detail}
+        if self.by:
+            out["by"] = self.by
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
-        return cls(datetime.fromisoformat(d["at"]), d["kind"], d.get("detail", ""))
+        return cls(datetime.fromisoformat(d["at"]), d["kind"], d.get("detail", ""), d.get("by", ""))
 
 
 # The dates of an agency and a case: ISO strings in JSON, dates in Python.
@@ -300,8 +304,8 @@ class Case:
     # Keys of every notice, chaser and reply already sent on this case: each is sent once.
     sent_keys: tuple[str, ...] = ()
 
-    def with_event(self, at: datetime, kind: str, detail: str = "") -> Case:
-        return replace(self, events=(*self.events, Event(at, kind, detail)))
+    def with_event(self, at: datetime, kind: str, detail: str = "", by: str = "") -> Case:
+        return replace(self, events=(*self.events, Event(at, kind, detail, by)))
 
     def has_sent(self, key: str) -> bool:
         return key in self.sent_keys
