@@ -279,3 +279,24 @@ def test_a_lost_store_that_only_sent_a_digest_meanwhile_is_still_refused(tmp_pat
         with pytest.raises(StoreDamaged, match=str(cfg.store_path)):
             app.run_once(now)
         assert store.cases() == []
+
+
+def test_the_latest_backup_copied_back_opens_and_an_older_one_is_refused(path: Path) -> None:
+    five_cases(path)
+    with Store(path) as s:
+        old = s.backup(path.parent.parent / "old" / "cspr.json")
+        with s.transaction() as txn:
+            txn.put_case(case(txn.next_reference(2026)))
+        latest = s.backup(path.parent.parent / "latest" / "cspr.json")
+
+    def copy_back(backup: Path) -> None:
+        for p in (backup, backup.with_name(backup.name + ".journal")):
+            shutil.copyfile(p, path.parent / p.name)
+
+    copy_back(old)
+    with pytest.raises(StoreDamaged, match="older backup"):
+        Store(path)
+    copy_back(latest)
+    with Store(path) as s, s.transaction() as txn:
+        assert len(s.cases()) == 6
+        assert txn.next_reference(2026) == "DSPP-2026-0007"
