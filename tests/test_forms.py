@@ -74,13 +74,6 @@ FULL_SCOPING: dict[str, Any] = {
 }
 
 
-# The project's form now asks police_investigation (Yes/No boxes) and legal_status (ticked boxes); the
-# reader reads them as text until it learns their types (with the forms package). Then these pass.
-READER_TYPES_PENDING = pytest.mark.xfail(
-    strict=True, reason="reader types for the new referral fields land with the forms package"
-)
-
-
 def read(data: bytes) -> FormResult:
     return read_referral_docx(data, "referral.docx", LABELS)
 
@@ -90,7 +83,6 @@ def read(data: bytes) -> FormResult:
 # --------------------------------------------------------------------------------------------------
 
 
-@READER_TYPES_PENDING
 def test_filled_referral_reads_back_exactly() -> None:
     result = read(formgen.filled_referral(FULL_REFERRAL))
     assert result.fields == FULL_REFERRAL
@@ -98,7 +90,6 @@ def test_filled_referral_reads_back_exactly() -> None:
     assert result.found_labels == len(REFERRAL_FIELDS)
 
 
-@READER_TYPES_PENDING
 @pytest.mark.parametrize("incident_type", ["death", "serious_harm"])
 @pytest.mark.parametrize("abuse", ["known", "suspected", "no", "unknown"])
 def test_filled_referral_every_option_reads_back(incident_type: str, abuse: str) -> None:
@@ -107,14 +98,12 @@ def test_filled_referral_every_option_reads_back(incident_type: str, abuse: str)
     assert read(formgen.filled_referral(values)).fields == values
 
 
-@READER_TYPES_PENDING
 def test_partly_filled_referral_leaves_the_rest_none() -> None:
     values = {"child_name": "Amy Example", "looked_after": True, "incident_date": "2026-12-03"}
     result = read(formgen.filled_referral(values))
     assert result.fields == {key: values.get(key) for key in REFERRAL_FIELDS}
 
 
-@READER_TYPES_PENDING
 def test_blank_referral_is_recognised_and_empty() -> None:
     result = read(formgen.blank_referral())
     assert result.fields == {key: None for key in REFERRAL_FIELDS}
@@ -1170,3 +1159,107 @@ def test_a_vetted_form_whose_relationships_name_another_main_part_is_read_from_i
     result = read(_vetted(out.getvalue()))
     assert result.fields["child_name"] == "Ben Example"
     assert result.fields["incident_type"] == "death"
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables of entries: the household and the chronology (SPEC 4)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_a_chronology_row_that_starts_like_a_label_is_data() -> None:
+    data = f.build(
+        f.heading("Chronology of key events"),
+        f.table(
+            [
+                ("Date", "Event", "Action taken"),
+                ("3rd Jan 2026", "Risks identified at the home visit", "Records secured; MASH told"),
+                ("about March 2026", "Immediate actions taken by school", "none"),
+                ("", "", ""),
+            ]
+        ),
+        f.table([("Learning identified", "Follow up missed visits.")]),
+    )
+    result = read_scoping_docx(data, "return.docx", LABELS)
+    assert result.fields["chronology"] == [
+        {
+            "date": "2026-01-03",
+            "event": "Risks identified at the home visit",
+            "agency": "Records secured; MASH told",
+        },
+        {"date": "about March 2026", "event": "Immediate actions taken by school", "agency": "none"},
+    ]
+    assert result.fields["risks_identified"] is None
+    assert result.fields["immediate_actions"] is None
+    assert result.fields["records_secured"] is None
+    assert result.fields["learning"] == "Follow up missed visits."
+
+
+def test_a_family_composition_table_with_more_columns_reads_the_household() -> None:
+    data = f.two_column(
+        {"Name of child": "Amy Example"},
+        f.heading("Family composition / significant others"),
+        f.table(
+            [
+                ("Name", "Relationship to child", "D.O.B.", "Address", "Legal status"),
+                ("Kelly Example", "Mother", "12.05.94", "Same as child", ""),
+                ("Dean Smith", "Partner of mother", "not known", "", ""),
+            ]
+        ),
+    )
+    result = read(data)
+    assert result.fields["child_name"] == "Amy Example"
+    assert result.fields["household"] == [
+        {"name": "Kelly Example", "relationship": "Mother", "dob": "1994-05-12"},
+        {"name": "Dean Smith", "relationship": "Partner of mother", "dob": "not known"},
+    ]
+    assert result.fields["agencies_involved"] is None
+
+
+def test_a_partnerships_own_column_names_from_config() -> None:
+    labels = Labels.load({"chronology_columns": {"event": ["incident or contact"]}})
+    data = f.build(f.table([("Date", "Incident or contact"), ("01/02/2026", "Seen at A&E")]))
+    result = read_scoping_docx(data, "return.docx", labels)
+    assert result.fields["chronology"] == [
+        {"date": "2026-02-01", "event": "Seen at A&E", "agency": None}
+    ]
+    with pytest.raises(ConfigError, match="labels.household_columns.colour"):
+        Labels.load({"household_columns": {"colour": ["eyes"]}})
+
+
+def test_household_typed_in_a_body() -> None:
+    body = (
+        "Child's name: Amy Example\n"
+        "Household: Kelly Example, mother, 12/05/1994; Leo Example (brother) 01/08/2022\n"
+    )
+    assert read_referral_text(body, LABELS).fields["household"] == [
+        {"name": "Kelly Example", "relationship": "mother", "dob": "1994-05-12"},
+        {"name": "Leo Example", "relationship": "brother", "dob": "2022-08-01"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("Child protection plan", "child_protection_plan"),
+        ("CIN", "child_in_need"),
+        ("☐ Child in need ☒ Looked after", "looked_after"),
+        ("Care leaver", "care_leaver"),
+        ("None of these", "none"),
+        ("Not known", "unknown"),
+    ],
+)
+def test_legal_status_as_typed(typed: str, expected: str) -> None:
+    result = read(f.two_column({"Legal status": typed}))
+    assert result.fields["legal_status"] == expected
+    assert result.problems == ()
+
+
+def test_the_new_typed_fields_in_a_body() -> None:
+    body = (
+        "Date of referral: 4th December 2026\nChild's name: Amy Example\n"
+        "Is there a police investigation? Yes\nNHS number: 943 476 5919\n"
+    )
+    fields = read_referral_text(body, LABELS).fields
+    assert fields["referral_date"] == "2026-12-04"
+    assert fields["police_investigation"] is True
+    assert fields["child_nhs_number"] == "943 476 5919"

@@ -11,7 +11,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cspr_mailbot.core.forms.fields import LONG_FIELDS, TEXT_FIELDS
+from cspr_mailbot.core.forms.fields import (
+    FORMS,
+    LONG_FIELDS,
+    TABLE_ANCHORS,
+    TABLE_FIELDS,
+    TEXT_FIELDS,
+)
 from cspr_mailbot.core.forms.labels import Labels, normalise_label
 
 __all__ = ["Collector", "Hit", "label_splits"]
@@ -88,8 +94,12 @@ class Collector:
         self.in_cell = False  # reading a table cell's lines: no headings there
         self._memo: dict[tuple[str, str | None], Hit | None] = {}
         self.agency: dict[str, str] | None = None  # an agency given as label/value rows
+        # Tables of entries (household, chronology): field -> rows as entry key -> cell text.
+        self.table_rows: dict[str, list[dict[str, str]]] = {}
+        self._tables = tuple(k for k in TABLE_FIELDS if k in FORMS[form])
         # Table state.
         self.agency_cols: dict[str, int] | None = None
+        self.entry_table: tuple[str, dict[str, int]] | None = None  # (field, key -> column)
         self.rows: list[list[str]] = []
 
     # ---- labels --------------------------------------------------------------------------------
@@ -240,10 +250,12 @@ class Collector:
         """Read the table's rows, each by the first rule that takes it."""
         rows, self.rows = self.rows, []
         self.agency_cols = None
+        self.entry_table = None
         i = 0
         while i < len(rows):
             i += self._row(rows, i)
         self.flush()
+        self.entry_table = None
 
     def _row(self, rows: list[list[str]], i: int) -> int:
         for rule in _ROW_RULES:
@@ -255,6 +267,45 @@ class Collector:
 
     def _empty_row(self, rows: list[list[str]], i: int) -> int:
         return 0 if _nonempty(rows[i]) else 1
+
+    def _entry_row(self, rows: list[list[str]], i: int) -> int:
+        """A row of a household or chronology table: data to the table's end, never labels."""
+        if self.entry_table is None:
+            return 0
+        key, cols = self.entry_table
+        cells = rows[i]
+        self.table_rows[key].append(
+            {col: cells[k] if k < len(cells) else "" for col, k in cols.items()}
+        )
+        return 1
+
+    def _entry_header_row(self, rows: list[list[str]], i: int) -> int:
+        """ "Name | Relationship to the child | Date of birth": a table of entries starts."""
+        for key in self._tables:
+            cols = self._entry_header(key, rows[i])
+            if cols is not None:
+                self.flush()
+                self.pending = None
+                self.entry_table = (key, cols)
+                self.table_rows.setdefault(key, [])
+                self.found.add(key)
+                return 1
+        return 0
+
+    def _entry_header(self, key: str, cells: list[str]) -> dict[str, int] | None:
+        """The columns of ``key``'s table when most of the row names them, with its anchor."""
+        cols: dict[str, int] = {}
+        nonempty = 0
+        for index, cell in enumerate(cells):
+            if not cell.strip():
+                continue
+            nonempty += 1
+            col = self.labels.table_column(key, cell) if len(cell) <= 60 else None
+            if col is not None and col not in cols:
+                cols[col] = index
+        if len(cols) >= 2 and TABLE_ANCHORS[key] <= set(cols) and 2 * len(cols) >= nonempty:
+            return cols
+        return None
 
     def _agency_header_row(self, rows: list[list[str]], i: int) -> int:
         """ "Agency | Contact | Email": the columns of the agencies table that follows."""
@@ -390,6 +441,8 @@ class Collector:
 # The order matters: the first rule that reads a row takes it; a row none takes is label/value pairs.
 _ROW_RULES: tuple[_RowRule, ...] = (
     Collector._empty_row,
+    Collector._entry_row,
+    Collector._entry_header_row,
     Collector._agency_header_row,
     Collector._agency_table_row,
     Collector._agency_pairs_row,

@@ -19,6 +19,8 @@ from cspr_mailbot.core.forms.fields import (
     DATE_FIELDS,
     FORMS,
     LIST_FIELDS,
+    TABLE_DATE_KEYS,
+    TABLE_FIELDS,
 )
 from cspr_mailbot.core.forms.labels import QUOTES, Labels, answer_norm
 from cspr_mailbot.core.ukdates import parse_uk_date
@@ -191,6 +193,50 @@ def _agency_list(text: str) -> list[dict[str, Any]] | None:
     return agencies or None
 
 
+# ---- tables of entries typed as text -------------------------------------------------------------
+
+_DATE_LIKE = re.compile(
+    r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b|"
+    r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?[A-Za-z]{3,9}\.?,?\s+\d{4}\b"
+)
+
+
+def _entry_date(text: str | None) -> str | None:
+    """A date cell: ISO when it reads as a UK date, else as written."""
+    if text is None:
+        return None
+    parsed = parse_uk_date(text)
+    return parsed.isoformat() if parsed else text
+
+
+def _entries_from_text(key: str, text: str) -> list[dict[str, Any]] | None:
+    """Entries typed one a line (or split by ';'): "Kelly Example, mother, 12/05/1994" or
+    "03/12/2026 - seen at A&E - referred to MASH". The date goes to its key, the other parts to
+    the others in the form's column order."""
+    items = re.split(r"[;\n]", text)
+    cols = TABLE_FIELDS[key]
+    date_key = next(c for c in cols if c in TABLE_DATE_KEYS)
+    others = [c for c in cols if c != date_key]
+    out: list[dict[str, Any]] = []
+    for item in items:
+        item = re.sub(r"^\s*(?:[-*•·]|\d+[.)])\s+", "", item).strip()
+        if not item:
+            continue
+        entry: dict[str, Any] = dict.fromkeys(cols)
+        found = _DATE_LIKE.search(item)
+        if found is not None:
+            entry[date_key] = _entry_date(found.group(0))
+            item = (item[: found.start()] + " " + item[found.end() :]).strip()
+        parts = [p.strip(" ,-–—:()") for p in re.split(r",|\s[-–—]\s|\(|\)", item)]
+        parts = [p for p in parts if p]
+        if len(parts) > len(others):
+            parts = [*parts[: len(others) - 1], ", ".join(parts[len(others) - 1 :])]
+        for col, part in zip(others, parts, strict=False):
+            entry[col] = part
+        out.append(entry)
+    return out or None
+
+
 # ---- the converter ------------------------------------------------------------------------------
 
 
@@ -213,6 +259,8 @@ class _Converter:
             return self._choice(key, text, not_given, CHOICE_FIELDS[key])
         if key in LIST_FIELDS:
             return _agency_list(text)
+        if key in TABLE_FIELDS:
+            return _entries_from_text(key, text)
         return text
 
     def _date(self, key: str, text: str, not_given: bool) -> str | None:
@@ -237,6 +285,18 @@ class _Converter:
             name = self.labels.name(self.form, key)
             self.problems.append(f"The answer for {name} ('{_short(text)}'): {problem}")
         return option
+
+    def entries(self, key: str, rows: list[dict[str, str]]) -> list[dict[str, Any]] | None:
+        """A household or chronology table's rows as entries; empty rows left out."""
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            entry = {col: clean_text(row.get(col), self.labels) for col in TABLE_FIELDS[key]}
+            if not any(entry.values()):
+                continue
+            for col in TABLE_DATE_KEYS & set(entry):
+                entry[col] = _entry_date(entry[col])
+            out.append(entry)
+        return out or None
 
     def agencies(self, rows: list[dict[str, str]]) -> list[dict[str, Any]] | None:
         out: list[dict[str, Any]] = []
@@ -272,11 +332,12 @@ def field_values(
     agency_rows: list[dict[str, str]],
     labels: Labels,
     form: str,
+    table_rows: Mapping[str, list[dict[str, str]]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Every field of ``form`` (None when not read) from the raw text collected, and the problems.
 
     When a field was found more than once, the first value read is used, and a different later
-    one is a problem. An agencies table wins over agencies typed as text.
+    one is a problem. An agencies (household, chronology) table wins over the same typed as text.
     """
     converter = _Converter(labels, form)
     values: dict[str, Any] = {key: None for key in FORMS[form]}
@@ -286,6 +347,10 @@ def field_values(
         table = converter.agencies(agency_rows)
         if table:
             values["agencies_involved"] = table
+    for key, rows in (table_rows or {}).items():
+        entries = converter.entries(key, rows)
+        if entries:
+            values[key] = entries
     return values, converter.problems
 
 

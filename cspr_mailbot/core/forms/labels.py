@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from cspr_mailbot.core.forms.fields import DATE_FIELDS, FORMS
+from cspr_mailbot.core.forms.fields import DATE_FIELDS, FORMS, TABLE_FIELDS
 from cspr_mailbot.errors import ConfigError
 
 __all__ = ["Labels", "normalise_label", "answer_norm", "QUOTES"]
@@ -64,6 +64,8 @@ class Labels:
     answers: dict[str, dict[str, tuple[str, ...]]]  # kind -> option -> words (lower-case)
     agency_columns: dict[str, tuple[str, ...]]  # name | contact_name | email -> normalised
     placeholders: tuple[str, ...]  # normalised
+    # household | chronology -> entry key -> normalised column names ([household_columns] ...)
+    table_columns: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     _exact: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     # Synonyms a label may start with, by their first word, longest first: a label can only
     # start with a synonym that starts with its own first word.
@@ -110,7 +112,11 @@ class Labels:
         }
         columns = {k: _norm_all(v) for k, v in data.get("agency_columns", {}).items()}
         placeholders = _norm_all(data.get("placeholders", {}).get("texts", []))
-        labels = cls(fields_, names, sections, answers, columns, placeholders)
+        tables = {
+            key: {col: _norm_all(v) for col, v in data.get(f"{key}_columns", {}).items()}
+            for key in TABLE_FIELDS
+        }
+        labels = cls(fields_, names, sections, answers, columns, placeholders, tables)
         labels._index()
         return labels
 
@@ -197,19 +203,30 @@ class Labels:
         return self.names.get(form, {}).get(key, key.replace("_", " "))
 
     def agency_column(self, header: str) -> str | None:
-        norm = normalise_label(header)
-        if not norm:
-            return None
-        for col, synonyms in self.agency_columns.items():
-            if norm in synonyms:
-                return col
-        best: tuple[int, str] | None = None
-        for col, synonyms in self.agency_columns.items():
-            for syn in synonyms:
-                if " " in syn and norm.startswith(syn + " "):
-                    if best is None or len(syn) > best[0]:
-                        best = (len(syn), col)
-        return best[1] if best else None
+        """The agencies-table column a header names (name | contact_name | email), or None."""
+        return _column(self.agency_columns, header)
+
+    def table_column(self, table: str, header: str) -> str | None:
+        """The entry key a column header of ``table`` (household | chronology) names, or None."""
+        return _column(self.table_columns.get(table, {}), header)
+
+
+def _column(columns: Mapping[str, tuple[str, ...]], header: str) -> str | None:
+    """The column a header names: exactly, else the longest synonym of two or more words it
+    starts with ("Named contact at the school" -> contact)."""
+    norm = normalise_label(header)
+    if not norm:
+        return None
+    for col, synonyms in columns.items():
+        if norm in synonyms:
+            return col
+    best: tuple[int, str] | None = None
+    for col, synonyms in columns.items():
+        for syn in synonyms:
+            if " " in syn and norm.startswith(syn + " "):
+                if best is None or len(syn) > best[0]:
+                    best = (len(syn), col)
+    return best[1] if best else None
 
 
 def _norm_all(words: Iterable[str]) -> tuple[str, ...]:
@@ -267,9 +284,9 @@ def _answer_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
 
 
 def _column_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
-    if len(parts) != 2 or parts[1] not in data.get("agency_columns", {}):
+    if len(parts) != 2 or parts[1] not in data.get(parts[0], {}):
         return None
-    words: list[Any] = data["agency_columns"][parts[1]]
+    words: list[Any] = data[parts[0]][parts[1]]
     return words
 
 
@@ -304,6 +321,7 @@ _TARGETS = {
     **dict.fromkeys(FORMS, _field_target),
     "answers": _answer_target,
     "agency_columns": _column_target,
+    **{f"{key}_columns": _column_target for key in TABLE_FIELDS},
     "placeholders": _placeholder_target,
     "sections": _section_target,
 }
