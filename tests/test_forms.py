@@ -1172,7 +1172,11 @@ def test_a_chronology_row_that_starts_like_a_label_is_data() -> None:
         f.table(
             [
                 ("Date", "Event", "Action taken"),
-                ("3rd Jan 2026", "Risks identified at the home visit", "Records secured; MASH told"),
+                (
+                    "3rd Jan 2026",
+                    "Risks identified at the home visit",
+                    "Records secured; MASH told",
+                ),
                 ("about March 2026", "Immediate actions taken by school", "none"),
                 ("", "", ""),
             ]
@@ -1186,7 +1190,11 @@ def test_a_chronology_row_that_starts_like_a_label_is_data() -> None:
             "event": "Risks identified at the home visit",
             "agency": "Records secured; MASH told",
         },
-        {"date": "about March 2026", "event": "Immediate actions taken by school", "agency": "none"},
+        {
+            "date": "about March 2026",
+            "event": "Immediate actions taken by school",
+            "agency": "none",
+        },
     ]
     assert result.fields["risks_identified"] is None
     assert result.fields["immediate_actions"] is None

@@ -174,22 +174,42 @@ def choose(text: str, options: Mapping[str, tuple[str, ...]]) -> tuple[str | Non
 # ---- agencies -----------------------------------------------------------------------------------
 
 
+_BRACKETED = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]|<([^<>]*)>")
+
+
 def _agency_from_text(item: str) -> dict[str, Any] | None:
+    """One agency as typed: "West Midlands Police (DS Patel)", "CSC - mash@x.gov.uk",
+    "Health Visiting <hv@nhs.example>". Brackets hold the contact or the email, never the name."""
     item = re.sub(r"^\s*(?:[-*•·]|\d+[.)])\s*", "", item).strip()
     if not item:
         return None
     email_match = _EMAIL.search(item)
     email = email_match.group(0) if email_match else None
-    name = _EMAIL.sub("", item) if email else item
-    name = re.sub(r"[<>()\[\]]", " ", name)
+    contact: str | None = None
+    for match in _BRACKETED.finditer(item):
+        inner = " ".join(next(g for g in match.groups() if g is not None).split())
+        if inner and not _EMAIL.search(inner) and contact is None:
+            contact = inner.strip(" ,;:-–")
+    name = _BRACKETED.sub(" ", item)
+    name = _EMAIL.sub("", name) if email else name
     name = " ".join(name.split()).strip(" -–,:;")
-    return {"name": name or None, "contact_name": None, "email": email}
+    return {"name": name or None, "contact_name": contact or None, "email": email}
 
 
 def _agency_list(text: str) -> list[dict[str, Any]] | None:
-    """Agencies typed as text: one a line or split by ';', else by ','."""
+    """Agencies typed as text: one a line or split by ';', else by ','. An email address on a
+    line of its own belongs to the agency above it, not to an agency with no name."""
     parts = re.split(r"[;\n]", text) if re.search(r"[;\n]", text) else text.split(",")
-    agencies = [a for a in (_agency_from_text(p) for p in parts) if a is not None]
+    agencies: list[dict[str, Any]] = []
+    for part in parts:
+        agency = _agency_from_text(part)
+        if agency is None:
+            continue
+        alone = agency["name"] is None and agency["contact_name"] is None
+        if alone and agencies and agencies[-1]["email"] is None:
+            agencies[-1]["email"] = agency["email"]
+            continue
+        agencies.append(agency)
     return agencies or None
 
 
