@@ -23,6 +23,7 @@ from cspr_mailbot.core.forms import (
     read_referral_text,
     read_scoping_docx,
 )
+from cspr_mailbot.core.forms.labels import FUZZY_THRESHOLD
 from cspr_mailbot.core.models import REFERRAL_FIELDS, SCOPING_FIELDS
 from cspr_mailbot.errors import ConfigError, UnreadableAttachment
 from tests import docxfactory as f
@@ -1271,3 +1272,127 @@ def test_the_new_typed_fields_in_a_body() -> None:
     assert fields["referral_date"] == "2026-12-04"
     assert fields["police_investigation"] is True
     assert fields["child_nhs_number"] == "943 476 5919"
+
+
+# --------------------------------------------------------------------------------------------------
+# Forms by meaning (issue 12): the fuzzy threshold, measured on the golden corpus
+# --------------------------------------------------------------------------------------------------
+
+
+def golden_wordings() -> list[tuple[str, str]]:
+    """Every (label, field) of every golden referral form and body, and of the project's form."""
+    from tests.golden import make_corpus as corpus
+
+    corpus.WORDINGS.clear()
+    for build in corpus.CASES.values():
+        build()  # each case notes its labels as it builds its form
+    own = [(label, key) for _h, rows in formgen.REFERRAL_LAYOUT for key, label in rows]
+    return list(dict.fromkeys([*corpus.WORDINGS, *corpus.OLDER_WORDINGS, *own]))
+
+
+def test_fuzzy_threshold_is_measured_on_the_corpus() -> None:
+    """Every golden label reads as its own field; the nearest wrong field scores below the
+    threshold for every one of them; each label only meaning reads scores at least the threshold."""
+    wordings = golden_wordings()
+    assert len(wordings) >= 150
+    by_meaning: list[float] = []
+    nearest_wrong: list[tuple[float, str, str]] = []
+    for label, key in wordings:
+        assert LABELS.match("referral", label) == key, label
+        scores = LABELS.fuzzy_scores("referral", normalise_label(label))
+        wrong = max(((s, k) for k, s in scores.items() if k != key), default=(0.0, ""))
+        nearest_wrong.append((wrong[0], label, wrong[1]))
+        found = LABELS.match_how("referral", label)
+        assert found is not None
+        if found[2]:
+            by_meaning.append(scores[key])
+    worst = max(nearest_wrong)
+    assert worst[0] < FUZZY_THRESHOLD, worst
+    assert min(by_meaning) >= FUZZY_THRESHOLD
+    assert len(by_meaning) >= 15, "the corpus must exercise matching by meaning"
+
+
+@pytest.mark.parametrize(
+    ("label", "field"),
+    [
+        ("Died or seriously harmed", "incident_type"),
+        ("Reporter Tel No", "referrer_phone"),
+        ("Patient Date of Birth", "child_dob"),
+        (
+            "Notification to the Child Safeguarding Practice Review Panel made?",
+            "national_panel_notified",
+        ),
+        ("Which agencies are involved?", "agencies_involved"),
+        ("Police investigating", "police_investigation"),
+    ],
+)
+def test_labels_read_by_meaning(label: str, field: str) -> None:
+    assert LABELS.match("referral", label) == field
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Their date of birth",
+        "What your agency did",
+        "Date of the review meeting",
+        "Child's dentist",
+    ],
+)
+def test_meaning_does_not_stretch_to_other_things(label: str) -> None:
+    assert LABELS.match("referral", label) is None
+
+
+def test_questions_answered_after_the_question_mark() -> None:
+    body = (
+        "Child's name: Amy Example\n"
+        "Has the child died or been seriously harmed? Serious harm\n"
+        "Is abuse or neglect known or suspected? Suspected\n"
+        "Are other children at risk? (who they are)\n"
+    )
+    fields = read_referral_text(body, LABELS).fields
+    assert (fields["incident_type"], fields["abuse_or_neglect"]) == ("serious_harm", "suspected")
+    assert fields["other_children_at_risk"] is None
+
+
+def test_agency_lines_name_contact_and_email() -> None:
+    body = (
+        "Child's name: Amy Example\n"
+        "Agencies involved:\n"
+        "West Midlands Police (DS Patel)\n"
+        "Oak Primary School\n"
+        "dsl@oak.example.sch.uk\n"
+        "Children's Social Care - mash@dudley.example\n"
+    )
+    assert read_referral_text(body, LABELS).fields["agencies_involved"] == [
+        {"name": "West Midlands Police", "contact_name": "DS Patel", "email": None},
+        {"name": "Oak Primary School", "contact_name": None, "email": "dsl@oak.example.sch.uk"},
+        {"name": "Children's Social Care", "contact_name": None, "email": "mash@dudley.example"},
+    ]
+
+
+def test_a_scoping_answer_that_starts_with_a_label_word_is_the_answer() -> None:
+    data = f.two_column(
+        {
+            "Immediate actions taken": "Records secured; staff briefed.",
+            "Learning identified": "Risks identified earlier were not shared.",
+        }
+    )
+    fields = read_scoping_docx(data, "return.docx", LABELS).fields
+    assert fields["immediate_actions"] == "Records secured; staff briefed."
+    assert fields["learning"] == "Risks identified earlier were not shared."
+    assert fields["records_secured"] is None and fields["risks_identified"] is None
+
+
+def test_a_forwarded_referrals_own_lines_are_kept_apart_from_the_summary() -> None:
+    body = (
+        "---------- Forwarded message ---------\nFrom: A <a@b.example>\n\n"
+        "Name of child: Amy Example\n"
+        "Summary: Admitted with a head injury.\n"
+        "Died or seriously harmed: serious harm\n"
+        "Police investigating: yes\n"
+    )
+    fields = read_referral_text(body, LABELS).fields
+    assert fields["incident_summary"] == "Admitted with a head injury."
+    assert fields["incident_type"] == "serious_harm"
+    assert fields["police_investigation"] is True

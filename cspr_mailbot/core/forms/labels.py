@@ -90,6 +90,7 @@ class Labels:
     # The words fuzzy matching ignores, and word -> the word it stands for ("la" -> "local authority").
     fuzzy_ignore: frozenset[str] = frozenset()
     fuzzy_words: dict[str, str] = field(default_factory=dict)
+    exact_only: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)  # not by meaning
     # form -> (is a date field) -> ([meaning words of each synonym], [its field]), for rapidfuzz.
     _fuzzy: dict[str, dict[bool, tuple[list[str], list[str]]]] = field(
         default_factory=dict, repr=False
@@ -110,13 +111,16 @@ class Labels:
     def from_data(cls, data: Mapping[str, Any]) -> Labels:
         fields_: dict[str, dict[str, tuple[str, ...]]] = {}
         names: dict[str, dict[str, str]] = {}
+        exact_only: dict[str, dict[str, frozenset[str]]] = {}
         for form, keys in FORMS.items():
             table = data.get(form, {})
             fields_[form] = {}
             names[form] = {}
+            exact_only[form] = {}
             for key in keys:
                 entry = table.get(key, {})
-                fields_[form][key] = _norm_all(entry.get("labels", []))
+                fields_[form][key] = _norm_all([*entry.get("labels", []), *entry.get("exact", [])])
+                exact_only[form][key] = frozenset(_norm_all(entry.get("exact", [])))
                 names[form][key] = str(entry.get("name", key.replace("_", " ")))
         sections: dict[str, dict[str, Section]] = {}
         for form, table in data.get("sections", {}).items():
@@ -156,6 +160,7 @@ class Labels:
             tables,
             fuzzy_ignore=ignore,
             fuzzy_words=words,
+            exact_only=exact_only,
         )
         labels._index()
         return labels
@@ -184,7 +189,7 @@ class Labels:
             for key, synonyms in table.items():
                 for syn in synonyms:
                     meaning = self.meaning(syn)
-                    if meaning:
+                    if meaning and syn not in self.exact_only.get(form, {}).get(key, ()):
                         texts, keys = by_kind[key in DATE_FIELDS]
                         texts.append(meaning)
                         keys.append(key)
