@@ -19,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -61,6 +63,8 @@ class MailSource(Protocol):
     def append_sent(self, raw: bytes) -> None: ...
 
     def append_sent_many(self, raws: Sequence[bytes]) -> None: ...
+
+    def find(self, folder: str, message_id: str) -> list[bytes]: ...
 
     def wait(self, timeout: float, stop: threading.Event) -> bool: ...
 
@@ -132,6 +136,7 @@ class ImapSource:
         use_move: bool = True,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
+        oauth2_token: Callable[[bool], str] | None = None,
     ) -> None:
         if security not in ("ssl", "starttls", "none"):
             raise ValueError(f"security must be ssl, starttls or none, not {security!r}")
@@ -155,6 +160,9 @@ class ImapSource:
         self._folders: set[str] = set()
         self._high_uid: int | None = None  # the highest UID fetch_new saw on this connection
         self._fetched_uidvalidity: int | None = None
+        # auth = "oauth2": called for a bearer token (True: the last one was refused, get a new one).
+        self._oauth2_token = oauth2_token
+        self._token_refused = False
 
     def __repr__(self) -> str:
         return f"ImapSource({self.host}:{self.port}, {self.security})"
@@ -172,7 +180,7 @@ class ImapSource:
         try:
             with self._guard("connect"):
                 client = self._open()
-                client.login(self.username, self._password)
+                self._login(client)
                 selected = client.select_folder(self.inbox)
                 capabilities = frozenset(client.capabilities())
         except MailSourceError:
@@ -202,6 +210,25 @@ class ImapSource:
             uidvalidity,
             "yes" if self._can_idle() else "no",
         )
+
+    def _login(self, client: IMAPClient) -> None:
+        if self._oauth2_token is None:
+            client.login(self.username, self._password)
+            return
+        from .oauth import TokenError
+
+        try:
+            token = self._oauth2_token(self._token_refused)
+        except TokenError as exc:
+            raise MailSourceError(
+                f"IMAP login: no OAuth2 token: {exc}", retryable=exc.retryable
+            ) from None
+        try:
+            client.oauth2_login(self.username, token)
+        except imap_errors.LoginError:
+            self._token_refused = True  # the next attempt asks for a new token
+            raise
+        self._token_refused = False
 
     def _open(self) -> IMAPClient:
         context = self.ssl_context or ssl.create_default_context()
@@ -385,6 +412,14 @@ class ImapSource:
             client.append(self.sent_folder, raw, flags=[SEEN])
         logger.debug("appended a copy to %s", self.sent_folder)
 
+    def append_to(self, folder: str, raw: bytes) -> None:
+        """Put ``raw`` in ``folder``, unread and flagged: a notice for the people who read it there."""
+        client = self._require()
+        with self._guard("append", None):
+            self._ensure_folder(client, folder)
+            client.append(folder, raw, flags=[b"\\Flagged"])
+        logger.debug("appended a notice to %s", folder)
+
     def append_sent_many(self, raws: Sequence[bytes]) -> None:
         """Copies of several sent messages, in one MULTIAPPEND (RFC 3502) where the server has it."""
         if not self.sent_folder or not raws:
@@ -398,6 +433,30 @@ class ImapSource:
             self._ensure_folder(client, self.sent_folder)
             client.multiappend(self.sent_folder, [{"msg": raw, "flags": [SEEN]} for raw in raws])
         logger.debug("appended %d copies to %s", len(raws), self.sent_folder)
+
+    def find(self, folder: str, message_id: str) -> list[bytes]:
+        """Every message in ``folder`` whose Message-ID is ``message_id`` (for ``export``).
+
+        The folder is examined read-only and the inbox selected again afterwards; a folder that
+        does not exist holds nothing.
+        """
+        client = self._require()
+        wanted = _bare_id(message_id)
+        with self._guard("find"):
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            try:
+                uids = client.search(["HEADER", "Message-ID", wanted])
+                data = client.fetch(uids, [b"BODY.PEEK[]"]) if uids else {}
+            finally:
+                client.select_folder(self.inbox)
+        found = []
+        for uid in sorted(data):
+            body = data[uid].get(b"BODY[]")
+            if body is not None and _message_id_of(bytes(body)) == wanted:
+                found.append(bytes(body))
+        return found
 
     def _ensure_folder(self, client: IMAPClient, folder: str) -> None:
         if folder in self._folders:
@@ -691,6 +750,23 @@ class MaildirSource:
                 f"Maildir: cannot keep a sent copy: {exc}", retryable=_transient(exc)
             ) from exc
 
+    def find(self, folder: str, message_id: str) -> list[bytes]:
+        """Every message in ``folder`` whose Message-ID is ``message_id`` (for ``export``)."""
+        self._require()
+        wanted = _bare_id(message_id)
+        found = []
+        try:
+            directory = self._folder_dir(folder)
+            for _mtime, _key, path in sorted(self._entries(directory)):
+                raw = path.read_bytes()
+                if _message_id_of(raw) == wanted:
+                    found.append(raw)
+        except OSError as exc:
+            raise MailSourceError(
+                f"Maildir: cannot read: {exc}", retryable=_transient(exc)
+            ) from exc
+        return found
+
     # -- waiting --------------------------------------------------------------------------------
 
     def wait(self, timeout: float, stop: threading.Event) -> bool:
@@ -712,6 +788,17 @@ class MaildirSource:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or stop.wait(min(self.poll_seconds, remaining)):
                 return False
+
+
+def _message_id_of(raw: bytes) -> str | None:
+    """The Message-ID header of ``raw``, without its angle brackets (headers only are parsed)."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    value = headers.get("Message-ID")
+    return _bare_id(str(value)) if value is not None else None
+
+
+def _bare_id(message_id: str) -> str:
+    return message_id.strip().strip("<>").strip()
 
 
 def _transient(exc: OSError) -> bool:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from .pack import Pack
 
 Status = Literal[
     "needs_triage", "referral_received", "rapid_review", "cspr", "learning_review", "closed"
@@ -140,13 +143,19 @@ class DocumentRequest:
 
     ``kind`` "scoping" is the Initial Scoping template, pre-filled with the case reference and the agency
     and carrying both embedded, so that a return is matched whatever address it comes back from (SPEC 4).
+    ``kind`` "pack" is the Rapid Review pack (SPEC 6a): ``pack`` holds it, built by ``core.pack.pack_for``;
+    the adapter only lays it out as a .docx.
+    ``identifiers`` (referral keys and values: the child's name, date of birth, address, NHS number) are
+    typed in too; only for a trusted agency (SPEC 5), else empty.
     """
 
-    kind: Literal["scoping"]
+    kind: Literal["scoping", "pack"]
     filename: str
     reference: str
     agency: str
     partnership: str
+    pack: Pack | None = None
+    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,9 @@ class OutboundMessage:
     """A message the core decided to send. The outbox renders it from ``templates/<template>.txt|.html``.
 
     ``key`` makes it idempotent: the outbox never sends two messages with the same key.
-    ``internal`` is True only for mail to the coordinators; only internal mail may name the child.
+    ``internal`` is True only for mail to the coordinators; only internal mail may name the child, but
+    for ``names_child``: the core put the child's identifiers in it for a trusted agency (SPEC 5), which the
+    outbox checks again, address by address, and tags for encryption.
     """
 
     key: str
@@ -170,6 +181,7 @@ class OutboundMessage:
     internal: bool = False
     attachments: tuple[OutAttachment, ...] = ()
     documents: tuple[DocumentRequest, ...] = ()  # built and attached by the outbox when rendering
+    names_child: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,13 +189,17 @@ class Event:
     at: datetime  # timezone-aware
     kind: str
     detail: str = ""
+    by: str = ""  # who did it, for the audit: a coordinator's address, or "cli:USER"
 
     def to_dict(self) -> dict[str, str]:
-        return {"at": self.at.isoformat(), "kind": self.kind, "detail": self.detail}
+        out = {"at": self.at.isoformat(), "kind": self.kind, "detail": self.detail}
+        if self.by:
+            out["by"] = self.by
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
-        return cls(datetime.fromisoformat(d["at"]), d["kind"], d.get("detail", ""))
+        return cls(datetime.fromisoformat(d["at"]), d["kind"], d.get("detail", ""), d.get("by", ""))
 
 
 # The dates of an agency and a case: ISO strings in JSON, dates in Python.
@@ -229,6 +245,37 @@ class Agency:
 
 
 @dataclass(frozen=True)
+class HeldReturn:
+    """A scoping return that came from an address its case does not know (SPEC 3), held until a
+    coordinator's ``accept return: AGENCY`` takes it as that agency's. Nothing is recorded as returned."""
+
+    received_at: datetime  # timezone-aware
+    from_addr: str
+    agency_name: str | None = None  # the agency the returned template names, if it names one
+    scoping: dict[str, Any] = field(default_factory=dict)  # the SPEC 4 scoping fields, as read
+    message_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "received_at": self.received_at.isoformat(),
+            "from_addr": self.from_addr,
+            "agency_name": self.agency_name,
+            "scoping": self.scoping,
+            "message_id": self.message_id,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HeldReturn:
+        return cls(
+            datetime.fromisoformat(d["received_at"]),
+            d.get("from_addr", ""),
+            d.get("agency_name"),
+            dict(d.get("scoping") or {}),
+            d.get("message_id"),
+        )
+
+
+@dataclass(frozen=True)
 class Case:
     """A case as the store keeps it; ``to_dict``/``from_dict`` turn its dates into ISO strings and back."""
 
@@ -251,11 +298,14 @@ class Case:
     completed_on: date | None = None
     published_on: date | None = None
     closed_on: date | None = None
+    linked_cases: tuple[str, ...] = ()  # references of cases about the same child or family (link:)
+    duplicate_of: str | None = None  # the case this one is a copy of (duplicate of:); it is closed
+    held_returns: tuple[HeldReturn, ...] = ()  # returns awaiting accept return: (SPEC 3)
     # Keys of every notice, chaser and reply already sent on this case: each is sent once.
     sent_keys: tuple[str, ...] = ()
 
-    def with_event(self, at: datetime, kind: str, detail: str = "") -> Case:
-        return replace(self, events=(*self.events, Event(at, kind, detail)))
+    def with_event(self, at: datetime, kind: str, detail: str = "", by: str = "") -> Case:
+        return replace(self, events=(*self.events, Event(at, kind, detail, by)))
 
     def has_sent(self, key: str) -> bool:
         return key in self.sent_keys
@@ -273,7 +323,7 @@ class Case:
             value = getattr(self, f.name)
             if f.name == "agencies":
                 value = [a.to_dict() for a in value]
-            elif f.name == "events":
+            elif f.name in ("events", "held_returns"):
                 value = [e.to_dict() for e in value]
             elif f.name == "received_at":
                 value = value.isoformat()
@@ -296,6 +346,8 @@ class Case:
         kw["events"] = tuple(Event.from_dict(e) for e in d.get("events", ()))
         kw["triage_reasons"] = tuple(d.get("triage_reasons", ()))
         kw["sent_keys"] = tuple(d.get("sent_keys", ()))
+        kw["linked_cases"] = tuple(d.get("linked_cases", ()))
+        kw["held_returns"] = tuple(HeldReturn.from_dict(h) for h in d.get("held_returns", ()))
         return cls(**kw)
 
 
@@ -308,6 +360,8 @@ class Outcome:
     case: Case | None
     messages: tuple[OutboundMessage, ...] = ()
     summary: str = ""  # for the log: references and counts, never personal details
+    others: tuple[Case, ...] = ()  # other cases changed too (link:, duplicate of:): saved with it
+    actions: tuple[str, ...] = ()  # work for the app after saving, on ``case``: "resend", "pack"
 
 
 def status_of(text: str) -> Status:
