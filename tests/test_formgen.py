@@ -34,12 +34,6 @@ LABELS = Labels.load()
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
-READER_TABLES_PENDING = pytest.mark.xfail(
-    strict=True, reason="reader support for tables lands with the forms package"
-)
-READER_TYPES_PENDING = pytest.mark.xfail(
-    strict=True, reason="reader types for the new referral fields land with the forms package"
-)
 
 # What a person types, as text, and what the reader must give back (SPEC 4 types).
 REFERRAL_TYPED: dict[str, tuple[str, Any]] = {
@@ -265,7 +259,6 @@ def test_every_scalar_field_typed_and_ticked_in_word_reads_back_exactly() -> Non
     assert fields["agencies_involved"] == AGENCIES
 
 
-@READER_TYPES_PENDING
 def test_the_new_typed_fields_read_back_as_dates_bools_and_choices() -> None:
     fields = read_referral(fill_referral(REFERRAL_TYPED_PENDING, REFERRAL_TICKED_PENDING))
     assert {k: fields[k] for k in ("referral_date", "police_investigation", "legal_status")} == {
@@ -275,7 +268,6 @@ def test_the_new_typed_fields_read_back_as_dates_bools_and_choices() -> None:
     }
 
 
-@READER_TYPES_PENDING
 def test_the_blank_form_reads_as_nothing() -> None:
     result = read_referral_docx(formgen.blank_referral(), "referral.docx", LABELS)
     assert result.fields == dict.fromkeys(REFERRAL_FIELDS)
@@ -288,7 +280,6 @@ def test_legal_status_has_a_box_for_each_spec_value(status: str) -> None:
     tick(value_cell(doc, label_of(formgen.REFERRAL_LAYOUT, "legal_status")), words)
 
 
-@READER_TABLES_PENDING
 def test_the_household_table_reads_back_as_entries() -> None:
     fields = read_referral(fill_referral({}, {}, household=HOUSEHOLD))
     assert fields["household"] == HOUSEHOLD
@@ -363,7 +354,6 @@ def test_scoping_typed_in_word_reads_back_exactly_with_embedded_reference() -> N
     assert result.found_labels == len(SCOPING_FIELDS)
 
 
-@READER_TABLES_PENDING
 def test_the_chronology_reads_back_as_dated_entries() -> None:
     data = fill_scoping(
         formgen.prefilled_scoping("DSPP-2026-0007", "Health Visiting"), {}, chronology=CHRONOLOGY
