@@ -81,8 +81,8 @@ REFERRAL_TICKED: dict[str, tuple[str, Any]] = {
     "national_panel_notified": ("Yes", True),
 }
 # The new typed fields, which the reader must learn to convert.
-REFERRAL_TYPED_PENDING: dict[str, tuple[str, Any]] = {"referral_date": ("04/12/2026", "2026-12-04")}
-REFERRAL_TICKED_PENDING: dict[str, tuple[str, Any]] = {
+REFERRAL_TYPED_NEW: dict[str, tuple[str, Any]] = {"referral_date": ("04/12/2026", "2026-12-04")}
+REFERRAL_TICKED_NEW: dict[str, tuple[str, Any]] = {
     "police_investigation": ("Yes", True),
     "legal_status": ("Child in need", "child_in_need"),
 }
@@ -252,7 +252,7 @@ def test_every_referral_field_has_a_place_on_the_form() -> None:
 
 
 def test_every_scalar_field_typed_and_ticked_in_word_reads_back_exactly() -> None:
-    typed = {k: v for k, v in REFERRAL_TYPED.items() if k not in REFERRAL_TYPED_PENDING}
+    typed = {k: v for k, v in REFERRAL_TYPED.items() if k not in REFERRAL_TYPED_NEW}
     fields = read_referral(fill_referral(typed, REFERRAL_TICKED, agencies=AGENCIES))
     expected = {k: v for k, (_, v) in (typed | REFERRAL_TICKED).items()}
     assert {k: fields[k] for k in expected} == expected
@@ -260,7 +260,7 @@ def test_every_scalar_field_typed_and_ticked_in_word_reads_back_exactly() -> Non
 
 
 def test_the_new_typed_fields_read_back_as_dates_bools_and_choices() -> None:
-    fields = read_referral(fill_referral(REFERRAL_TYPED_PENDING, REFERRAL_TICKED_PENDING))
+    fields = read_referral(fill_referral(REFERRAL_TYPED_NEW, REFERRAL_TICKED_NEW))
     assert {k: fields[k] for k in ("referral_date", "police_investigation", "legal_status")} == {
         "referral_date": "2026-12-04",
         "police_investigation": True,
