@@ -24,7 +24,7 @@ from .adapters.outbox import Renderer, forbidden_words
 from .adapters.smtp import Sender
 from .adapters.store import Store, Txn
 from .config import Config
-from .core import digest, forms, handlers, policy, schedule, workflow
+from .core import digest, forms, handlers, intake, policy, schedule, workflow
 from .core.classify import Context, classify, lookups
 from .core.commands import parse_commands
 from .core.message import parse_message
@@ -184,6 +184,8 @@ class App:
                 if case is not None:
                     case = policy.log_queued(case, queued, now)
                     txn.put_case(case)
+                for other in outcome.others:  # a linked case changed too
+                    txn.put_case(other)
                 folder = self.folders[outcome.folder]
                 txn.ledger_put(
                     LedgerEntry(
@@ -208,7 +210,15 @@ class App:
         read = read_message(msg, self.settings)
         cls = classify(read, self._context(txn, read))
         case = self._load(txn, cls.case_ref)
-        return workflow.decide(read, cls, case, now, self.cal, self.settings, txn.next_reference)
+        others = self._same_child(txn, read) if cls.kind == "referral" else {}
+        return workflow.decide(
+            read, cls, case, now, self.cal, self.settings, txn.next_reference, others
+        )
+
+    @staticmethod
+    def _same_child(txn: Txn, read: ReadMessage) -> dict[str, Case]:
+        """The open cases about a new referral's child (or its sender's empty triage case)."""
+        return {c.reference: c for c in txn.cases_for_child(intake.lookup_keys(read))}
 
     def _context(self, txn: Txn, read: ReadMessage) -> Context:
         """What classifying ``read`` needs from the store, looked up before the rules run."""

@@ -54,4 +54,7 @@ class DocumentBuilder:
                 labels=self.labels,
             )
             return OutAttachment(request.filename, DOCX_TYPE, data)
+        if request.kind == "referral_blank":
+            data = formgen.blank_referral(request.partnership, marking=self.marking)
+            return OutAttachment(request.filename, DOCX_TYPE, data)
         raise ValueError(f"no such document: {request.kind}")

@@ -140,9 +140,10 @@ class DocumentRequest:
 
     ``kind`` "scoping" is the Initial Scoping template, pre-filled with the case reference and the agency
     and carrying both embedded, so that a return is matched whatever address it comes back from (SPEC 4).
+    ``kind`` "referral_blank" is the blank referral form, for a referrer whose referral could not be read.
     """
 
-    kind: Literal["scoping"]
+    kind: Literal["scoping", "referral_blank"]
     filename: str
     reference: str
     agency: str
@@ -251,6 +252,8 @@ class Case:
     completed_on: date | None = None
     published_on: date | None = None
     closed_on: date | None = None
+    linked_cases: tuple[str, ...] = ()  # references of cases about the same child or family (link:)
+    duplicate_of: str | None = None  # the case this one is a copy of (duplicate of:); it is closed
     # Keys of every notice, chaser and reply already sent on this case: each is sent once.
     sent_keys: tuple[str, ...] = ()
 
@@ -296,6 +299,7 @@ class Case:
         kw["events"] = tuple(Event.from_dict(e) for e in d.get("events", ()))
         kw["triage_reasons"] = tuple(d.get("triage_reasons", ()))
         kw["sent_keys"] = tuple(d.get("sent_keys", ()))
+        kw["linked_cases"] = tuple(d.get("linked_cases", ()))
         return cls(**kw)
 
 
@@ -308,6 +312,7 @@ class Outcome:
     case: Case | None
     messages: tuple[OutboundMessage, ...] = ()
     summary: str = ""  # for the log: references and counts, never personal details
+    others: tuple[Case, ...] = ()  # other cases changed too (link:, duplicate of:): saved with it
 
 
 def status_of(text: str) -> Status:

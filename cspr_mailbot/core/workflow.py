@@ -11,7 +11,7 @@ mail on a case), ``handlers`` (coordinator commands), ``schedule`` (chasers and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from . import correspondence, handlers, intake
@@ -30,17 +30,19 @@ def decide(
     cal: WorkingCalendar,
     st: Settings,
     new_reference: Callable[[int], str],
+    others: Mapping[str, Case] | None = None,
 ) -> Outcome:
     """What to do with one message. ``case`` is the case ``cls.case_ref`` names, if it is one.
 
     ``new_reference(year)`` hands out the next case reference; it is called only for a new case.
+    ``others``: for a new referral, the open cases about its child (``intake.lookup_keys``).
     """
     if cls.kind == "automatic":
         return correspondence.on_automatic(read, cls, case, now, st)
     if cls.kind == "command" and case is None:
         return handlers.on_command_without_case(read, now, st)
     if case is None:
-        return intake.intake(read, cls, now, cal, st, new_reference)
+        return intake.intake(read, cls, now, cal, st, new_reference, others)
     if cls.kind == "command":
         return handlers.on_command_mail(read, cls, case, now, cal, st)
     return correspondence.on_correspondence(read, cls, case, now, cal, st)
