@@ -69,7 +69,11 @@ _REPORT_PARTS = frozenset(
 _AUTO_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?reply|out of (the )?office|delivery status notification|"
     r"undeliver(able|ed)|mail delivery (failed|failure|system)|returned mail|"
-    r"delivery (has )?failed|failure notice|non[- ]?delivery)\b",
+    r"delivery (has )?failed|failure notice|non[- ]?delivery|"
+    r"auto:\s|complaint about message from|email feedback report for)\b"
+    # Lotus Notes and others put the absence anywhere in the subject ("AUTO: Smith, John is out of
+    # the office", "Re: ... (Automatic Response)").
+    r"|\bis out of (the )?office\b|\(automatic (response|reply)\)",
     re.IGNORECASE,
 )
 
@@ -156,7 +160,7 @@ def automatic_reason(msg: InboundMessage, ctx: Context) -> str | None:
     local = machine_localpart(msg.from_addr)
     if local:
         return f"machine sender ({local}@...)"
-    if _AUTO_SUBJECT.match(msg.subject):
+    if _AUTO_SUBJECT.search(msg.subject):
         return "subject of an automatic reply"
     return None
 
