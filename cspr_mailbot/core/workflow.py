@@ -35,7 +35,8 @@ def decide(
     """What to do with one message. ``case`` is the case ``cls.case_ref`` names, if it is one.
 
     ``new_reference(year)`` hands out the next case reference; it is called only for a new case.
-    ``others``: for a new referral, the open cases about its child (``intake.lookup_keys``).
+    ``others``: for a command mail, the cases its commands name (``handlers.command_references``);
+    for a new referral, the open cases about its child (``intake.lookup_keys``).
     """
     if cls.kind == "automatic":
         return correspondence.on_automatic(read, cls, case, now, st)
@@ -44,5 +45,5 @@ def decide(
     if case is None:
         return intake.intake(read, cls, now, cal, st, new_reference, others)
     if cls.kind == "command":
-        return handlers.on_command_mail(read, cls, case, now, cal, st)
+        return handlers.on_command_mail(read, cls, case, now, cal, st, others)
     return correspondence.on_correspondence(read, cls, case, now, cal, st)
