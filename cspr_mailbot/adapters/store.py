@@ -550,7 +550,7 @@ class JournalStorage(Storage):
     def write_evidence(self) -> None:
         """Record what is committed now, in place: one slot of the file, fdatasync'ed.
 
-        Two fixed slots written in turn, each with a checksum, so
+        The caller holds the store lock. Two fixed slots written in turn, each with a checksum, so
         a torn write leaves the previous record whole; an overwrite in place costs one fdatasync
         where a new file and a rename would cost a file and a folder sync. A failure is logged, not
         raised: the transaction is committed already, and evidence that lags behind the store only
@@ -940,7 +940,6 @@ class Store:
             self._check_usable()
             self._lock(self.lock_timeout)
             self._in_txn = True
-            committed = False
             try:
                 self._refresh(locked=True)
                 txn = Txn(self)
@@ -951,8 +950,8 @@ class Store:
                 ops = txn._pending_ops()
                 if ops:
                     self._storage.append(ops)
-                    committed = True
                     self._apply(ops)
+                    self._storage.write_evidence()  # in commit order, under the lock
                     if self._storage.wants_compaction():
                         try:
                             self._storage.compact()
@@ -961,10 +960,6 @@ class Store:
             finally:
                 self._in_txn = False
                 self._unlock()
-            if committed:
-                # After the lock, so other writers wait no longer than before. Evidence written
-                # late, or by two processes out of order, only ever lags behind the store.
-                self._storage.write_evidence()
 
     def _lock(self, timeout: float) -> None:
         deadline = time.monotonic() + max(0.0, timeout)
