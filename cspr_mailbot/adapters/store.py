@@ -989,6 +989,20 @@ class Txn:
     def _pending_ops(self) -> list[Op]:
         return [(table, key, doc) for (table, key), doc in self._ops.items()]
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Keep the block's writes only if it finishes: an exception undoes them, then propagates.
+
+        What the transaction wrote before the block stays, so several messages can share one
+        commit and one of them failing takes back only its own writes.
+        """
+        saved = dict(self._ops)
+        try:
+            yield
+        except BaseException:
+            self._ops = saved
+            raise
+
     def _get(self, table: str, key: str) -> Doc | None:
         if self._finished:
             raise StoreError("this transaction is finished")
