@@ -276,9 +276,12 @@ class App:
         cls = classify(read, self._context(txn, read))
         case = self._load(txn, cls.case_ref)
         others = self._named(txn, read) if cls.kind == "command" else {}
-        return workflow.decide(
-            read, cls, case, now, self.cal, self.settings, txn.next_reference, others
-        )
+        upcoming = {y: txn.peek_reference(y) for y in workflow.reference_years(now)}
+        outcome = workflow.decide(read, cls, case, now, self.cal, self.settings, upcoming, others)
+        if outcome.case is not None and outcome.case.reference in upcoming.values():
+            if not txn.has_case(outcome.case.reference):
+                txn.claim_reference(outcome.case.reference)  # a new case took it
+        return outcome
 
     def _named(self, txn: Txn, read: ReadMessage) -> dict[str, Case]:
         """The other cases a command mail's commands name (link:, duplicate of:), for the handlers."""

@@ -145,6 +145,10 @@ def _instant_or_none(value: Any) -> datetime | None:
 # --------------------------------------------------------------------------- records <-> documents
 
 
+def _counter(prefix: str, year: int) -> str:
+    return f"reference_counter:{prefix}:{year}"
+
+
 def _journal_of(path: Path) -> Path:
     return path.with_name(path.name + ".journal")
 
@@ -1036,16 +1040,25 @@ class Txn:
 
     def next_reference(self, year: int) -> str:
         """The next reference for ``year`` (DSPP-2026-0001); the counter commits with the txn."""
+        reference = self.peek_reference(year)
+        self.claim_reference(reference)
+        return reference
+
+    def peek_reference(self, year: int) -> str:
+        """The reference ``next_reference(year)`` would hand out, without taking it."""
         prefix = self._store.reference_prefix
-        counter = f"reference_counter:{prefix}:{year}"
-        n = int(self.meta_get(counter, 0))
+        n = int(self.meta_get(_counter(prefix, year), 0))
         while True:
             n += 1
             reference = f"{prefix}-{year}-{n:04d}"
             if not self.has_case(reference):  # never hand out one in use, whatever the counter
-                break
-        self.meta_set(counter, n)
-        return reference
+                return reference
+
+    def claim_reference(self, reference: str) -> None:
+        """Take ``reference`` (one ``peek_reference`` gave): the year's counter moves past it."""
+        prefix, year, n = reference.rsplit("-", 2)
+        counter = _counter(prefix, int(year))
+        self.meta_set(counter, max(int(n), int(self.meta_get(counter, 0))))
 
     # The ledger of inbound messages.
     def ledger_get(self, message_id: str | None, sha256: str) -> LedgerEntry | None:
