@@ -91,7 +91,7 @@ class Filing(NamedTuple):
 
 class App:
     group_size = 50  # messages decided in one store transaction at most (an IMAP fetch batch) ...
-    group_seconds = 0.25  # ... and a group closes after this much work, so replies leave soon
+    group_seconds = 0.5  # ... and a group closes after this much work, so replies leave soon
 
     def __init__(
         self, cfg: Config, store: Store, source: MailSource | None, sender: Sender
