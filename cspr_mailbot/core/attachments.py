@@ -488,7 +488,7 @@ def _inflate_member(
     probe.file_size = info.file_size + CHUNK + 1
     # Our CRC over what really came out is the check; zipfile's own, over the same bytes, would
     # only double the cost (1.3 ms per 440 KB part).
-    probe.CRC = None
+    del probe.CRC  # zipfile checks a CRC only when the entry has one
     scan = _MemberScan(att, info, limits, keep)
     try:
         with zf.open(probe) as member:
