@@ -58,8 +58,15 @@ def referrer(i: int) -> str:
 
 
 def numbered_referral(i: int, message_id: str | None = None) -> bytes:
-    """Referral ``i``: its own referrer (the daily reply limit is per sender) and Message-ID."""
-    values = {**REFERRAL, "referrer_email": referrer(i), "referrer_name": f"Referrer {i}"}
+    """Referral ``i``: its own referrer (the daily reply limit is per sender), Message-ID and child
+    (the same child from two referrers would be linked cases, SPEC 3: not what these tests are about)."""
+    middle = f"{chr(65 + i % 26)}aa {chr(65 + i // 26)}bb"  # unique initials, so no initials match
+    values = {
+        **REFERRAL,
+        "referrer_email": referrer(i),
+        "referrer_name": f"Referrer {i}",
+        "child_name": f"Jamie {middle} Quennell",
+    }
     return referral_mail(values, sender=referrer(i), message_id=message_id)
 
 
