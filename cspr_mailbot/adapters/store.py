@@ -635,7 +635,9 @@ class Store:
             self._storage = storage
             self._tables: dict[str, _KeyedTable] = {}
             self._ledger_by_mid: dict[str, str] = {}
-            self._pending: set[str] = set()
+            # Pending outbox keys in the order they were queued (a dict as an ordered set): among
+            # records of the same instant, the order a pass decided them in is the order they go.
+            self._pending: dict[str, None] = {}
             self._by_child: dict[str, set[str]] = {}  # samechild key -> open case references
             self._apply(self._storage.load(), index=False)
             self._rebuild_indexes()
@@ -806,7 +808,7 @@ class Store:
                 self._ledger_by_mid.setdefault(mid, key)  # the first message with that id wins
         elif table == OUTBOX:
             if doc.get("sent_at") is None and not doc.get("failed_at"):
-                self._pending.add(key)
+                self._pending[key] = None
         elif table == CASES:
             for child in _child_keys(doc):
                 self._by_child.setdefault(child, set()).add(key)
@@ -819,7 +821,7 @@ class Store:
             if mid is not None and self._ledger_by_mid.get(mid) == key:
                 del self._ledger_by_mid[mid]
         elif table == OUTBOX:
-            self._pending.discard(key)
+            self._pending.pop(key, None)
         elif table == CASES:
             for child in _child_keys(old):
                 refs = self._by_child.get(child)
@@ -887,7 +889,7 @@ class Store:
         with self._mutex:
             self._read()
             docs = [d for k in self._pending if (d := self._raw(OUTBOX, k)) is not None]
-            docs.sort(key=lambda d: (str(d.get("created_at") or ""), str(d.get("key"))))
+            docs.sort(key=lambda d: str(d.get("created_at") or ""))  # stable: then as queued
             return [_outbox_of(d) for d in docs]
 
     def outbox_get(self, key: str) -> OutboxRecord | None:
