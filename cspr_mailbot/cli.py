@@ -192,6 +192,15 @@ def _warn_holidays(cfg: Config) -> None:
         )
 
 
+def _warn_sender_check(cfg: Config) -> None:
+    """SPEC 9: with no sender check, anyone who can write ``From:`` can steer a case. Said at every start."""
+    if cfg.security.sender_check == "none":
+        logger.warning(
+            "[security] sender_check is none: a forged From: a coordinator is obeyed; set it to "
+            "exchange-internal or authentication-results"
+        )
+
+
 # -- commands ------------------------------------------------------------------------------------
 
 
@@ -200,6 +209,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from .wiring import build_app, open_store
 
     _warn_holidays(cfg)
+    _warn_sender_check(cfg)
     with open_store(cfg) as store:
         app = build_app(cfg, store)
         source = app.source
@@ -357,6 +367,7 @@ def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     _warn_holidays(cfg)
+    _warn_sender_check(cfg)
     source = (
         f"IMAP {cfg.imap.host}:{cfg.imap.port} ({cfg.imap.security})"
         if cfg.imap
