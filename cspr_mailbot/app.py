@@ -67,6 +67,7 @@ def settings_from(cfg: Config) -> Settings:
         directory=tuple(DirectoryAgency(a.name, a.email, a.aliases) for a in cfg.agencies),
         phone=cfg.partnership.phone,
         reference_prefix=cfg.partnership.reference_prefix,
+        commands=cfg.commands,
     )
 
 
@@ -184,6 +185,8 @@ class App:
                 if case is not None:
                     case = policy.log_queued(case, queued, now)
                     txn.put_case(case)
+                for other in outcome.others:  # link:, duplicate of: the other case changed too
+                    txn.put_case(other)
                 folder = self.folders[outcome.folder]
                 txn.ledger_put(
                     LedgerEntry(
@@ -208,7 +211,15 @@ class App:
         read = read_message(msg, self.settings)
         cls = classify(read, self._context(txn, read))
         case = self._load(txn, cls.case_ref)
-        return workflow.decide(read, cls, case, now, self.cal, self.settings, txn.next_reference)
+        others = self._named(txn, read) if cls.kind == "command" else {}
+        return workflow.decide(
+            read, cls, case, now, self.cal, self.settings, txn.next_reference, others
+        )
+
+    def _named(self, txn: Txn, read: ReadMessage) -> dict[str, Case]:
+        """The other cases a command mail's commands name (link:, duplicate of:), for the handlers."""
+        refs = handlers.command_references(read, self.settings)
+        return {ref: case for ref in refs if (case := self._load(txn, ref)) is not None}
 
     def _context(self, txn: Txn, read: ReadMessage) -> Context:
         """What classifying ``read`` needs from the store, looked up before the rules run."""
@@ -216,6 +227,7 @@ class App:
             mailbox=self.cfg.partnership.mailbox,
             coordinators=frozenset(self.cfg.partnership.coordinators),
             reference_prefix=self.cfg.partnership.reference_prefix,
+            commands=self.settings.commands,
         )
         wanted = lookups(read, ctx)
         sent = {
@@ -480,11 +492,12 @@ class App:
 
     def command(self, reference: str, text: str, now: datetime) -> tuple[bool, str]:
         """Run coordinator commands from the CLI: (ok, what was done or what is wrong)."""
-        parsed = parse_commands(text)
+        parsed = parse_commands(text, self.settings.commands)
         with self.store.transaction() as txn:
             case = txn.get_case(reference.upper())
             if case is None:
                 return False, f"no case {reference}"
+            named = {r: c for r in parsed.references() if (c := self._load(txn, r)) is not None}
             outcome = handlers.run_commands(
                 case,
                 parsed.commands,
@@ -493,11 +506,14 @@ class App:
                 self.cal,
                 self.settings,
                 source="cli",
+                others=named,
             )
             assert outcome.case is not None
             answer = outcome.messages[-1]
             if not answer.context["errors"]:
                 txn.put_case(outcome.case)
+                for other in outcome.others:
+                    txn.put_case(other)
                 self._queue(txn, outcome.messages[:-1], outcome.case, now)
         if answer.context["errors"]:
             return False, "\n".join(

@@ -166,6 +166,8 @@ def case_json(case: Case, cfg: Config) -> dict[str, Any]:
             for a in raw["agencies"]
         ],
         "triage_reasons": list(case.triage_reasons),
+        "linked_cases": raw["linked_cases"],
+        "duplicate_of": raw["duplicate_of"],
         "decision": case.decision,
         **{
             key: raw[key]

@@ -15,6 +15,7 @@ from typing import Any
 
 from .core.attachments import Limits
 from .core.clocks import Timescales
+from .core.commands import DEFAULT_GRAMMAR, CommandsConfigError, Grammar
 from .core.trust import SENDER_CHECKS, SenderCheck
 from .errors import ConfigError
 
@@ -109,6 +110,7 @@ class Config:
     templates_dir: Path | None
     reply_limit_per_sender: int  # automatic replies to one address in 24 hours, a loop breaker
     source_path: Path | None = None
+    commands: Grammar = DEFAULT_GRAMMAR  # data/commands.toml plus [commands]
     forms: FormFiles = FormFiles()
     security: Security = Security()
 
@@ -471,6 +473,12 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
             raise ConfigError(lab.key(key), 'must look like "referral.child_name"')
         synonyms[key] = list(lab.strings(key))
 
+    cmds = top.sub("commands") or _Section("commands", {})
+    try:
+        commands = Grammar.load(cmds.data)
+    except CommandsConfigError as exc:
+        raise ConfigError(exc.key, str(exc).split(": ", 1)[1]) from None
+
     tpl = top.sub("templates") or _Section("templates", {})
     tdir = tpl.string("dir", "")
     templates_dir = (base / tdir).resolve() if tdir else None
@@ -505,6 +513,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         label_synonyms=synonyms,
         templates_dir=templates_dir,
         reply_limit_per_sender=reply_limit,
+        commands=commands,
         forms=forms,
         security=_security_section(top.sub("security"), imap=imap is not None),
     )

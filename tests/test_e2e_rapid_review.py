@@ -415,35 +415,36 @@ def test_rapid_review_by_email_over_christmas(
     f.day("2027-01-18", [to("deadline_notice", COORDINATOR), DIGEST])
 
     # -- Tue 19 Jan: the coordinator decides, replying to the all-returns notice. A CSPR decided on
-    # Mon 31 Aug 2026: 6 months on is 31 Feb 2027, which does not exist: Sun 28 Feb 2027. ---------
+    # Thu 31 Dec 2026: 6 months on is 31 Jun 2027, which does not exist: Wed 30 Jun 2027. (A date
+    # before the case was received, Mon 21 Dec, would be refused: SPEC 7.) -----------------------
     f.deliver(
         plain_mail(
             COORDINATOR,
             f"RE: {all_in.message['Subject']}",
-            "decision: cspr 2026-08-31",
+            "decision: cspr 2026-12-31",
             date=when("2027-01-19", 9),
             headers={"In-Reply-To": all_in.message["Message-ID"]},
         )
     )
     got = f.day("2027-01-19", [to("command_reply", COORDINATOR), DIGEST])
     body = text_parts(only(got, "command_reply").message)["text/plain"]
-    assert "Decision: cspr on Mon 31 Aug 2026" in body and "Sun 28 Feb 2027" in body
+    assert "Decision: cspr on Thu 31 Dec 2026" in body and "Wed 30 Jun 2027" in body
     case = bot.case(REF)
-    assert (case["status"], case["deadlines"]["review"]) == ("cspr", "2027-02-28")
+    assert (case["status"], case["deadlines"]["review"]) == ("cspr", "2027-06-30")
 
-    # -- Wed 20 Jan: changed to a learning review decided Mon 30 Nov 2026: 3 months on is
-    # 30 Feb 2027, so Sun 28 Feb 2027. No Rapid Review notice (day 15 was today): it is decided. --
+    # -- Wed 20 Jan: changed to a learning review decided Wed 30 Dec 2026: 3 months on is
+    # Tue 30 Mar 2027. No Rapid Review notice (day 15 was today): it is decided. ----------------
     f.deliver(
         plain_mail(
             COORDINATOR,
             f"[{REF}] decision",
-            "decision: learning review 30/11/2026",
+            "decision: learning review 30/12/2026",
             date=when("2027-01-20", 9),
         )
     )
     f.day("2027-01-20", [to("command_reply", COORDINATOR), DIGEST])
     case = bot.case(REF)
-    assert (case["status"], case["deadlines"]["review"]) == ("learning_review", "2027-02-28")
+    assert (case["status"], case["deadlines"]["review"]) == ("learning_review", "2027-03-30")
 
     # Nothing was ever sent twice: each (template, recipients) that should go once went once, and
     # every inbound message was filed in Processed.

@@ -408,7 +408,9 @@ def test_close_and_decisions() -> None:
     # Nothing more is due on a closed case: no chaser, no notice.
     assert schedule.due_messages(out.case, at(date(2027, 1, 7)), CAL, ST) == (out.case, [])
 
-    # A CSPR decided on a month-end date: 6 months later, clamped to February's end.
+    # A CSPR decided on a month-end date: 6 months later, clamped to February's end. (A decision
+    # before the case was received is refused (SPEC 7), so this case came in in August.)
+    case = replace(case, received_on=date(2026, 8, 3))
     out = command(case, "decision: cspr 2026-08-31", at(date(2027, 1, 5)))
     assert out.case is not None and out.case.status == "cspr"
     dl = deadlines.case_deadlines(out.case, CAL, ST.timescales)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .commands import looks_like_commands
+from .commands import DEFAULT_GRAMMAR, Grammar, looks_like_commands
 from .models import InboundMessage
 from .reading import ReadMessage
 
@@ -53,6 +53,7 @@ class Context:
     reference_prefix: str
     cases: frozenset[str] = frozenset()  # of the references the message names, those that are cases
     sent: Mapping[str, str] = field(default_factory=dict)  # a Message-ID we sent -> its case
+    commands: Grammar = DEFAULT_GRAMMAR  # the words for each command, to tell a command mail
 
     def reference_pattern(self) -> re.Pattern[str]:
         return re.compile(
@@ -155,7 +156,9 @@ def classify(read: ReadMessage, ctx: Context) -> Classification:
         ref = ctx.sent.get(bounce) if bounce else None
         return Classification("automatic", (reason,), case_ref=ref, bounce_of=bounce)
     ref, how = case_reference(read, ctx)
-    commands = msg.from_addr in ctx.coordinators and looks_like_commands(msg.body_text)
+    commands = msg.from_addr in ctx.coordinators and looks_like_commands(
+        msg.body_text, ctx.commands
+    )
     if ref and commands:
         return Classification(
             "command", (f"from a coordinator with commands; {how}",), case_ref=ref

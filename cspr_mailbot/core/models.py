@@ -229,6 +229,37 @@ class Agency:
 
 
 @dataclass(frozen=True)
+class HeldReturn:
+    """A scoping return that came from an address its case does not know (SPEC 3), held until a
+    coordinator's ``accept return: AGENCY`` takes it as that agency's. Nothing is recorded as returned."""
+
+    received_at: datetime  # timezone-aware
+    from_addr: str
+    agency_name: str | None = None  # the agency the returned template names, if it names one
+    scoping: dict[str, Any] = field(default_factory=dict)  # the SPEC 4 scoping fields, as read
+    message_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "received_at": self.received_at.isoformat(),
+            "from_addr": self.from_addr,
+            "agency_name": self.agency_name,
+            "scoping": self.scoping,
+            "message_id": self.message_id,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HeldReturn:
+        return cls(
+            datetime.fromisoformat(d["received_at"]),
+            d.get("from_addr", ""),
+            d.get("agency_name"),
+            dict(d.get("scoping") or {}),
+            d.get("message_id"),
+        )
+
+
+@dataclass(frozen=True)
 class Case:
     """A case as the store keeps it; ``to_dict``/``from_dict`` turn its dates into ISO strings and back."""
 
@@ -251,6 +282,9 @@ class Case:
     completed_on: date | None = None
     published_on: date | None = None
     closed_on: date | None = None
+    linked_cases: tuple[str, ...] = ()  # references of cases about the same child or family (link:)
+    duplicate_of: str | None = None  # the case this one is a copy of (duplicate of:); it is closed
+    held_returns: tuple[HeldReturn, ...] = ()  # returns awaiting accept return: (SPEC 3)
     # Keys of every notice, chaser and reply already sent on this case: each is sent once.
     sent_keys: tuple[str, ...] = ()
 
@@ -273,7 +307,7 @@ class Case:
             value = getattr(self, f.name)
             if f.name == "agencies":
                 value = [a.to_dict() for a in value]
-            elif f.name == "events":
+            elif f.name in ("events", "held_returns"):
                 value = [e.to_dict() for e in value]
             elif f.name == "received_at":
                 value = value.isoformat()
@@ -296,6 +330,8 @@ class Case:
         kw["events"] = tuple(Event.from_dict(e) for e in d.get("events", ()))
         kw["triage_reasons"] = tuple(d.get("triage_reasons", ()))
         kw["sent_keys"] = tuple(d.get("sent_keys", ()))
+        kw["linked_cases"] = tuple(d.get("linked_cases", ()))
+        kw["held_returns"] = tuple(HeldReturn.from_dict(h) for h in d.get("held_returns", ()))
         return cls(**kw)
 
 
@@ -308,6 +344,8 @@ class Outcome:
     case: Case | None
     messages: tuple[OutboundMessage, ...] = ()
     summary: str = ""  # for the log: references and counts, never personal details
+    others: tuple[Case, ...] = ()  # other cases changed too (link:, duplicate of:): saved with it
+    actions: tuple[str, ...] = ()  # work for the app after saving, on ``case``: "resend", "pack"
 
 
 def status_of(text: str) -> Status:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from . import attachments, forms
 from .clocks import Timescales
+from .commands import DEFAULT_GRAMMAR, Grammar
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,6 @@ class Settings:
     directory: tuple[DirectoryAgency, ...] = ()
     phone: str = ""
     reference_prefix: str = "DSPP"
+    commands: Grammar = (
+        DEFAULT_GRAMMAR  # the words for each command (data/commands.toml + [commands])
+    )

@@ -11,7 +11,7 @@ mail on a case), ``handlers`` (coordinator commands), ``schedule`` (chasers and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from . import correspondence, handlers, intake
@@ -30,10 +30,12 @@ def decide(
     cal: WorkingCalendar,
     st: Settings,
     new_reference: Callable[[int], str],
+    others: Mapping[str, Case] | None = None,
 ) -> Outcome:
     """What to do with one message. ``case`` is the case ``cls.case_ref`` names, if it is one.
 
     ``new_reference(year)`` hands out the next case reference; it is called only for a new case.
+    ``others``: for a command mail, the cases its commands name (``handlers.command_references``).
     """
     if cls.kind == "automatic":
         return correspondence.on_automatic(read, cls, case, now, st)
@@ -42,5 +44,5 @@ def decide(
     if case is None:
         return intake.intake(read, cls, now, cal, st, new_reference)
     if cls.kind == "command":
-        return handlers.on_command_mail(read, cls, case, now, cal, st)
+        return handlers.on_command_mail(read, cls, case, now, cal, st, others)
     return correspondence.on_correspondence(read, cls, case, now, cal, st)
