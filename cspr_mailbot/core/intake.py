@@ -2,6 +2,8 @@
 
 The referral's form was read by ``reading``; here it is screened, its agencies are resolved against the
 directory, and the acknowledgement (or the triage reply) and the coordinators' notices are written.
+A message whose sender is ambiguous (SPEC 3 "Who a message is from") makes no case and is never
+answered: it is filed in triage and the coordinators are told.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def intake(
 ) -> Outcome:
     """A new referral becomes a case: readable (referral_received) or not (needs_triage)."""
     msg = read.message
+    if msg.sender_ambiguous:
+        return ambiguous_sender(msg, st)
     arrived = received_at(msg, now)
     received_on = cal.received_on(arrived)
     reference = new_reference(received_on.year)
@@ -170,6 +174,30 @@ def intake(
         tuple(messages),
         f"{reference} {status}",
     )
+
+
+def ambiguous_sender(msg: InboundMessage, st: Settings) -> Outcome:
+    """No case, no answer: the message goes to triage and the coordinators are told (SPEC 3).
+
+    Answering would send mail to whichever address a forger put in the display name or an
+    encoded-word; taking the message as a referral would let a forged sender open cases.
+    """
+    message = OutboundMessage(
+        key=f"notice:ambiguous-sender:{msg.sha256[:16]}",
+        template="ambiguous_sender_notice",
+        to=st.coordinators,
+        subject="A message with an unclear sender was filed in triage",
+        context={
+            "uid": msg.uid,
+            "from_header": (msg.header("from") or "")[:300],
+            "mail_subject": msg.subject[:300],
+            "attachments": len(msg.attachments),
+            "mailbox": st.mailbox,
+            "phone": st.phone,
+        },
+        internal=True,
+    )
+    return Outcome("triage", "ambiguous_sender", None, (message,), "ambiguous sender: triage")
 
 
 def no_address_notice(
