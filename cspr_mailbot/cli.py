@@ -168,6 +168,11 @@ def case_json(case: Case, cfg: Config) -> dict[str, Any]:
         "triage_reasons": list(case.triage_reasons),
         "linked_cases": raw["linked_cases"],
         "duplicate_of": raw["duplicate_of"],
+        # Returns awaiting ``accept return:`` (SPEC 3): who sent them and for which agency.
+        "held_returns": [
+            {"agency": h.agency_name, "from": h.from_addr, "received_at": h.received_at.isoformat()}
+            for h in case.held_returns
+        ],
         "decision": case.decision,
         **{
             key: raw[key]
