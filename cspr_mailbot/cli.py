@@ -15,8 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .config import Config, load_config, parse_config
-from .errors import ConfigError, MailbotError, UsageError
+from .errors import ConfigError, MailbotError, MailSourceError, UsageError
 
 if TYPE_CHECKING:
     from .core.models import Case
@@ -41,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="default INFO (WARNING for demo, whose own output tells the story)",
+        help="default [logging] level, else INFO (WARNING for demo, whose own output tells the story)",
     )
+    p.add_argument("--version", action="version", version=f"cspr-mailbot {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="the daemon (IMAP IDLE, schedule); --once for one pass")
@@ -82,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forms.add_argument("which", choices=["referral", "scoping"])
     forms.add_argument("-o", "--output", required=True)
+
+    doctor = sub.add_parser(
+        "doctor", help="live checks: config, IMAP login and folders, sending, store, templates"
+    )
+    doctor.add_argument(
+        "--send-test", metavar="ADDRESS", help="also send a test message to ADDRESS"
+    )
+
+    status = sub.add_parser("status", help="what the running daemon last did, and if it is well")
+    status.add_argument("--json", action="store_true")
 
     demo = sub.add_parser("demo", help="run the whole job on sample mail, with no server")
     demo.add_argument("dir", nargs="?", default="cspr-demo")
@@ -208,26 +220,76 @@ def _warn_sender_check(cfg: Config) -> None:
         )
 
 
+def mail_source(cfg: Config) -> str:
+    """Where mail is read from, for the start-up line, check-config and status."""
+    if cfg.imap is None:
+        return f"Maildir {cfg.maildir}"
+    auth = " XOAUTH2" if cfg.imap.auth == "oauth2" else ""
+    return f"IMAP {cfg.imap.username}@{cfg.imap.host}:{cfg.imap.port} ({cfg.imap.security}{auth})"
+
+
+def sending_path(cfg: Config) -> str:
+    if cfg.smtp is None:
+        return f".eml files in {cfg.outbox_dir}"
+    if cfg.smtp.transport == "graph":
+        assert cfg.oauth2 is not None
+        return f"Microsoft Graph {cfg.oauth2.graph_url} as {cfg.smtp.username}"
+    auth = " XOAUTH2" if cfg.smtp.auth == "oauth2" else ""
+    return f"SMTP {cfg.smtp.host}:{cfg.smtp.port} ({cfg.smtp.security}{auth})"
+
+
+def make_health(cfg: Config) -> Any:
+    from .health import Health
+
+    return Health(
+        cfg.status_file,
+        timedelta(minutes=cfg.health.alert_after_minutes),
+        version=__version__,
+        pid=os.getpid(),
+        config=str(cfg.source_path or "(built-in default)"),
+        source=mail_source(cfg),
+        poll_seconds=cfg.imap.poll_seconds if cfg.imap else 30,
+    )
+
+
 # -- commands ------------------------------------------------------------------------------------
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
-    from .daemon import install_signal_handlers, run_forever
+    from .daemon import install_signal_handlers, run_forever, run_without_mailbox
+    from .health import after_pass
     from .wiring import build_app, open_store
 
     _warn_holidays(cfg)
     _warn_sender_check(cfg)
+    logger.info(
+        "cspr-mailbot %s starting: config %s; reading %s; sending by %s",
+        __version__,
+        cfg.source_path or "(built-in default)",
+        mail_source(cfg),
+        sending_path(cfg),
+    )
+    health = make_health(cfg)
     with open_store(cfg) as store:
         app = build_app(cfg, store)
         source = app.source
         assert source is not None  # built with one
         if args.once:
             now = parse_now(args.now)
-            source.connect()
+            mailbox_error: MailSourceError | None = None
             try:
-                report = app.run_once(now)
+                try:
+                    source.connect()
+                    report = app.run_once(now)
+                except MailSourceError as exc:
+                    # Nothing is lost: the mail stays in the inbox. The schedule still runs.
+                    mailbox_error = exc
+                    report = run_without_mailbox(app, now)
+                after_pass(app, health, now, report, mailbox_error)  # may use the mailbox
             finally:
                 source.close()
+            if mailbox_error is not None:
+                logger.error("%s: %s", type(mailbox_error).__name__, mailbox_error)
             print(
                 f"processed {report.processed}, duplicates {report.duplicates}, failed {report.failed}, "
                 f"new cases {len(report.cases_created)}, sent {report.sent}, "
@@ -236,14 +298,35 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             for ref in report.cases_created:
                 print(ref)
             # 1 while something waits to be retried; a permanent refusal is recorded on its case.
-            return 1 if report.send_failures > report.undeliverable else 0
+            failed = mailbox_error is not None or report.send_failures > report.undeliverable
+            return 1 if failed else 0
         if args.now:
             raise UsageError("--now goes with --once")
         stop = threading.Event()
         install_signal_handlers(stop)
         poll = cfg.imap.poll_seconds if cfg.imap else 30
-        run_forever(app, stop, poll_seconds=poll)
+        run_forever(app, stop, poll_seconds=poll, health=health)
         return 0
+
+
+def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    from .health import read_status, status_json, status_report
+
+    status = read_status(cfg.status_file)
+    now = datetime.now(tz=UTC)
+    if args.json:
+        data = status_json(status, now)
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 1 if data["stale"] or status is None else 0
+    code, text = status_report(status, cfg.status_file, now)
+    print(text)
+    return code
+
+
+def cmd_doctor(cfg: Config, args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+
+    return run_doctor(cfg, send_test=args.send_test)
 
 
 def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
@@ -375,16 +458,7 @@ def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     _warn_holidays(cfg)
     _warn_sender_check(cfg)
-    source = (
-        f"IMAP {cfg.imap.host}:{cfg.imap.port} ({cfg.imap.security})"
-        if cfg.imap
-        else f"Maildir {cfg.maildir}"
-    )
-    sending = (
-        f"SMTP {cfg.smtp.host}:{cfg.smtp.port} ({cfg.smtp.security})"
-        if cfg.smtp
-        else f".eml files in {cfg.outbox_dir}"
-    )
+    source, sending = mail_source(cfg), sending_path(cfg)
     print(f"config OK: {cfg.source_path or '(built-in default)'}")
     print(f"  mailbox {cfg.partnership.mailbox}; reading {source}; sending {sending}")
     print(
@@ -425,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(
         level=getattr(logging, args.log_level or ("WARNING" if args.cmd == "demo" else "INFO")),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        # Under systemd the journal stamps each line itself: no second timestamp of our own.
+        format=("" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s ")
+        + "%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     # mail-parser logs at WARNING about MIME it does not handle; we record defects ourselves.
@@ -436,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_demo(Path(args.dir))
         cfg = resolve_config(args.config)
+        if cfg.log_level and not args.log_level:
+            logging.getLogger().setLevel(cfg.log_level)
         handler = {
             "run": cmd_run,
             "cases": cmd_cases,
@@ -445,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
             "check-config": cmd_check_config,
             "report": cmd_report,
             "forms": cmd_forms,
+            "status": cmd_status,
+            "doctor": cmd_doctor,
         }[args.cmd]
         return handler(cfg, args)
     except ConfigError as exc:

@@ -55,6 +55,7 @@ class Imap:
     poll_seconds: int = 60
     timeout: float = 30.0
     cafile: Path | None = None  # a CA bundle to trust besides the system's (an internal CA)
+    auth: str = "password"  # password | oauth2 (XOAUTH2 with a token from [oauth2])
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,32 @@ class Smtp:
     password: str | None = field(repr=False)
     timeout: float = 30.0
     cafile: Path | None = None
+    auth: str = "password"  # password | oauth2
+    transport: str = "smtp"  # smtp | graph (Microsoft Graph sendMail; host/port/security unused)
+
+
+@dataclass(frozen=True)
+class OAuth2:
+    """[oauth2]: where tokens for XOAUTH2 and Graph come from (SPEC 9, 10)."""
+
+    provider: str  # microsoft | command
+    tenant: str = ""
+    client_id: str = ""
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_file: Path | None = None  # PEM: the private key and the certificate
+    certificate_thumbprint: str = ""
+    credential_key: str = "oauth2.client_secret_env"  # the key a refused credential came from
+    authority: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com"
+    cafile: Path | None = None
+    token_command: str = ""
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Health:
+    alert_after_minutes: int = 30
+    status_file: Path | None = None  # None: status.json beside the store
 
 
 @dataclass(frozen=True)
@@ -112,7 +139,15 @@ class Config:
     source_path: Path | None = None
     commands: Grammar = DEFAULT_GRAMMAR  # data/commands.toml plus [commands]
     forms: FormFiles = FormFiles()
+    oauth2: OAuth2 | None = None
     security: Security = Security()
+    health: Health = Health()
+    log_level: str | None = None  # [logging] level; None: the command's default
+
+    @property
+    def status_file(self) -> Path:
+        """What the daemon writes after each pass and ``status`` reads ([health] status_file)."""
+        return self.health.status_file or self.store_path.parent / "status.json"
 
     @property
     def outbox_dir(self) -> Path:
@@ -278,6 +313,126 @@ def _form_file(sec: _Section, key: str, base: Path) -> Path | None:
     return path
 
 
+def _auth(sec: _Section) -> str:
+    value: str = sec.string("auth", "password")
+    if value not in ("password", "oauth2"):
+        raise ConfigError(sec.key("auth"), f"must be password or oauth2, not {value!r}")
+    if value == "oauth2":
+        for key in ("password_env", "password_file", "password"):
+            if key in sec.data:
+                raise ConfigError(sec.key(key), 'is not used with auth = "oauth2"; remove it')
+    return value
+
+
+def _https_url(sec: _Section, key: str, default: str) -> str:
+    value: str = sec.string(key, default).rstrip("/")
+    if not re.match(r"^https://[^/\s]+(/[^\s]*)?$", value):
+        raise ConfigError(sec.key(key), f"must be an https:// address, not {value!r}")
+    return value
+
+
+def _oauth2(sec: _Section | None, base: Path) -> OAuth2 | None:
+    """[oauth2]: provider microsoft (client credentials: a secret or a certificate) or command."""
+    if sec is None:
+        return None
+    provider = sec.string("provider", "microsoft")
+    timeout = float(sec.integer("timeout_seconds", 30, 5, 600))
+    if provider == "command":
+        command = sec.string("token_command", "")
+        if not command.strip():
+            raise ConfigError(sec.key("token_command"), 'is required by provider = "command"')
+        sec.used.update(("tenant", "client_id", "authority", "graph_url", "cafile"))
+        result = OAuth2(
+            provider="command",
+            token_command=command,
+            graph_url=_https_url(sec, "graph_url", OAuth2.graph_url),
+            cafile=_cafile(sec, base),
+            timeout=timeout,
+        )
+        sec.refuse_unknown()
+        return result
+    if provider != "microsoft":
+        raise ConfigError(sec.key("provider"), f"must be microsoft or command, not {provider!r}")
+    tenant = sec.string("tenant")
+    if not re.match(r"^[A-Za-z0-9.-]+$", tenant):
+        raise ConfigError(sec.key("tenant"), f"must be a tenant id or domain, not {tenant!r}")
+    client_id = sec.string("client_id")
+    if not client_id.strip():
+        raise ConfigError(sec.key("client_id"), "must not be empty")
+    env = sec.string("client_secret_env", None)
+    path = sec.string("client_secret_file", None)
+    cert = sec.string("certificate_file", None)
+    given = [
+        k
+        for k, v in (
+            ("client_secret_env", env),
+            ("client_secret_file", path),
+            ("certificate_file", cert),
+        )
+        if v
+    ]
+    if len(given) > 1:
+        raise ConfigError(sec.key(given[1]), f"give only one of {', '.join(given)}")
+    if not given:
+        raise ConfigError(
+            sec.key("client_secret_env"),
+            "a credential is required: client_secret_env, client_secret_file or certificate_file",
+        )
+    secret: str | None = None
+    cert_path: Path | None = None
+    thumbprint = sec.string("certificate_thumbprint", "")
+    if env:
+        secret = os.environ.get(env)
+        if not secret:
+            raise ConfigError(
+                sec.key("client_secret_env"), f"the environment variable {env} is not set"
+            )
+    elif path:
+        try:
+            secret = Path(path).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                sec.key("client_secret_file"), f"cannot read {path}: {exc.strerror}"
+            ) from None
+        if not secret:
+            raise ConfigError(sec.key("client_secret_file"), f"{path} is empty")
+    else:
+        cert_path = (base / str(cert)).resolve()
+        try:
+            pem = cert_path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                sec.key("certificate_file"), f"cannot read {cert_path}: {exc}"
+            ) from None
+        if "PRIVATE KEY-----" not in pem or "BEGIN CERTIFICATE-----" not in pem:
+            raise ConfigError(
+                sec.key("certificate_file"),
+                f"{cert_path} must hold the private key and the certificate, both PEM",
+            )
+        thumbprint = re.sub(r"[\s:]", "", thumbprint).upper()
+        if not re.match(r"^[0-9A-F]{40}$", thumbprint):
+            raise ConfigError(
+                sec.key("certificate_thumbprint"),
+                "must be the certificate's SHA-1 thumbprint, 40 hex digits, as Entra shows it",
+            )
+    result = OAuth2(
+        provider="microsoft",
+        tenant=tenant,
+        client_id=client_id.strip(),
+        client_secret=secret,
+        certificate_file=cert_path,
+        certificate_thumbprint=thumbprint,
+        credential_key=sec.key(given[0]),
+        authority=_https_url(sec, "authority", OAuth2.authority),
+        graph_url=_https_url(sec, "graph_url", OAuth2.graph_url),
+        cafile=_cafile(sec, base),
+        timeout=timeout,
+    )
+    sec.used.add("token_command")
+    sec.refuse_unknown()
+    return result
+
+
 def _folders(sec: _Section | None) -> Folders:
     if sec is None:
         return Folders()
@@ -400,12 +555,14 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     if imap_sec:
         host = imap_sec.string("host")
         security = _security(imap_sec, host, "ssl")
+        imap_auth = _auth(imap_sec)
         imap = Imap(
             host=host,
             port=imap_sec.integer("port", 993 if security == "ssl" else 143, 1, 65535),
             security=security,
             username=imap_sec.string("username"),
-            password=_secret(imap_sec, required=True) or "",
+            password=(_secret(imap_sec, required=True) or "") if imap_auth == "password" else "",
+            auth=imap_auth,
             idle=imap_sec.get("idle", bool, True),
             poll_seconds=imap_sec.integer("poll_seconds", 60, 5, 3600),
             timeout=float(imap_sec.integer("timeout_seconds", 30, 5, 600)),
@@ -422,19 +579,65 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     smtp = None
     smtp_sec = top.sub("smtp")
     if smtp_sec:
-        host = smtp_sec.string("host")
-        security = _security(smtp_sec, host, "starttls")
+        transport = smtp_sec.string("transport", "smtp")
+        if transport not in ("smtp", "graph"):
+            raise ConfigError(
+                smtp_sec.key("transport"), f"must be smtp or graph, not {transport!r}"
+            )
+        graph = transport == "graph"
+        # With Graph the server is Microsoft's: host, port and security are not used.
+        host = smtp_sec.string("host", "graph.microsoft.com" if graph else ...)
+        security = "ssl" if graph else _security(smtp_sec, host, "starttls")
+        if graph:
+            smtp_sec.used.update(("port", "security"))
+        smtp_auth = "oauth2" if graph else _auth(smtp_sec)
         username = smtp_sec.string("username", None)
+        if smtp_auth == "oauth2" and username is None:
+            username = partnership.mailbox  # XOAUTH2 and Graph act as the mailbox
         smtp = Smtp(
             host=host,
             port=smtp_sec.integer("port", 465 if security == "ssl" else 587, 1, 65535),
             security=security,
             username=username,
-            password=_secret(smtp_sec, required=username is not None),
+            password=(
+                _secret(smtp_sec, required=username is not None)
+                if smtp_auth == "password"
+                else None
+            ),
             timeout=float(smtp_sec.integer("timeout_seconds", 30, 5, 600)),
             cafile=_cafile(smtp_sec, base),
+            auth=smtp_auth,
+            transport=transport,
         )
         smtp_sec.refuse_unknown()
+
+    oauth2 = _oauth2(top.sub("oauth2"), base)
+    for name, sec_auth in (
+        ("imap.auth", imap.auth if imap else None),
+        ("smtp.auth", smtp.auth if smtp and smtp.transport == "smtp" else None),
+        ("smtp.transport", "oauth2" if smtp and smtp.transport == "graph" else None),
+    ):
+        if sec_auth == "oauth2" and oauth2 is None:
+            value = '"graph"' if name == "smtp.transport" else '"oauth2"'
+            raise ConfigError("oauth2", f"the [oauth2] section is required by {name} = {value}")
+
+    hl = top.sub("health") or _Section("health", {})
+    status_text = hl.string("status_file", "")
+    health = Health(
+        alert_after_minutes=hl.integer("alert_after_minutes", 30, 1, 24 * 60),
+        status_file=(base / status_text).resolve() if status_text else None,
+    )
+    hl.refuse_unknown()
+
+    lg = top.sub("logging") or _Section("logging", {})
+    log_level = lg.string("level", None)
+    if log_level is not None:
+        log_level = log_level.upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(
+                lg.key("level"), f"must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}"
+            )
+    lg.refuse_unknown()
 
     st = top.sub("store") or _Section("store", {})
     store_path = (base / st.string("path", "store/cspr.json")).resolve()
@@ -515,6 +718,9 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         reply_limit_per_sender=reply_limit,
         commands=commands,
         forms=forms,
+        oauth2=oauth2,
+        health=health,
+        log_level=log_level,
         security=_security_section(top.sub("security"), imap=imap is not None),
     )
     top.refuse_unknown()

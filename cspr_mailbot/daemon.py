@@ -2,6 +2,9 @@
 
 SIGTERM and SIGINT let the current message finish and end the loop; the process then exits 0.
 A dropped connection or a restarted server is met with a reconnect and back-off, never an exit.
+While the mailbox cannot be reached the schedule (chasers, notices, the digest) still runs and mail
+is still sent; after every pass or attempt the health record is updated (health.py), and the wait is
+cut short so that an alert goes out on time.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from .app import App, now_utc
+from .app import App, PassReport, now_utc
 from .core.backoff import backoff
 from .errors import MailSourceError, StoreError, trace_without_values
+from .health import Health, after_pass
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ def run_forever(
     *,
     poll_seconds: float = 60.0,
     clock: Callable[[], datetime] = now_utc,
+    health: Health | None = None,
 ) -> None:
     """Run passes until ``stop`` is set. Nothing in here exits the process."""
     source = app.source
@@ -50,7 +55,10 @@ def run_forever(
                 source.connect()
                 connected = True
                 logger.info("connected to the mailbox")
-            report = app.run_once(clock(), stop, patient=True)
+            now = clock()
+            report = app.run_once(now, stop, patient=True)
+            if health is not None:
+                after_pass(app, health, now, report)
             if report.processed or report.sent:
                 logger.info(
                     "pass: %d processed, %d duplicate, %d failed, %d sent",
@@ -65,10 +73,16 @@ def run_forever(
         except MailSourceError as exc:
             connected = False
             failures += 1
-            delay = backoff(failures, 1.0, MAX_BACKOFF)
-            logger.warning("mailbox: %s; reconnecting in %.0f s", exc, delay)
             _close_quietly(source)
-            stop.wait(delay)
+            wait = backoff(failures, 1.0, MAX_BACKOFF)
+            if health is not None:
+                now = clock()
+                after_pass(app, health, now, run_without_mailbox(app, now, patient=True), exc)
+                until_alert = health.seconds_until_alert(clock())
+                if until_alert is not None:
+                    wait = max(min(wait, until_alert), 0.5)  # wake to alert on time
+            logger.warning("mailbox: %s; reconnecting in %.0f s", exc, wait)
+            stop.wait(wait)
         except StoreError as exc:
             failures += 1
             delay = backoff(failures, 1.0, MAX_BACKOFF)
@@ -85,6 +99,19 @@ def run_forever(
             stop.wait(delay)
     _close_quietly(source)
     logger.info("stopped")
+
+
+def run_without_mailbox(app: App, now: datetime, *, patient: bool = False) -> PassReport:
+    """The mailbox is unreachable: the due chasers, notices and digest still go, if sending works."""
+    report = PassReport()
+    try:
+        app.run_schedule(now, report)
+        app.flush_outbox(now, report, patient=patient)
+    except StoreError as exc:
+        logger.error("store: %s; the schedule waits for the next pass", exc)
+    except Exception as exc:  # the schedule must not take the loop down either
+        logger.error("the schedule failed: %s", trace_without_values(exc))
+    return report
 
 
 def _close_quietly(source: object) -> None:

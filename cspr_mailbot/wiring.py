@@ -1,6 +1,7 @@
 """Build the app from the config: the mail source, the store, the sender and the ``App`` that joins them.
 
-The one place that picks an adapter for a config section ([imap] or [maildir], [smtp] or .eml files);
+The one place that picks an adapter for a config section ([imap] or [maildir]; [smtp] over SMTP or
+Microsoft Graph, or .eml files; the [oauth2] token source for XOAUTH2 and Graph);
 the CLI and the demo both build through it.
 """
 
@@ -10,7 +11,10 @@ import ssl
 from pathlib import Path
 from typing import cast
 
+from .adapters import oauth
+from .adapters.graph import GraphSender
 from .adapters.mailbox import ImapSource, MaildirSource, MailSource, Security
+from .adapters.oauth import TokenSource
 from .adapters.smtp import EmlSender, Sender, SmtpSender
 from .adapters.store import Store
 from .app import App
@@ -22,9 +26,22 @@ def open_store(cfg: Config) -> Store:
     return Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
 
 
-def mail_source(cfg: Config) -> MailSource:
+def token_source(cfg: Config) -> TokenSource | None:
+    """The one token source of the process ([oauth2]), or None: tokens are reused until near expiry."""
+    return oauth.token_source(cfg.oauth2) if cfg.oauth2 is not None else None
+
+
+def _graph(cfg: Config) -> bool:
+    return cfg.smtp is not None and cfg.smtp.transport == "graph"
+
+
+def mail_source(cfg: Config, tokens: TokenSource | None = None) -> MailSource:
     """The mailbox to read: IMAP when configured, else the local Maildir."""
     if cfg.imap is not None:
+        oauth2_token = None
+        if cfg.imap.auth == "oauth2":
+            assert tokens is not None, "auth = oauth2 needs the [oauth2] token source"
+            oauth2_token = oauth.getter(tokens, oauth.OUTLOOK_SCOPE)
         return ImapSource(
             cfg.imap.host,
             cfg.imap.port,
@@ -32,19 +49,33 @@ def mail_source(cfg: Config) -> MailSource:
             cfg.imap.username,
             cfg.imap.password,
             inbox=cfg.folders.inbox,
-            sent_folder=cfg.folders.sent,
+            sent_folder="" if _graph(cfg) else cfg.folders.sent,  # Graph keeps its own copy
             idle=cfg.imap.idle,
             poll_seconds=cfg.imap.poll_seconds,
             ssl_context=_ssl_context(cfg.imap.cafile),
             timeout=cfg.imap.timeout,
+            oauth2_token=oauth2_token,
         )
     assert cfg.maildir is not None  # the config has one or the other
     return MaildirSource(cfg.maildir, sent_folder=cfg.folders.sent)
 
 
-def sender(cfg: Config) -> Sender:
-    """Where outgoing mail goes: the SMTP server, or .eml files when there is no [smtp]."""
+def sender(cfg: Config, tokens: TokenSource | None = None) -> Sender:
+    """Where outgoing mail goes: Graph, the SMTP server, or .eml files when there is no [smtp]."""
+    if cfg.smtp is not None and _graph(cfg):
+        assert cfg.oauth2 is not None and tokens is not None  # the config requires [oauth2]
+        return GraphSender(
+            cfg.oauth2.graph_url,
+            cfg.smtp.username or cfg.partnership.mailbox,
+            tokens,
+            cafile=cfg.oauth2.cafile,
+            timeout=cfg.smtp.timeout,
+        )
     if cfg.smtp is not None:
+        oauth2_token = None
+        if cfg.smtp.auth == "oauth2":
+            assert tokens is not None, "auth = oauth2 needs the [oauth2] token source"
+            oauth2_token = oauth.getter(tokens, oauth.OUTLOOK_SCOPE)
         return SmtpSender(
             cfg.smtp.host,
             cfg.smtp.port,
@@ -53,13 +84,23 @@ def sender(cfg: Config) -> Sender:
             cfg.smtp.password,
             timeout=cfg.smtp.timeout,
             ssl_context=_ssl_context(cfg.smtp.cafile),
+            oauth2_token=oauth2_token,
         )
     return EmlSender(cfg.outbox_dir)
 
 
-def build_app(cfg: Config, store: Store, *, with_source: bool = True) -> App:
-    """The app over ``store``; without a source (``with_source=False``) for commands that read no mail."""
-    return App(cfg, store, mail_source(cfg) if with_source else None, sender(cfg))
+def build_app(
+    cfg: Config, store: Store, *, with_source: bool = True, tokens: TokenSource | None = None
+) -> App:
+    """The app over ``store``; without a source (``with_source=False``) for commands that read no mail.
+
+    ``tokens`` is the process's token source when it has one already (the daemon keeps one for its
+    life); otherwise one is made here for an [oauth2] config.
+    """
+    if tokens is None:
+        tokens = token_source(cfg)
+    source = mail_source(cfg, tokens) if with_source else None
+    return App(cfg, store, source, sender(cfg, tokens))
 
 
 def _ssl_context(cafile: Path | None) -> ssl.SSLContext | None:

@@ -22,6 +22,8 @@ for _path in (_TESTS.parent, _TESTS):  # the package without installing it, and 
 
 from servers import DovecotServer, SmtpServer  # noqa: E402
 
+pytest_plugins = ["msstandins"]  # the Microsoft stand-ins' fixtures: ms, oauth_dovecot
+
 
 @pytest.fixture(scope="session")
 def dovecot_server() -> Iterator[DovecotServer]:

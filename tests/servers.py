@@ -165,8 +165,8 @@ namespace inbox {{
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
-}}
-userdb {{
+{passwd_mechanisms}}}
+{oauth2_passdb}userdb {{
   driver = passwd-file
   args = username_format=%u {root}/passwd
 }}
@@ -209,15 +209,36 @@ def _run_as() -> pwd.struct_passwd:
     return pwd.getpwnam("nobody")
 
 
+# With ``oauth2_key``: XOAUTH2 and OAUTHBEARER logins, the bearer token a JWT that Dovecot checks
+# itself (no introspection server) with an HS256 key from a dict directory. Debian 12's 2.3.19
+# reads it at KEYS/<azp or "default">/HS256/<kid or "default">, base64; the token's ``email`` claim
+# must name the user logging in. No ``client_id`` here: with one, Dovecot also checks ``aud``.
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+"""
+_OAUTH2_CONF = """\
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix={root}/oauth2-keys/
+username_attribute = email
+"""
+
+
 class DovecotServer:
     """A private Dovecot on 127.0.0.1: IMAP ``port``, IMAPS ``ssl_port``, LMTP ``lmtp_port``.
 
     Users ``BOT_USER`` and ``OTHER_USER`` (passwords in this module), each with ``~/Maildir``.
+    ``oauth2_key`` (bytes): also take XOAUTH2/OAUTHBEARER logins with a JWT signed (HS256) by it,
+    as Exchange Online takes Entra's tokens; passwords keep working for PLAIN and LOGIN.
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, oauth2_key: bytes | None = None) -> None:
+        self.oauth2_key = oauth2_key
         self._own_root = root is None
         self.root = Path(root or tempfile.mkdtemp(prefix="cspr-dovecot-"))
         self.port = free_port()
@@ -252,18 +273,31 @@ class DovecotServer:
             lines.append(f"{user}:{password}:{account.pw_uid}:{account.pw_gid}::{home}::\n")
         (self.root / "passwd").write_text("".join(lines))
         self.config = self.root / "dovecot.conf"
-        self.config.write_text(
-            _CONFIG.format(
-                root=self.root,
-                user=account.pw_name,
-                group=_group_name(account.pw_gid),
-                uid=account.pw_uid,
-                gid=account.pw_gid,
-                port=self.port,
-                ssl_port=self.ssl_port,
-                lmtp_port=self.lmtp_port,
-            )
+        oauth2 = self.oauth2_key is not None
+        if self.oauth2_key is not None:
+            import base64
+
+            keys = self.root / "oauth2-keys" / "default" / "HS256"
+            keys.mkdir(parents=True)
+            (keys / "default").write_text(base64.b64encode(self.oauth2_key).decode())
+            (self.root / "dovecot-oauth2.conf.ext").write_text(_OAUTH2_CONF.format(root=self.root))
+        text = _CONFIG.format(
+            root=self.root,
+            user=account.pw_name,
+            group=_group_name(account.pw_gid),
+            uid=account.pw_uid,
+            gid=account.pw_gid,
+            port=self.port,
+            ssl_port=self.ssl_port,
+            lmtp_port=self.lmtp_port,
+            passwd_mechanisms="  mechanisms = plain login\n" if oauth2 else "",
+            oauth2_passdb=_OAUTH2_PASSDB.format(root=self.root) if oauth2 else "",
         )
+        if oauth2:
+            text = text.replace(
+                "auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2 oauthbearer"
+            )
+        self.config.write_text(text)
         if os.geteuid() == 0:
             for path in [self.root, *self.root.rglob("*")]:
                 os.chown(path, account.pw_uid, account.pw_gid)
@@ -540,6 +574,59 @@ class _Handler:
         return "250 OK"
 
 
+class _XOAuth2Handler(_Handler):
+    """``_Handler`` that also takes AUTH XOAUTH2, the token checked by ``server.xoauth2``."""
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
+        import base64
+
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        if len(args) == 2:
+            blob = args[1].encode()
+        else:  # no initial response: ask for it
+            answer = await server.challenge_auth("", encode_to_b64=False)
+            if not isinstance(answer, bytes):
+                return AuthResult(success=False, handled=True)
+            blob = base64.b64encode(answer)
+        try:
+            fields = dict(
+                part.split("=", 1)
+                for part in base64.b64decode(blob, validate=True).decode().split("\x01")
+                if part
+            )
+            user, token = fields["user"], fields["auth"].removeprefix("Bearer ")
+        except (ValueError, KeyError):
+            return AuthResult(success=False, handled=False, message="501 5.5.2 bad XOAUTH2")
+        check = self.server.xoauth2
+        if check is None or not check(user, token):
+            self.server.xoauth2_refused += 1
+            return AuthResult(
+                success=False, handled=False, message="535 5.7.3 Authentication unsuccessful"
+            )
+        self.server.xoauth2_logins += 1
+        return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+
+
+def _long_line_controller() -> Any:
+    """An aiosmtpd Controller whose SMTP takes AUTH lines longer than 512 bytes (a JWT is)."""
+    import collections
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
+
+    class LongLineSMTP(SMTP):  # type: ignore[misc]
+        line_length_limit = 16384
+        command_size_limit = 16384
+        command_size_limits: Any = collections.defaultdict(lambda: 16384)
+
+    class LongLineController(Controller):  # type: ignore[misc]
+        def factory(self) -> Any:
+            return LongLineSMTP(self.handler, **self.SMTP_kwargs)
+
+    return LongLineController
+
+
 class SmtpServer:
     """An aiosmtpd server on 127.0.0.1 that keeps every envelope.
 
@@ -547,6 +634,7 @@ class SmtpServer:
     ``cert`` (and require it when ``require_starttls``); ``forward_to``: a ``DovecotServer`` that
     gets every accepted message over LMTP, in the INBOX of each recipient that is one of its users,
     or else in ``OTHER_USER``'s INBOX (a catch-all where a test sees replies to outsiders land).
+    ``xoauth2``: ``check(user, token) -> bool`` to require AUTH XOAUTH2 (instead of ``auth``).
     """
 
     host = "127.0.0.1"
@@ -560,7 +648,11 @@ class SmtpServer:
         cert: Certificate | None = None,
         forward_to: DovecotServer | None = None,
         refuse: tuple[str, ...] = (),
+        xoauth2: Any = None,
     ) -> None:
+        self.xoauth2 = xoauth2
+        self.xoauth2_logins = 0
+        self.xoauth2_refused = 0
         if starttls and cert is None:
             raise ValueError("starttls needs a certificate")
         self.port = free_port()
@@ -629,8 +721,15 @@ class SmtpServer:
             kwargs.update(
                 tls_context=self.cert.server_context(), require_starttls=self.require_starttls
             )
-        handler = _Handler(self)
-        self._controller = Controller(
+        controller_class: Any = Controller
+        handler: _Handler = _Handler(self)
+        if self.xoauth2 is not None:
+            handler = _XOAuth2Handler(self)
+            controller_class = _long_line_controller()
+            kwargs.update(auth_required=True, auth_require_tls=self.starttls)
+            if self.auth is None:
+                kwargs["auth_exclude_mechanism"] = ["PLAIN", "LOGIN"]
+        self._controller = controller_class(
             handler, hostname=self.host, port=self.port, ready_timeout=10, **kwargs
         )
         self._controller.start()

@@ -132,6 +132,7 @@ class ImapSource:
         use_move: bool = True,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
+        oauth2_token: Callable[[bool], str] | None = None,
     ) -> None:
         if security not in ("ssl", "starttls", "none"):
             raise ValueError(f"security must be ssl, starttls or none, not {security!r}")
@@ -155,6 +156,9 @@ class ImapSource:
         self._folders: set[str] = set()
         self._high_uid: int | None = None  # the highest UID fetch_new saw on this connection
         self._fetched_uidvalidity: int | None = None
+        # auth = "oauth2": called for a bearer token (True: the last one was refused, get a new one).
+        self._oauth2_token = oauth2_token
+        self._token_refused = False
 
     def __repr__(self) -> str:
         return f"ImapSource({self.host}:{self.port}, {self.security})"
@@ -172,7 +176,7 @@ class ImapSource:
         try:
             with self._guard("connect"):
                 client = self._open()
-                client.login(self.username, self._password)
+                self._login(client)
                 selected = client.select_folder(self.inbox)
                 capabilities = frozenset(client.capabilities())
         except MailSourceError:
@@ -202,6 +206,25 @@ class ImapSource:
             uidvalidity,
             "yes" if self._can_idle() else "no",
         )
+
+    def _login(self, client: IMAPClient) -> None:
+        if self._oauth2_token is None:
+            client.login(self.username, self._password)
+            return
+        from .oauth import TokenError
+
+        try:
+            token = self._oauth2_token(self._token_refused)
+        except TokenError as exc:
+            raise MailSourceError(
+                f"IMAP login: no OAuth2 token: {exc}", retryable=exc.retryable
+            ) from None
+        try:
+            client.oauth2_login(self.username, token)
+        except imap_errors.LoginError:
+            self._token_refused = True  # the next attempt asks for a new token
+            raise
+        self._token_refused = False
 
     def _open(self) -> IMAPClient:
         context = self.ssl_context or ssl.create_default_context()
@@ -384,6 +407,14 @@ class ImapSource:
             self._ensure_folder(client, self.sent_folder)
             client.append(self.sent_folder, raw, flags=[SEEN])
         logger.debug("appended a copy to %s", self.sent_folder)
+
+    def append_to(self, folder: str, raw: bytes) -> None:
+        """Put ``raw`` in ``folder``, unread and flagged: a notice for the people who read it there."""
+        client = self._require()
+        with self._guard("append", None):
+            self._ensure_folder(client, folder)
+            client.append(folder, raw, flags=[b"\\Flagged"])
+        logger.debug("appended a notice to %s", folder)
 
     def append_sent_many(self, raws: Sequence[bytes]) -> None:
         """Copies of several sent messages, in one MULTIAPPEND (RFC 3502) where the server has it."""

@@ -7,7 +7,7 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -37,8 +37,12 @@ class SmtpSender:
         *,
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        oauth2_token: Callable[[bool], str] | None = None,
     ) -> None:
         self.host, self.port, self.security = host, port, security
+        # auth = "oauth2": AUTH XOAUTH2 with this token (True: the last one was refused, renew it).
+        self._oauth2_token = oauth2_token
+        self._token_refused = False
         self.username, self.password = username, password
         self.timeout = timeout
         self.context = ssl_context or ssl.create_default_context()
@@ -55,15 +59,43 @@ class SmtpSender:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 if self.security == "starttls":
                     conn.starttls(context=self.context)
-            if self.username:
+            if self.username and self._oauth2_token is not None:
+                self._xoauth2(conn)
+            elif self.username:
                 conn.login(self.username, self.password or "")
             return conn
         except smtplib.SMTPAuthenticationError as exc:
+            self._token_refused = self._oauth2_token is not None
             raise SendError(
                 f"SMTP login refused by {self.host}: {exc.smtp_code}", permanent=False
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise SendError(f"cannot reach SMTP server {self.host}:{self.port}: {exc}") from exc
+
+    def check(self) -> None:
+        """Connect, start TLS and log in as for sending, then leave (for ``doctor``)."""
+        conn = self._connect()
+        try:
+            conn.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+
+    def _xoauth2(self, conn: smtplib.SMTP) -> None:
+        from .oauth import TokenError, xoauth2
+
+        assert self._oauth2_token is not None and self.username
+        try:
+            token = self._oauth2_token(self._token_refused)
+        except TokenError as exc:
+            conn.close()
+            raise SendError(f"SMTP login: no OAuth2 token: {exc}") from None
+        user = self.username
+        conn.ehlo_or_helo_if_needed()
+        # A refusal comes as a 334 with an error in JSON; the empty answer ends the exchange (535).
+        conn.auth(
+            "XOAUTH2", lambda challenge=None: xoauth2(user, token) if challenge is None else ""
+        )
+        self._token_refused = False
 
     def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> list[str]:
         # An address with UTF-8 in it (RFC 6532) needs the server's SMTPUTF8; smtplib refuses it if
