@@ -7,7 +7,11 @@ base64 body) and the Message-ID index entry, and commits (one fdatasync'ed journ
 The large store holds 10,000 closed cases of ~20 events each, 10,000 ledger entries, 10,000 sent
 outbox records and their Message-IDs. Run from the repo root:
 
-    python bench/store.py [--runs N] [--dir DIR] [--no-stock]
+    python bench/store.py [--runs N] [--dir DIR] [--no-stock] [--no-history]
+
+The last table (``--no-history`` skips it) is retention: stores with 200 open cases and a growing
+history of cases closed years ago, before and after ``purge --apply`` and the daily pruning. With
+the history purged, size and opening time follow the open cases, not the years.
 
 The fsyncs are real: run it on the disk the store will live on (``--dir``).
 """
@@ -180,12 +184,52 @@ def stock_tinydb(folder: Path, n: int) -> float:
     return statistics.median(times) * 1000
 
 
+def history_row(
+    folder: Path, closed: int, open_cases: int = 200
+) -> tuple[float, float, float, float]:
+    """(MB, open ms) before and after purging ``closed`` cases past retention and pruning."""
+    from dataclasses import replace
+
+    from cspr_mailbot.config import parse_config
+    from cspr_mailbot.dataprotection import prune, purge
+
+    path = folder / f"history-{closed}" / "cspr.json"
+    with Store(path) as store:
+        populate(store, closed)
+        with store.transaction() as txn:
+            for case in [c for c in store.cases(include_closed=True) if c.status == "closed"]:
+                txn.put_case(replace(case, closed_on=date(2019, 3, 1)))
+        for i in range(open_cases):
+            take_in(store, f"open{closed}", i)
+        store.compact()
+
+    def measure() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        Store(path).close()
+        return os.path.getsize(path) / 1e6, (time.perf_counter() - t0) * 1000
+
+    before = measure()
+    cfg = parse_config(
+        {
+            "partnership": {"mailbox": "b@example.gov.uk", "coordinators": ["c@example.gov.uk"]},
+            "store": {"path": str(path)},
+            "retention": {"closed_case_years": 6},
+        }
+    )
+    with Store(path) as store:
+        purge(cfg, store, NOW.date())
+        prune(store, NOW.replace(year=2027, month=6))
+        store.compact()
+    return (*before, *measure())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=400, help="messages taken in per store")
     parser.add_argument("--cases", type=int, default=10_000, help="closed cases in the large store")
     parser.add_argument("--dir", help="where to put the stores (default: a temporary folder)")
     parser.add_argument("--no-stock", action="store_true", help="skip the stock TinyDB reference")
+    parser.add_argument("--no-history", action="store_true", help="skip the retention table")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="cspr-store-bench-", dir=args.dir))
@@ -230,6 +274,15 @@ def main() -> None:
         if not args.no_stock:
             ms = stock_tinydb(folder, args.cases)
             print(f"stock TinyDB JSONStorage, one insert at {args.cases:,} cases: {ms:.1f} ms")
+        if not args.no_history:
+            print("\nretention: 200 open cases and N cases closed in 2019 (past 6 years)")
+            print("  closed N   before purge: size, open   after purge + prune: size, open")
+            for closed in (0, args.cases // 4, args.cases // 2, args.cases):
+                mb, ms, mb2, ms2 = history_row(folder, closed)
+                print(
+                    f"  {closed:>8,}   {mb:8.1f} MB {ms:7.0f} ms"
+                    f"         {mb2:8.1f} MB {ms2:7.0f} ms"
+                )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

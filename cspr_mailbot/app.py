@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,7 @@ from .adapters.outbox import Renderer, forbidden_words
 from .adapters.smtp import Sender
 from .adapters.store import Store, Txn
 from .config import Config
-from .core import digest, forms, handlers, policy, schedule, workflow
+from .core import digest, forms, handlers, pack_mail, policy, schedule, workflow
 from .core.classify import Context, classify, lookups
 from .core.commands import parse_commands
 from .core.message import parse_message
@@ -64,10 +65,14 @@ def settings_from(cfg: Config) -> Settings:
         timescales=cfg.timescales,
         limits=cfg.limits,
         labels=forms.Labels.load(cfg.label_synonyms),
-        directory=tuple(DirectoryAgency(a.name, a.email, a.aliases) for a in cfg.agencies),
+        directory=tuple(
+            DirectoryAgency(a.name, a.email, a.aliases, a.secure) for a in cfg.agencies
+        ),
         phone=cfg.partnership.phone,
         reference_prefix=cfg.partnership.reference_prefix,
         commands=cfg.commands,
+        trusted_domains=cfg.privacy.trusted_domains,
+        encrypt_subject_tag=cfg.privacy.encrypt_subject_tag,
     )
 
 
@@ -87,6 +92,11 @@ class App:
             subject_marking=cfg.partnership.subject_marking,
             templates_dir=cfg.templates_dir,
             documents=DocumentBuilder.from_config(cfg),
+            # SPEC 5: who may be told who the child is, asked again for each message it renders.
+            trust=self.settings.trust,
+            coordinators=cfg.partnership.coordinators,
+            encrypt_subject_tag=cfg.privacy.encrypt_subject_tag,
+            known_text=[n for a in cfg.agencies for n in (a.name, *a.aliases)],
         )
         self.folders = {
             "processed": cfg.folders.processed,
@@ -181,7 +191,10 @@ class App:
             else:
                 outcome = self._decide(msg, txn, now)
                 case = outcome.case
-                queued = self._queue(txn, outcome.messages, case, now)
+                packs = pack_mail.action_messages(
+                    case, outcome.actions, now, self.cal, self.settings
+                )
+                queued = self._queue(txn, (*packs, *outcome.messages), case, now)
                 if case is not None:
                     case = policy.log_queued(case, queued, now)
                     txn.put_case(case)
@@ -212,9 +225,12 @@ class App:
         cls = classify(read, self._context(txn, read))
         case = self._load(txn, cls.case_ref)
         others = self._named(txn, read) if cls.kind == "command" else {}
-        return workflow.decide(
-            read, cls, case, now, self.cal, self.settings, txn.next_reference, others
-        )
+        upcoming = {y: txn.peek_reference(y) for y in workflow.reference_years(now)}
+        outcome = workflow.decide(read, cls, case, now, self.cal, self.settings, upcoming, others)
+        if outcome.case is not None and outcome.case.reference in upcoming.values():
+            if not txn.has_case(outcome.case.reference):
+                txn.claim_reference(outcome.case.reference)  # a new case took it
+        return outcome
 
     def _named(self, txn: Txn, read: ReadMessage) -> dict[str, Case]:
         """The other cases a command mail's commands name (link:, duplicate of:), for the handlers."""
@@ -453,15 +469,39 @@ class App:
     def run_schedule(self, now: datetime, report: PassReport) -> None:
         """Chasers and deadline notices due by now, each once; then the digest if it is due."""
         for case in self.store.cases():
-            updated, messages = schedule.due_messages(case, now, self.cal, self.settings)
+            updated, messages = schedule.due_messages(
+                case, now, self.cal, self.settings, send_from=self.cfg.send_from
+            )
             if not messages:
                 continue
             with self.store.transaction() as txn:
                 fresh = txn.get_case(case.reference) or case
-                updated, messages = schedule.due_messages(fresh, now, self.cal, self.settings)
+                updated, messages = schedule.due_messages(
+                    fresh, now, self.cal, self.settings, send_from=self.cfg.send_from
+                )
                 txn.put_case(updated)
                 self._queue(txn, messages, updated, now)
         self.maybe_send_digest(now, report)
+        self.upkeep(now)
+
+    def upkeep(self, now: datetime) -> None:
+        """Once a day: prune what only the past needed, and write the daily backup beside the store.
+
+        Never a reason for the pass to fail: a full disk is logged, and tried again the next pass.
+        """
+        from .dataprotection import daily_backup, prune
+
+        today = policy.digest_day(now).isoformat()
+        if self.store.meta_get("upkeep_last_day") == today:
+            return
+        try:
+            prune(self.store, now)
+            daily_backup(self.cfg, self.store, now)
+        except (StoreError, OSError) as exc:
+            logger.error("daily upkeep (prune, backup) failed: %s", exc)
+            return
+        with self.store.transaction() as txn:
+            txn.meta_set("upkeep_last_day", today)
 
     def maybe_send_digest(self, now: datetime, report: PassReport, *, force: bool = False) -> bool:
         """The daily digest: once a working day at or after the configured time, or late that day."""
@@ -487,10 +527,24 @@ class App:
         sent = self.store.outbox_between(start, end)
         last_at = self.store.meta_get("digest_last_at")
         since = datetime.fromisoformat(last_at) if last_at else None
-        return digest.build_digest(cases, sent, now, self.cal, self.cfg.timescales, since)
+        return digest.build_digest(
+            cases,
+            sent,
+            now,
+            self.cal,
+            self.cfg.timescales,
+            since,
+            year_start=self.cfg.year_start,
+            coordinators=self.cfg.partnership.coordinators,
+            undelivered=undelivered_mail(self.store),
+            mailbox=self.cfg.partnership.mailbox,
+            partnership=self.cfg.partnership.name,
+        )
 
     def digest_message(self, now: datetime) -> OutboundMessage:
-        return policy.digest_message(self.build_digest(now), now, self.cfg.digest_to)
+        d = self.build_digest(now)
+        om = policy.digest_message(d, now, self.cfg.digest_to)
+        return replace(om, attachments=(d.calendar,)) if d.calendar else om
 
     # -- commands from the CLI ---------------------------------------------------------------------
 
@@ -511,6 +565,7 @@ class App:
                 self.settings,
                 source="cli",
                 others=named,
+                by=f"cli:{_os_user()}",
             )
             assert outcome.case is not None
             answer = outcome.messages[-1]
@@ -518,7 +573,10 @@ class App:
                 txn.put_case(outcome.case)
                 for other in outcome.others:
                     txn.put_case(other)
-                self._queue(txn, outcome.messages[:-1], outcome.case, now)
+                packs = pack_mail.action_messages(
+                    outcome.case, outcome.actions, now, self.cal, self.settings
+                )
+                self._queue(txn, (*packs, *outcome.messages[:-1]), outcome.case, now)
         if answer.context["errors"]:
             return False, "\n".join(
                 f"not understood: {e['line']!r}: {e['problem']}" for e in answer.context["errors"]
@@ -526,9 +584,27 @@ class App:
         return True, "\n".join(answer.context["done"])
 
 
+def undelivered_mail(store: Store) -> list[OutboxRecord]:
+    """What the digest lists as undelivered: outbox records the server refused for good (SPEC 5).
+
+    The one place that knows where undelivered mail is kept; today that is the outbox's ``failed_at``.
+    """
+    return store.outbox_failed()
+
+
 def _day(value: object) -> date | None:
     """A day kept in the store's meta values as an ISO date."""
     return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _os_user() -> str:
+    """Who ran a CLI command, for the audit in the case's events."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def now_utc() -> datetime:

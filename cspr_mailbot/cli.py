@@ -79,11 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--to", dest="end", required=True)
     rep.add_argument("--csv", action="store_true")
 
+    pk = sub.add_parser("pack", help="write a case's Rapid Review pack (.docx)")
+    pk.add_argument("reference")
+    pk.add_argument("-o", "--output", required=True)
+    pk.add_argument("--now")
+
     forms = sub.add_parser(
         "forms", help="write the blank referral form or scoping template (.docx)"
     )
     forms.add_argument("which", choices=["referral", "scoping"])
     forms.add_argument("-o", "--output", required=True)
+
+    export = sub.add_parser(
+        "export", help="everything held on a case, for a subject access request: export REF -o DIR"
+    )
+    export.add_argument("reference")
+    export.add_argument("-o", "--output", required=True, help="a new or empty folder")
+
+    backup = sub.add_parser("backup", help="a consistent copy of the store, safe while it runs")
+    backup.add_argument("-o", "--output", required=True)
+
+    purge = sub.add_parser("purge", help="closed cases past [retention]: listed, or removed")
+    purge.add_argument("--apply", action="store_true", help="remove them (one audit line each)")
+    purge.add_argument("--now")
 
     doctor = sub.add_parser(
         "doctor", help="live checks: config, IMAP login and folders, sending, store, templates"
@@ -175,6 +193,7 @@ def case_json(case: Case, cfg: Config) -> dict[str, Any]:
                 key: a[key]
                 for key in ("name", "email", "requested_on", "due", "returned_on", "chasers_sent")
             }
+            | {"trusted": cfg.trust.trusts(a["email"])}  # from the config now (SPEC 5, 8)
             for a in raw["agencies"]
         ],
         "triage_reasons": list(case.triage_reasons),
@@ -440,9 +459,67 @@ def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
     return 0 if ok else 2
 
 
+def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
+    from .dataprotection import export_case
+    from .wiring import mail_source, open_store, token_source
+
+    folder = Path(args.output)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise UsageError(f"export: {folder} must be a new or empty folder")
+    source = mail_source(cfg, token_source(cfg))
+    with open_store(cfg) as store:
+        source.connect()
+        try:
+            report = export_case(
+                cfg, store, source, args.reference.upper(), folder, case_json, datetime.now(UTC)
+            )
+        finally:
+            source.close()
+    if report is None:
+        print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
+        return 1
+    print(f"{args.reference.upper()}: {report.received} received, {report.sent} sent, in {folder}")
+    for line in report.missing:
+        print(f"  not found: {line}")
+    return 0
+
+
+def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
+    from .wiring import open_store
+
+    with open_store(cfg) as store:
+        target = store.backup(Path(args.output))
+    print(f"backup written: {target} (and {target.name}.journal); restore by copying both back")
+    return 0
+
+
+def cmd_purge(cfg: Config, args: argparse.Namespace) -> int:
+    from .core.workdays import LONDON, format_date
+    from .dataprotection import purge, purge_list
+    from .wiring import open_store
+
+    if cfg.retention_years <= 0:
+        print("[retention] closed_case_years is 0: every case is kept, nothing to purge")
+        return 0
+    today = parse_now(args.now).astimezone(LONDON).date()
+    with open_store(cfg) as store:
+        items = purge(cfg, store, today) if args.apply else purge_list(cfg, store, today)
+    verb = "purged" if args.apply else "past retention"
+    for item in items:
+        print(
+            f"{item.reference}  closed {format_date(item.closed_on)}  "
+            f"retention ended {format_date(item.retention_ended)}  {verb}"
+        )
+    if not items:
+        print("nothing is past retention")
+    elif not args.apply:
+        print(f"{len(items)} case(s); run with --apply to remove them")
+    return 0
+
+
 def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
     from .core.report import report_csv, report_text, timeliness
-    from .core.workdays import WorkingCalendar
+    from .core.workdays import LONDON, WorkingCalendar
     from .wiring import open_store
 
     start, end = parse_day("--from", args.start), parse_day("--to", args.end)
@@ -450,8 +527,39 @@ def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
         raise UsageError("--to is before --from")
     with open_store(cfg) as store:
         cases = store.cases(include_closed=True)
-    rep = timeliness(cases, start, end, WorkingCalendar(cfg.closures, cfg.cutoff), cfg.timescales)
+    cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+    today = parse_now(None).astimezone(LONDON).date()  # what is not due by today is not counted
+    rep = timeliness(cases, start, end, cal, cfg.timescales, today=today)
     print(report_csv(rep) if args.csv else report_text(rep), end="")
+    return 0
+
+
+def cmd_pack(cfg: Config, args: argparse.Namespace) -> int:
+    """``pack REF -o FILE``: the pack the bot would send now (SPEC 6a), written to a file."""
+    from .adapters.packdoc import pack_docx
+    from .core.pack import pack_for
+    from .core.workdays import LONDON, WorkingCalendar
+    from .wiring import open_store
+
+    today = parse_now(args.now).astimezone(LONDON).date()
+    with open_store(cfg) as store:
+        case = store.get_case(args.reference.upper())
+    if case is None:
+        print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
+        return 1
+    cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+    pack = pack_for(case, cal, cfg.timescales, today=today, partnership=cfg.partnership.name)
+    data_out = pack_docx(pack, marking=cfg.partnership.subject_marking)
+    out = Path(args.output)
+    try:
+        out.write_bytes(data_out)
+    except OSError as exc:
+        print(f"cspr-mailbot: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {out} ({len(data_out)} bytes): {len(pack.returns)} return(s), "
+        f"{len(pack.outstanding)} not returned, {len(pack.chronology)} chronology entries"
+    )
     return 0
 
 
@@ -523,8 +631,12 @@ def main(argv: list[str] | None = None) -> int:
             "check-config": cmd_check_config,
             "report": cmd_report,
             "forms": cmd_forms,
+            "export": cmd_export,
+            "backup": cmd_backup,
+            "purge": cmd_purge,
             "status": cmd_status,
             "doctor": cmd_doctor,
+            "pack": cmd_pack,
         }[args.cmd]
         return handler(cfg, args)
     except ConfigError as exc:

@@ -16,7 +16,8 @@ from typing import Any
 from .core.attachments import Limits
 from .core.clocks import Timescales
 from .core.commands import DEFAULT_GRAMMAR, CommandsConfigError, Grammar
-from .core.trust import SENDER_CHECKS, SenderCheck
+from .core.sender_check import SENDER_CHECKS, SenderCheck
+from .core.trust import Trust, is_domain
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,15 @@ class AgencyEntry:
     name: str
     email: str | None
     aliases: tuple[str, ...] = ()
+    secure: bool = False  # trusted: its address is told who the child is (SPEC 5)
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """``[privacy]``: who outside the coordinators may be told who the child is, and how it is marked."""
+
+    trusted_domains: tuple[str, ...] = ()
+    encrypt_subject_tag: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,11 +153,22 @@ class Config:
     security: Security = Security()
     health: Health = Health()
     log_level: str | None = None  # [logging] level; None: the command's default
+    privacy: Privacy = Privacy()
+    store_backups: int = 7  # [store] backups: daily backups kept beside the store; 0: none
+    retention_years: int = 0  # [retention] closed_case_years; 0: keep every case
+
+    @property
+    def trust(self) -> Trust:
+        """The addresses that may be told who the child is: trusted domains and secure agencies."""
+        return Trust.of(self.privacy.trusted_domains, (a.email for a in self.agencies if a.secure))
 
     @property
     def status_file(self) -> Path:
         """What the daemon writes after each pass and ``status`` reads ([health] status_file)."""
         return self.health.status_file or self.store_path.parent / "status.json"
+
+    send_from: time = time(8, 0)  # [calendar] send_from: scheduled mail waits for it
+    year_start: tuple[int, int] = (4, 1)  # [report] year_start, (month, day): the reporting year
 
     @property
     def outbox_dir(self) -> Path:
@@ -481,6 +502,25 @@ def _limits(sec: _Section | None) -> Limits:
     return Limits(**kw)
 
 
+def _privacy(sec: _Section | None) -> Privacy:
+    if sec is None:
+        return Privacy()
+    domains = []
+    for d in sec.strings("trusted_domains", ()):
+        domain = d.strip().lower()
+        if not is_domain(domain):
+            raise ConfigError(
+                sec.key("trusted_domains"),
+                f'{d!r} is not a domain like "nhs.net" (no @, no *, at least one dot)',
+            )
+        domains.append(domain)
+    tag = sec.string("encrypt_subject_tag", "").strip()
+    if any(not ch.isprintable() for ch in tag):
+        raise ConfigError(sec.key("encrypt_subject_tag"), "must be one line of text")
+    sec.refuse_unknown()
+    return Privacy(tuple(domains), tag)
+
+
 def _date(sec: _Section, key: str, text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -518,6 +558,18 @@ def _security_section(sec: _Section | None, *, imap: bool) -> Security:
         raise ConfigError(sec.key("authserv_id"), f"{authserv_id!r} is not a server name")
     sec.refuse_unknown()
     return Security(sender_check=check, authserv_id=authserv_id)
+
+
+def _month_day(sec: _Section, key: str, text: str) -> tuple[int, int]:
+    """``"04-01"`` -> (4, 1): a day every year has (so not 29 February)."""
+    try:
+        month, day = (int(part) for part in text.split("-"))
+        date(2001, month, day)
+    except ValueError:
+        raise ConfigError(
+            sec.key(key), f'must be a month and day like "04-01" (1 April), not {text!r}'
+        ) from None
+    return month, day
 
 
 def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
@@ -641,12 +693,24 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
 
     st = top.sub("store") or _Section("store", {})
     store_path = (base / st.string("path", "store/cspr.json")).resolve()
+    store_backups = st.integer("backups", 7, 0, 366)
     st.refuse_unknown()
+
+    rt = top.sub("retention") or _Section("retention", {})
+    retention_years = rt.integer("closed_case_years", 0, 0, 100)
+    rt.refuse_unknown()
 
     cal = top.sub("calendar") or _Section("calendar", {})
     closures = tuple(sorted(_date(cal, "closures", d) for d in cal.strings("closures", ())))
     cutoff = cal.clock("cutoff", "17:00")
+    send_from = cal.clock("send_from", "08:00")
+    if send_from >= cutoff:
+        raise ConfigError(cal.key("send_from"), f"must be before the cut-off ({cutoff:%H:%M})")
     cal.refuse_unknown()
+
+    rep = top.sub("report") or _Section("report", {})
+    year_start = _month_day(rep, "year_start", rep.string("year_start", "04-01"))
+    rep.refuse_unknown()
 
     dg = top.sub("digest") or _Section("digest", {})
     digest_time = dg.clock("time", "08:00")
@@ -660,13 +724,17 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     raw_agencies = top.get("agencies", list, [])
     for i, entry in enumerate(raw_agencies):
         a = _Section(f"agencies[{i}]", entry)
-        agencies.append(
-            AgencyEntry(
-                name=a.string("name"),
-                email=a.email("email", None),
-                aliases=a.strings("aliases", ()),
-            )
+        agency = AgencyEntry(
+            name=a.string("name"),
+            email=a.email("email", None),
+            aliases=a.strings("aliases", ()),
+            secure=a.get("secure", bool, False),
         )
+        if agency.secure and not agency.email:
+            raise ConfigError(
+                a.key("secure"), "needs the agency's email: trust goes with the address"
+            )
+        agencies.append(agency)
         a.refuse_unknown()
 
     lab = top.sub("labels") or _Section("labels", {})
@@ -695,6 +763,8 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
     )
     fm.refuse_unknown()
 
+    privacy = _privacy(top.sub("privacy"))
+
     intake = top.sub("intake") or _Section("intake", {})
     reply_limit = intake.integer("reply_limit_per_sender", 10, 1, 1000)
     intake.refuse_unknown()
@@ -706,6 +776,8 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         maildir=maildir,
         smtp=smtp,
         store_path=store_path,
+        store_backups=store_backups,
+        retention_years=retention_years,
         closures=closures,
         cutoff=cutoff,
         timescales=_timescales(top.sub("timescales")),
@@ -721,6 +793,9 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         oauth2=oauth2,
         health=health,
         log_level=log_level,
+        send_from=send_from,
+        year_start=year_start,
+        privacy=privacy,
         security=_security_section(top.sub("security"), imap=imap is not None),
     )
     top.refuse_unknown()

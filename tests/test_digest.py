@@ -243,7 +243,7 @@ def test_outstanding_by_agency_groups_returns_across_cases() -> None:
             "West Midlands Police",
             [
                 # 0007's police return (due Mon 12 Oct) is not listed: that case is decided.
-                ("DSPP-2026-0006", "Thu 3 Dec 2026", 0),
+                ("DSPP-2026-0006", "Thu 3 Dec 2026", 0, "due today"),
             ],
         )
     ]
@@ -296,15 +296,17 @@ def test_sent_yesterday_is_the_previous_working_day_window_in_order() -> None:
             "created_at": "2026-12-03T07:00:00+00:00",
         },
     ]
-    d = build(sent=sent)
+    d = digest.build_digest(
+        CASES, sent, NOW, CAL, TS, None, coordinators=("c@example.org", "d@example.org")
+    )
     assert d.sent_yesterday == [
-        {"time": "Wed 08:00", "reference": "", "subject": "Daily digest", "to_count": 1},
-        {
-            "time": "Wed 14:30",
-            "reference": "DSPP-2026-0006",
-            "subject": "Initial Scoping return: reminder",
-            "to_count": 3,
-        },
+        digest.MailRow("Wed 08:00", "", "Daily digest", "the coordinators"),
+        digest.MailRow(
+            "Wed 14:30",
+            "DSPP-2026-0006",
+            "Initial Scoping return: reminder",
+            "p@example.org, cc the coordinators",
+        ),
     ]
     assert d.sent_from_shown == "Wed 2 Dec 2026"
 
@@ -440,7 +442,7 @@ def test_html_is_self_contained_and_names_every_case_by_initials_only() -> None:
     assert ">No deadline<" in html
     # Autoescaped: the subject's markup characters are text.
     assert "reminder &lt;soon&gt; &amp; more" in html
-    assert "Year to date (clocks started Thu 1 Jan 2026" in html
+    assert "Year to date (clocks that fell due Wed 1 Apr 2026" in html
     # The open table lists triage first, then by colour, as build_digest ordered them.
     section = html.split("Open cases (8)")[1].split("Scoping returns outstanding")[0]
     found = re.findall(r"<b>(DSPP-\d{4}-\d{4})</b>", section)
@@ -456,7 +458,8 @@ def test_text_columns_line_up_and_every_section_is_there() -> None:
         "OPEN CASES (8)",
         "SCOPING RETURNS OUTSTANDING, BY AGENCY",
         "SENT BY THE BOT SINCE WED 2 DEC 2026 (1)",
-        "Year to date (clocks started Thu 1 Jan 2026 to Thu 3 Dec 2026)",
+        "UNDELIVERED MAIL (0)",
+        "Year to date (clocks that fell due Wed 1 Apr 2026 to Thu 3 Dec 2026)",
     ):
         assert heading in text
     assert CHILD not in text
@@ -464,7 +467,7 @@ def test_text_columns_line_up_and_every_section_is_there() -> None:
     lines = [ln for ln in section.splitlines() if re.match(r"  (Reference|DSPP-)", ln)]
     assert len(lines) == 9  # header + 8 cases
     header = lines[0]
-    for column in ("Child", "Status", "RAG", "Due", "Next deadline"):
+    for column in ("Child", "Status", "RAG", "Due", "Left", "Next deadline"):
         at = header.index(column)
         for ln in lines[1:]:
             # Left-aligned: two spaces before the column, text starting right at it.
@@ -497,3 +500,182 @@ def test_holiday_warning_is_shown_in_both_templates() -> None:
     assert d.holiday_warning is not None
     assert "WARNING: " + d.holiday_warning in render("digest.txt", d)
     assert d.holiday_warning in render("digest.html", d)
+
+
+# -- issue 16: wording, undelivered mail, the calendar ----------------------------------------------
+
+
+def test_days_overdue_are_said_in_words_never_as_negative_days_left() -> None:
+    # The issue: "SIN: Mon 30 Nov 2026, -12 working day(s) left". 0002's SIN is 4 working days over.
+    d = build()
+    assert row(d, "DSPP-2026-0002").left_shown == "4 working days overdue"
+    assert row(d, "DSPP-2026-0004").left_shown == "1 working day overdue"
+    assert row(d, "DSPP-2026-0003").left_shown == "due today"
+    assert row(d, "DSPP-2026-0001").left_shown == "3 working days left"
+    for text in (render("digest.txt", d), render("digest.html", d)):
+        assert "working day(s)" not in text
+        assert not re.search(r"-\d+ working day", text)
+        assert "4 working days overdue" in text
+    # The notices' case block (templates/_case.*) says it the same way.
+    view = {
+        "reference": "DSPP-2026-0002",
+        "initials": "J.S.",
+        "status": "rapid review",
+        "received_on": "Mon 16 Nov 2026",
+        "criteria": {"result": "met", "reasons": []},
+        "agencies": [],
+        "deadlines": [
+            {
+                "label": "SIN",
+                "due": "Mon 30 Nov 2026",
+                "provisional": False,
+                "met_on": "",
+                "days_left": -12,
+            },
+            {
+                "label": "Rapid Review decision",
+                "due": "Mon 7 Dec 2026",
+                "provisional": True,
+                "met_on": "",
+                "days_left": 1,
+            },
+        ],
+        "label": "SIN overdue by 12 working days",
+        "deadline_shown": "Mon 30 Nov 2026",
+        "partnership": "Dudley SPP",
+        "subject": "x",
+    }
+    for name in ("deadline_notice.txt", "deadline_notice.html"):
+        out = env().get_template(name).render(view)
+        assert "12 working days overdue" in out and "1 working day left" in out
+        assert "working day(s)" not in out and "-12" not in out
+        assert "Mon 7 Dec 2026 (provisional)" in out
+
+
+def test_a_provisional_deadline_is_marked_provisional() -> None:
+    # 0002 has no aware date: its SIN counts from receipt, provisionally.
+    d = build()
+    assert row(d, "DSPP-2026-0002").provisional is True
+    assert row(d, "DSPP-2026-0002").label_shown == "SIN (provisional)"
+    assert row(d, "DSPP-2026-0004").provisional is False
+    # A Rapid Review deadline counted from receipt (the SIN date not known) is marked too: here the
+    # LA became aware late, so the provisional Rapid Review deadline comes first.
+    rr = make_case("DSPP-2026-0011", "rapid_review", "2026-11-10", aware_date=date(2026, 11, 27))
+    r = digest.digest_row(rr, TODAY, CAL, TS)
+    assert (r.next_label, r.label_shown) == (
+        "Rapid Review decision",
+        "Rapid Review decision (provisional)",
+    )
+    d = build(CASES + [rr])
+    assert "Rapid Review decision (provisional)" in render("digest.txt", d)
+    assert "Rapid Review decision (provisional)" in render("digest.html", d)
+
+
+def scoping_request(to: str, hour: int) -> dict[str, Any]:
+    return {
+        "key": f"req-{to}",
+        "case_reference": "DSPP-2026-0006",
+        "template": "scoping_request",
+        "subject": "OFFICIAL-SENSITIVE [DSPP-2026-0006] Initial Scoping request",
+        "to": [to],
+        "cc": [],
+        "internal": False,
+        "sent_at": f"2026-12-02T{hour:02d}:00:00+00:00",
+    }
+
+
+def test_each_sent_row_names_what_was_sent_and_to_whom() -> None:
+    # The issue: three "Initial Scoping request" rows with a count each looked the same.
+    sent = [
+        scoping_request(a, h)
+        for a, h in (("p@example.org", 9), ("e@example.org", 10), ("h@example.org", 11))
+    ]
+    d = digest.build_digest(CASES, sent, NOW, CAL, TS, None, coordinators=("c@example.org",))
+    assert [(s.what, s.to) for s in d.sent_yesterday] == [
+        ("Initial Scoping request", "p@example.org"),
+        ("Initial Scoping request", "e@example.org"),
+        ("Initial Scoping request", "h@example.org"),
+    ]
+    text, html = render("digest.txt", d), render("digest.html", d)
+    for addr in ("p@example.org", "e@example.org", "h@example.org"):
+        assert f"Initial Scoping request, to {addr}" in text
+        assert addr in html
+    assert "OFFICIAL-SENSITIVE [DSPP" not in text  # the marking and tag are not repeated
+
+
+def test_undelivered_mail_is_listed_with_the_reason() -> None:
+    refused = {
+        **scoping_request("old@example.org", 9),
+        "sent_at": None,
+        "failed_at": "2026-12-01T09:05:00+00:00",
+        "last_error": "550 5.1.1 mailbox unavailable",
+    }
+    d = digest.build_digest(CASES, [], NOW, CAL, TS, None, undelivered=[refused])
+    assert d.undelivered == [
+        digest.MailRow(
+            "Tue 09:05",
+            "DSPP-2026-0006",
+            "Initial Scoping request",
+            "old@example.org",
+            "550 5.1.1 mailbox unavailable",
+        )
+    ]
+    assert d.counts["undelivered"] == 1
+    text, html = render("digest.txt", d), render("digest.html", d)
+    assert "UNDELIVERED MAIL (1)" in text and "refused: 550 5.1.1 mailbox unavailable" in text
+    assert "Undelivered mail (1)" in html and "550 5.1.1 mailbox unavailable" in html
+    # A record not refused for good is not undelivered.
+    assert digest.undelivered_rows([{**refused, "failed_at": None}]) == []
+
+
+def test_the_digest_carries_deadlines_ics() -> None:
+    d = digest.build_digest(CASES, [], NOW, CAL, TS, None, mailbox="dsppb@example.gov.uk")
+    assert d.calendar is not None
+    assert d.calendar.filename == "deadlines.ics"
+    assert d.calendar.content_type.startswith("text/calendar")
+    assert b"UID:DSPP-2026-0002-sin@example.gov.uk" in d.calendar.data
+    again = digest.build_digest(
+        CASES, [], NOW.replace(hour=9), CAL, TS, None, mailbox="dsppb@example.gov.uk"
+    )
+    assert again.calendar is not None
+    uids = [ln for ln in d.calendar.data.splitlines() if ln.startswith(b"UID:")]
+    assert uids == [ln for ln in again.calendar.data.splitlines() if ln.startswith(b"UID:")]
+    assert digest.build_digest(CASES, [], NOW, CAL, TS, None).calendar is None
+
+
+def test_the_apps_digest_carries_the_calendar_and_the_mail_refused_for_good(tmp_path: Path) -> None:
+    from cspr_mailbot.adapters.store import Store
+    from cspr_mailbot.config import load_config
+    from cspr_mailbot.core.records import OutboxRecord
+    from cspr_mailbot.wiring import build_app
+
+    (tmp_path / "config.toml").write_text(
+        '[partnership]\nmailbox = "dsppb@example.gov.uk"\ncoordinators = ["c@example.gov.uk"]\n'
+        '[maildir]\npath = "maildir"\n[report]\nyear_start = "01-01"\n'
+    )
+    cfg = load_config(tmp_path / "config.toml")
+    assert cfg.year_start == (1, 1) and cfg.send_from == time(8, 0)
+    with Store(cfg.store_path) as store:
+        with store.transaction() as txn:
+            for case in CASES:
+                txn.put_case(case)
+            txn.outbox_put(
+                OutboxRecord(
+                    key="k1",
+                    message_id="<k1@example.gov.uk>",
+                    template="scoping_request",
+                    subject="OFFICIAL-SENSITIVE [DSPP-2026-0006] Initial Scoping request",
+                    to=("gone@example.org",),
+                    created_at=datetime(2026, 12, 2, 9, tzinfo=UTC),
+                    case_reference="DSPP-2026-0006",
+                    recipients=("gone@example.org",),
+                    failed_at=datetime(2026, 12, 2, 9, 1, tzinfo=UTC),
+                    attempts=1,
+                    last_error="550 no such user",
+                )
+            )
+        om = build_app(cfg, store, with_source=False).digest_message(NOW)
+    assert [a.filename for a in om.attachments] == ["deadlines.ics"]
+    d = om.context["digest"]
+    assert [(u.to, u.reason) for u in d.undelivered] == [("gone@example.org", "550 no such user")]
+    assert d.ytd.startswith("Year to date (clocks that fell due Thu 1 Jan 2026")

@@ -143,6 +143,7 @@ def test_a_referral_with_its_form_becomes_a_case_and_the_referrer_is_acknowledge
             "due": None,
             "returned_on": None,
             "chasers_sent": 0,
+            "trusted": False,  # SPEC 5, 8: no [privacy] and not secure
         }
     ]
     events = case["events"]
@@ -233,7 +234,8 @@ def test_an_unreadable_referral_needs_triage_and_the_sender_is_told_what_to_do(
     assert reply["Auto-Submitted"] == "auto-replied"
     assert str(reply["In-Reply-To"]).strip() == referral_id
     text = text_parts(reply)["text/plain"]
-    assert filename in text  # what could not be read
+    assert filename not in text  # issue 10 finding 7: people name files after the child
+    assert "attached" in text  # what could not be read, told without its name
     assert said in text  # why
     assert ".docx" in text and "What to do" in text  # and what to do about it
 

@@ -66,7 +66,13 @@ def decide(raw: bytes) -> tuple[Any, Outcome]:
     cls = classify(read, context())
     assert cls.case_ref is None
     return msg, workflow.decide(
-        read, cls, None, NOW, CAL, SETTINGS, lambda year: f"DSPP-{year}-0001"
+        read,
+        cls,
+        None,
+        NOW,
+        CAL,
+        SETTINGS,
+        {y: f"DSPP-{y}-0001" for y in workflow.reference_years(NOW)},
     )
 
 

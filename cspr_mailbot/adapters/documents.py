@@ -3,6 +3,7 @@
 The only place outgoing mail's .docx files are made: python-docx stays out of the core, and is
 loaded only when a template is first made, not at every start. A partnership's own scoping
 template (``[forms] scoping``) is read once, when the builder is made, and filled by label.
+"pack" is the Rapid Review pack the core built (``core.pack_mail``); packdoc lays it out.
 """
 
 from __future__ import annotations
@@ -49,9 +50,15 @@ class DocumentBuilder:
                 request.reference,
                 request.agency,
                 request.partnership,
+                dict(request.identifiers) or None,  # a trusted agency's only (SPEC 5)
                 marking=self.marking,
                 template=self.scoping_template,
                 labels=self.labels,
             )
             return OutAttachment(request.filename, DOCX_TYPE, data)
+        if request.kind == "pack" and request.pack is not None:
+            from .packdoc import pack_docx, pack_filename
+
+            data = pack_docx(request.pack, marking=self.marking)
+            return OutAttachment(request.filename or pack_filename(request.pack), DOCX_TYPE, data)
         raise ValueError(f"no such document: {request.kind}")

@@ -19,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -61,6 +63,8 @@ class MailSource(Protocol):
     def append_sent(self, raw: bytes) -> None: ...
 
     def append_sent_many(self, raws: Sequence[bytes]) -> None: ...
+
+    def find(self, folder: str, message_id: str) -> list[bytes]: ...
 
     def wait(self, timeout: float, stop: threading.Event) -> bool: ...
 
@@ -430,6 +434,30 @@ class ImapSource:
             client.multiappend(self.sent_folder, [{"msg": raw, "flags": [SEEN]} for raw in raws])
         logger.debug("appended %d copies to %s", len(raws), self.sent_folder)
 
+    def find(self, folder: str, message_id: str) -> list[bytes]:
+        """Every message in ``folder`` whose Message-ID is ``message_id`` (for ``export``).
+
+        The folder is examined read-only and the inbox selected again afterwards; a folder that
+        does not exist holds nothing.
+        """
+        client = self._require()
+        wanted = _bare_id(message_id)
+        with self._guard("find"):
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            try:
+                uids = client.search(["HEADER", "Message-ID", wanted])
+                data = client.fetch(uids, [b"BODY.PEEK[]"]) if uids else {}
+            finally:
+                client.select_folder(self.inbox)
+        found = []
+        for uid in sorted(data):
+            body = data[uid].get(b"BODY[]")
+            if body is not None and _message_id_of(bytes(body)) == wanted:
+                found.append(bytes(body))
+        return found
+
     def _ensure_folder(self, client: IMAPClient, folder: str) -> None:
         if folder in self._folders:
             return
@@ -722,6 +750,23 @@ class MaildirSource:
                 f"Maildir: cannot keep a sent copy: {exc}", retryable=_transient(exc)
             ) from exc
 
+    def find(self, folder: str, message_id: str) -> list[bytes]:
+        """Every message in ``folder`` whose Message-ID is ``message_id`` (for ``export``)."""
+        self._require()
+        wanted = _bare_id(message_id)
+        found = []
+        try:
+            directory = self._folder_dir(folder)
+            for _mtime, _key, path in sorted(self._entries(directory)):
+                raw = path.read_bytes()
+                if _message_id_of(raw) == wanted:
+                    found.append(raw)
+        except OSError as exc:
+            raise MailSourceError(
+                f"Maildir: cannot read: {exc}", retryable=_transient(exc)
+            ) from exc
+        return found
+
     # -- waiting --------------------------------------------------------------------------------
 
     def wait(self, timeout: float, stop: threading.Event) -> bool:
@@ -743,6 +788,17 @@ class MaildirSource:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or stop.wait(min(self.poll_seconds, remaining)):
                 return False
+
+
+def _message_id_of(raw: bytes) -> str | None:
+    """The Message-ID header of ``raw``, without its angle brackets (headers only are parsed)."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    value = headers.get("Message-ID")
+    return _bare_id(str(value)) if value is not None else None
+
+
+def _bare_id(message_id: str) -> str:
+    return message_id.strip().strip("<>").strip()
 
 
 def _transient(exc: OSError) -> bool:

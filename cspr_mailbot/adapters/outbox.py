@@ -2,23 +2,37 @@
 
 Templates come from ``templates/`` (shipped inside the package too); a partnership's own folder, if configured,
 is searched first, so it can override any one template without touching code.
+
+The privacy guard is the backstop behind the core's contexts (SPEC 5): mail for anyone outside the
+coordinators is searched, subject, text, HTML, attachment names and the text of every attached .docx, for
+the child's name (whole and each part), date of birth (UK and ISO forms), address and NHS number, and is
+withheld if it names the child. The one exception is a message the core wrote to name the child for a
+trusted agency: the guard then checks each of its addresses against the trust rule again, at the time of
+sending, and that its subject and file names do not name the child, and tags it for encryption. Words that
+occur in the partnership's name, the mailbox address, the directory's agency names and the templates' own
+text are not searched for alone: a child recorded as "Dudley" must not stop every message of the
+Dudley partnership (the whole name is still searched for).
 """
 
 from __future__ import annotations
 
+import html as htmllib
+import io
 import logging
 import re
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from pathlib import Path
 
 import jinja2
 
-from ..core.models import OutboundMessage
+from ..core.models import DocumentRequest, OutAttachment, OutboundMessage
+from ..core.trust import Trust
 from ..errors import PrivacyError
 from .documents import DocumentBuilder
 
@@ -54,6 +68,10 @@ class Renderer:
         subject_marking: str,
         templates_dir: Path | None = None,
         documents: DocumentBuilder | None = None,
+        trust: Trust | None = None,
+        coordinators: Iterable[str] = (),
+        encrypt_subject_tag: str = "",
+        known_text: Iterable[str] = (),
     ) -> None:
         self.documents = documents or DocumentBuilder()
         search = [str(templates_dir)] if templates_dir else []
@@ -68,10 +86,17 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self.search = search
         self.partnership_name = partnership_name
         self.mailbox = mailbox
         self.marking = subject_marking.strip()
         self.domain = mailbox.rsplit("@", 1)[-1]
+        self.trust = trust or Trust()  # none given: nobody outside is trusted
+        self.coordinators = frozenset(c.lower() for c in coordinators)
+        self.encrypt_tag = encrypt_subject_tag.strip()
+        self.known_text = (partnership_name, mailbox, *known_text)
+        self._common: frozenset[str] | None = None
+        self._common_docx: frozenset[str] | None = None
 
     def subject(self, om: OutboundMessage) -> str:
         parts = [self.marking] if self.marking else []
@@ -81,13 +106,17 @@ class Renderer:
         return " ".join(p for p in parts if p)
 
     def render(self, om: OutboundMessage, now: datetime, forbidden: Iterable[str] = ()) -> Rendered:
-        """The message as bytes. Raises PrivacyError if mail for outsiders would contain a forbidden word."""
+        """The message as bytes. Raises PrivacyError if mail for outsiders would name the child.
+
+        ``forbidden`` is ``forbidden_words(case.referral)``: what would name the child.
+        """
         context = {**om.context, "subject": om.subject, "partnership": self.partnership_name}
         text = self.env.get_template(f"{om.template}.txt").render(context)
         html = self.env.get_template(f"{om.template}.html").render(context)
+        attachments = (*om.attachments, *(self.documents.build(d) for d in om.documents))
         subject = self.subject(om)
         if not om.internal:
-            _guard(om, (subject, text, html), forbidden)
+            subject = self._guarded_subject(om, subject, text, html, attachments, forbidden)
         msg = EmailMessage(policy=SMTP)
         msg["From"] = formataddr((self.partnership_name, self.mailbox))
         msg["To"] = ", ".join(om.to)
@@ -106,62 +135,189 @@ class Renderer:
         msg[OUR_HEADER] = om.template
         msg.set_content(text)
         msg.add_alternative(html, subtype="html")
-        for att in (*om.attachments, *(self.documents.build(d) for d in om.documents)):
+        for att in attachments:
             maintype, _, subtype = att.content_type.partition("/")
             msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=att.filename)
         return Rendered(om.key, message_id, subject, om.to, om.cc, msg.as_bytes())
 
+    def _guarded_subject(
+        self,
+        om: OutboundMessage,
+        subject: str,
+        text: str,
+        html: str,
+        attachments: Iterable[OutAttachment],
+        forbidden: Iterable[str],
+    ) -> str:
+        """The subject of mail for outside the coordinators, once the guard let it go (SPEC 5).
 
-def _guard(om: OutboundMessage, parts: Iterable[str], forbidden: Iterable[str]) -> None:
-    words = [w for w in forbidden if w and len(w.strip()) >= 3]
-    if not words:
-        return
-    pattern = re.compile(
-        r"\b(" + "|".join(re.escape(w.strip()) for w in words) + r")\b", re.IGNORECASE
-    )
-    for part in parts:
-        if pattern.search(part):
+        Raises PrivacyError when it would name the child where it may not.
+        """
+        attachments = tuple(attachments)
+        guard = NameGuard(forbidden, self.common_words(om.documents))
+        if guard.finds(subject) or any(guard.finds(a.filename) for a in attachments):
+            raise PrivacyError(f"{om.key}: its subject or a file name would name the child")
+        if om.names_child or any(d.identifiers for d in om.documents):
+            addresses = [a.lower() for _, a in getaddresses([*om.to, *om.cc]) if a]
+            outside = [a for a in addresses if a not in self.coordinators]
+            untrusted = [a for a in outside if not self.trust.trusts(a)]
+            if untrusted or not outside:
+                raise PrivacyError(
+                    f"{om.key}: it names the child and {len(untrusted)} of its "
+                    f"{len(outside)} outside address(es) are not trusted"
+                )
+            return f"{subject} {self.encrypt_tag}" if self.encrypt_tag else subject
+        parts = [text, html_text(html)]
+        parts.extend(docx_text(a.data) for a in attachments if a.data[:2] == b"PK")
+        if any(guard.finds(p) for p in parts):
             raise PrivacyError(
-                f"{om.key}: a message to {len(om.to)} outside address(es) names the child"
+                f"{om.key}: a message to {len(om.to) + len(om.cc)} outside address(es) names the child"
             )
+        return subject
+
+    def common_words(self, docs: Iterable[DocumentRequest] = ()) -> frozenset[str]:
+        """Words of the config's own text and the templates' (mail and, when attached, the .docx)."""
+        if self._common is None:
+            texts = list(self.known_text)
+            for folder in self.search:
+                for path in sorted(Path(folder).glob("*.*")):
+                    if path.suffix in (".txt", ".html"):
+                        texts.append(path.read_text(encoding="utf-8", errors="replace"))
+            self._common = words_of(texts)
+        if not any(True for _ in docs):
+            return self._common
+        if self._common_docx is None:
+            blank = DocumentRequest("scoping", "x.docx", "", "", self.partnership_name)
+            self._common_docx = self._common | words_of(
+                [docx_text(self.documents.build(blank).data)]
+            )
+        return self._common_docx
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def words_of(texts: Iterable[str]) -> frozenset[str]:
+    """Every run of letters in ``texts``, case-folded."""
+    return frozenset(w.casefold() for t in texts for w in _WORD.findall(t))
+
+
+def html_text(html: str) -> str:
+    """An HTML part as its reader sees the words: tags as spaces, entities decoded."""
+    return htmllib.unescape(re.sub(r"<[^>]*>", " ", html))
+
+
+def docx_text(data: bytes) -> str:
+    """The text of every XML part of a .docx (body, headers, properties), a paragraph a line.
+
+    A damaged or non-.docx file gives its bytes as text, so that it is still searched.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            parts = [
+                zf.read(info).decode("utf-8", "replace")
+                for info in zf.infolist()
+                if info.filename.endswith((".xml", ".rels"))
+            ]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return data.decode("utf-8", "replace")
+    out = []
+    for xml in parts:
+        xml = re.sub(r"</w:p>|<w:br\s*/>|<w:tab\s*/>|</w:tc>", "\n", xml)
+        out.append(htmllib.unescape(re.sub(r"<[^>]*>", "", xml)))
+    return "\n".join(out)
+
+
+class NameGuard:
+    """Finds the child's details in text: ``forbidden`` phrases, a lone word only if not a common one."""
+
+    def __init__(self, forbidden: Iterable[str], common: frozenset[str]) -> None:
+        phrases = []
+        for w in {w.strip() for w in forbidden if w and len(w.strip()) >= 2}:
+            lone = _WORD.fullmatch(w) is not None
+            if lone and w.casefold() in common:
+                continue  # "Dudley" of the Dudley partnership: the whole name is still looked for
+            phrases.append(w)
+        self.pattern = (
+            re.compile(
+                r"(?<!\w)("
+                + "|".join(
+                    r"\s+".join(re.escape(p) for p in w.split())
+                    for w in sorted(phrases, key=len, reverse=True)
+                )
+                + r")(?!\w)",
+                re.IGNORECASE,
+            )
+            if phrases
+            else None
+        )
+
+    def finds(self, text: str) -> bool:
+        return self.pattern is not None and self.pattern.search(text) is not None
+
+
+_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b", re.IGNORECASE)
+
+
+def dob_forms(d: date) -> list[str]:
+    """A date of birth as people write it: ISO, 03/12/2015, 3/12/15, 03.12.2015, 3 December 2015..."""
+    day, month, mon, yy, y = d.day, d.strftime("%B"), d.strftime("%b"), d.strftime("%y"), d.year
+    ordinal = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}.get(day, "th")
+    out = {d.isoformat()}
+    for dd in {f"{day:02d}", str(day)}:
+        for mm in {f"{d.month:02d}", str(d.month)}:
+            for sep in "/.-":
+                out.update({f"{dd}{sep}{mm}{sep}{y}", f"{dd}{sep}{mm}{sep}{yy}"})
+    for m in (month, mon):
+        out.update({f"{day} {m} {y}", f"{day}{ordinal} {m} {y}", f"{m} {day}, {y}"})
+        out.update({f"{m} {day} {y}", f"{day:02d} {m} {y}", f"{day}-{m}-{y}"})
+    return sorted(out)
 
 
 def forbidden_words(referral: dict[str, object]) -> list[str]:
-    """The child's full name (both orders), date of birth and address: never in mail to outsiders.
+    """What names the child: never in mail for outsiders but a trusted agency's (SPEC 5).
 
-    Single name parts are not checked: a surname such as "Dudley" or "Street" appears in ordinary text,
-    and a guard that fires on it would stop every chaser on the case. The structural protection is that
-    outside mail is rendered from a context that holds no child's details; this guard is the backstop.
+    The full name (both orders) and each part of it; the date of birth in UK and ISO forms; the
+    address, its lines with a number, their street without the number, and the postcode; the NHS
+    number. Lone words common to the partnership's own text are spared by ``NameGuard``, not here.
+    The structural protection is that outside mail is rendered from a context that holds none of
+    these; this is the backstop.
     """
     out: list[str] = []
-    name = str(referral.get("child_name") or "").strip()
+    name = " ".join(str(referral.get("child_name") or "").split())
     if name:
         out.append(name)
         parts = [p for p in re.split(r"[\s,]+", name) if p]
         if len(parts) >= 2:
             out.append(f"{parts[-1]}, {' '.join(parts[:-1])}")
             out.append(f"{parts[0]} {parts[-1]}")
+        for part in parts:
+            out.append(part.strip(".'"))
+            out.extend(p for p in re.split(r"[-'’.]", part) if len(p) >= 2)  # Smith-Jones, O'Brien
     dob = referral.get("child_dob")
     if isinstance(dob, str) and dob:
         out.append(dob)
         try:
-            d = datetime.fromisoformat(dob).date()
-            out.extend(
-                [
-                    d.strftime("%d/%m/%Y"),
-                    f"{d.day} {d.strftime('%B')} {d.year}",
-                    f"{d.day} {d.strftime('%b')} {d.year}",
-                ]
-            )
+            out.extend(dob_forms(date.fromisoformat(dob)))
         except ValueError:
             pass
     address = str(referral.get("child_address") or "").strip()
+    postcode = str(referral.get("child_postcode") or "").strip()
     if address:
-        out.append(address)
-        # Only the lines that carry a number (house, postcode): a town alone also names the partnership.
-        out.extend(
-            line.strip()
-            for line in re.split(r"[,\n]", address)
-            if len(line.strip()) >= 5 and re.search(r"\d", line)
-        )
+        out.append(" ".join(address.split()))
+        for line in (line.strip() for line in re.split(r"[,\n]", address)):
+            if len(line) >= 5 and re.search(r"\d", line):  # a town alone also names the partnership
+                out.append(line)
+                street = re.sub(r"[\d/]+[a-zA-Z]?\b", " ", line).split()
+                if len(street) >= 2 and not _POSTCODE.search(line):
+                    out.append(" ".join(street))
+        out.extend(m.group(0) for m in _POSTCODE.finditer(address))
+    if postcode:
+        out.append(postcode)
+    for code in [p for p in out if _POSTCODE.fullmatch(p)]:
+        compact = code.replace(" ", "").upper()
+        out.extend({compact, f"{compact[:-3]} {compact[-3:]}"})
+    nhs = re.sub(r"\D", "", str(referral.get("child_nhs_number") or ""))
+    if len(nhs) == 10:
+        out.extend({nhs, f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}", f"{nhs[:3]}-{nhs[3:6]}-{nhs[6:]}"})
     return out

@@ -145,6 +145,14 @@ def _instant_or_none(value: Any) -> datetime | None:
 # --------------------------------------------------------------------------- records <-> documents
 
 
+def _counter(prefix: str, year: int) -> str:
+    return f"reference_counter:{prefix}:{year}"
+
+
+def _journal_of(path: Path) -> Path:
+    return path.with_name(path.name + ".journal")
+
+
 def _case_doc(case: Case) -> Doc:
     doc: Doc = _clean(case.to_dict())  # JSON-checked: a referral may hold anything
     return doc
@@ -889,11 +897,88 @@ class Store:
             docs.sort(key=lambda d: _instant(d["sent_at"]))
             return [_outbox_of(d) for d in docs]
 
+    def outbox_failed(self) -> list[OutboxRecord]:
+        """Records the server refused for good (``failed_at`` set), oldest refusal first."""
+        with self._mutex:
+            self._read()
+            docs = self._table(OUTBOX).search(Query().failed_at.test(bool))
+            docs.sort(key=lambda d: str(d.get("failed_at")))
+            return [_outbox_of(d) for d in docs]
+
     def meta_get(self, key: str, default: Any = None) -> Any:
         with self._mutex:
             self._read()
             doc = self._raw(META, key)
             return _copy(doc["value"]) if doc is not None else default
+
+    # ----------------------------------------------------------------- what the store holds on a case
+
+    def ledger_for_case(self, reference: str) -> list[LedgerEntry]:
+        """The inbound messages filed on ``reference``, in the order they were processed."""
+        with self._mutex:
+            self._read()
+            docs = [d for d in self._table(LEDGER).all() if d.get("case_reference") == reference]
+            entries = [_ledger_of(d) for d in docs]
+            return sorted(entries, key=lambda e: e.processed_at)
+
+    def outbox_for_case(self, reference: str) -> list[OutboxRecord]:
+        """Every outbox record of ``reference`` still held (sent records are pruned in time)."""
+        with self._mutex:
+            self._read()
+            docs = [d for d in self._table(OUTBOX).all() if d.get("case_reference") == reference]
+            return sorted((_outbox_of(d) for d in docs), key=lambda r: r.created_at)
+
+    def sent_message_ids(self, reference: str) -> list[str]:
+        """The Message-IDs of every message the bot sent on ``reference`` (kept after pruning)."""
+        with self._mutex:
+            self._read()
+            table = self._table(SENT_IDS)
+            return sorted(str(d.doc_id) for d in table.all() if d.get("reference") == reference)
+
+    def meta_keys(self, prefix: str) -> list[str]:
+        with self._mutex:
+            self._read()
+            return sorted(
+                str(d.doc_id) for d in self._table(META).all() if str(d.doc_id).startswith(prefix)
+            )
+
+    def backup(self, dest: str | os.PathLike[str]) -> Path:
+        """Write a consistent copy of the store to ``dest`` (and ``dest.journal``), under the lock.
+
+        Safe while the daemon runs: the lock keeps writers out while the copy is taken, and the copy
+        is written to a temporary file, fsynced and renamed, so a reader never sees half of it.
+        ``Store(dest)`` opens it: a restore is a copy back (both files).
+        """
+        target = Path(dest)
+        with self._mutex:
+            self._check_usable()
+            self._lock(self.lock_timeout)
+            try:
+                self._refresh(locked=True)
+                _make_private_dirs(target.parent)
+                generation = self._storage.generation
+                snapshot = {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "generation": generation,
+                    "tables": self._storage.data,
+                }
+                header = _line(_dumps({"journal": VERSION, "generation": generation}))
+                for path, data in ((target, _dumps(snapshot)), (_journal_of(target), header)):
+                    tmp = path.with_name(path.name + ".tmp")
+                    fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                    try:
+                        _write_all(fd, data)
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    os.replace(tmp, path)
+                _fsync_dir(target.parent)
+            except OSError as e:
+                raise StoreError(f"backup of store {self.path} to {target} failed: {e}") from e
+            finally:
+                self._unlock()
+        return target
 
     def stats(self) -> dict[str, int]:
         """Document counts per table and the journal's size, for `check`-style commands and logs."""
@@ -949,16 +1034,25 @@ class Txn:
 
     def next_reference(self, year: int) -> str:
         """The next reference for ``year`` (DSPP-2026-0001); the counter commits with the txn."""
+        reference = self.peek_reference(year)
+        self.claim_reference(reference)
+        return reference
+
+    def peek_reference(self, year: int) -> str:
+        """The reference ``next_reference(year)`` would hand out, without taking it."""
         prefix = self._store.reference_prefix
-        counter = f"reference_counter:{prefix}:{year}"
-        n = int(self.meta_get(counter, 0))
+        n = int(self.meta_get(_counter(prefix, year), 0))
         while True:
             n += 1
             reference = f"{prefix}-{year}-{n:04d}"
             if not self.has_case(reference):  # never hand out one in use, whatever the counter
-                break
-        self.meta_set(counter, n)
-        return reference
+                return reference
+
+    def claim_reference(self, reference: str) -> None:
+        """Take ``reference`` (one ``peek_reference`` gave): the year's counter moves past it."""
+        prefix, year, n = reference.rsplit("-", 2)
+        counter = _counter(prefix, int(year))
+        self.meta_set(counter, max(int(n), int(self.meta_get(counter, 0))))
 
     # The ledger of inbound messages.
     def ledger_get(self, message_id: str | None, sha256: str) -> LedgerEntry | None:
@@ -1038,6 +1132,54 @@ class Txn:
         mid = norm_message_id(message_id)
         doc = self._get(SENT_IDS, mid) if mid else None
         return str(doc["reference"]) if doc is not None else None
+
+    # Taking things away: retention (purge) and pruning.
+    def delete_case(self, reference: str) -> None:
+        """Remove the case ``reference`` (open or closed) and its Message-ID index entries."""
+        for table in (CASES, ARCHIVE):
+            if self._get(table, reference) is not None:
+                self._set(table, reference, None)
+        for key, doc in self._store._storage.data.get(SENT_IDS, {}).items():
+            if doc.get("reference") == reference:
+                self._set(SENT_IDS, key, None)
+
+    def ledger_forget_case(self, reference: str) -> int:
+        """Keep of each message filed on ``reference`` only what recognises it again (its hashes,
+        Message-ID and folder), so that a redelivered original is filed, not made a new case."""
+        count = 0
+        for key, doc in self._store._storage.data.get(LEDGER, {}).items():
+            if doc.get("case_reference") != reference:
+                continue
+            entry = _ledger_of(doc)
+            self._set(LEDGER, key, _ledger_doc(entry.forgotten()))
+            count += 1
+        return count
+
+    def outbox_delete_case(self, reference: str) -> int:
+        keys = [
+            k
+            for k, d in self._store._storage.data.get(OUTBOX, {}).items()
+            if d.get("case_reference") == reference
+        ]
+        for key in keys:
+            self._set(OUTBOX, key, None)
+        return len(keys)
+
+    def outbox_prune(self, keep: Callable[[OutboxRecord], bool]) -> int:
+        """Drop the outbox records ``keep`` says no to; the number dropped."""
+        gone = 0
+        for key, doc in self._store._storage.data.get(OUTBOX, {}).items():
+            if not keep(_outbox_of(doc)):
+                self._set(OUTBOX, key, None)
+                gone += 1
+        return gone
+
+    def meta_keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self._store._storage.data.get(META, {}) if k.startswith(prefix))
+
+    def meta_delete(self, key: str) -> None:
+        if self._get(META, key) is not None:
+            self._set(META, key, None)
 
     # Small values.
     def meta_get(self, key: str, default: Any = None) -> Any:

@@ -16,7 +16,7 @@ from typing import Literal
 from .commands import DEFAULT_GRAMMAR, Grammar, looks_like_commands
 from .models import InboundMessage
 from .reading import ReadMessage
-from .trust import SenderCheck, Trust, check_sender
+from .sender_check import SenderCheck, SenderTrust, check_sender
 
 Kind = Literal["automatic", "command", "unverified_command", "correspondence", "referral"]
 
@@ -42,9 +42,8 @@ class Classification:
     reasons: tuple[str, ...]
     case_ref: str | None = None
     bounce_of: str | None = None  # for automatic mail: the Message-ID of our message that bounced
-    trust: Trust | None = (
-        None  # for mail from a coordinator address with commands: the sender check
-    )
+    # For mail from a coordinator address with commands: what the sender check said.
+    trust: SenderTrust | None = None
     # The addresses our messages that this one answers (In-Reply-To, References) were sent to: a
     # scoping return in the thread of the request to an agency is that agency's (SPEC 3).
     answers_to: frozenset[str] = frozenset()

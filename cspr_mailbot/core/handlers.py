@@ -537,6 +537,7 @@ def apply_commands(
     cal: WorkingCalendar,
     st: Settings,
     others: Mapping[str, Case] | None = None,
+    by: str = "",
 ) -> Result:
     """Apply parsed commands in order, each seeing what the ones before it did."""
     others = dict(others or {})
@@ -558,7 +559,7 @@ def apply_commands(
         for other in outcome.others:
             others[other.reference] = changed[other.reference] = other
         if outcome.logged:
-            case = case.with_event(now, "command", cmd.line)
+            case = case.with_event(now, "command", cmd.line, by=by)
     return Result(
         case, tuple(done), tuple(messages), tuple(changed.values()), tuple(actions), tuple(refused)
     )
@@ -574,6 +575,7 @@ def run_commands(
     *,
     source: str,
     others: Mapping[str, Case] | None = None,
+    by: str = "",
 ) -> Outcome:
     """Commands from mail or the CLI. The last message of the outcome is the answer to whoever gave them.
 
@@ -587,13 +589,15 @@ def run_commands(
     if not commands and not errors:
         errors = (("(empty)", "no command found at the top of the message"),)
     elif commands:
-        result = apply_commands(case, commands, now, cal, st, others)
+        result = apply_commands(case, commands, now, cal, st, others, by)
         errors = (*errors, *result.refused)
         if not errors:
             case, done, messages = result.case, result.done, result.messages
             changed, actions = result.others, result.actions
     if errors:
-        case = case.with_event(now, "command_refused", f"{source}: {len(errors)} line(s) not done")
+        case = case.with_event(
+            now, "command_refused", f"{source}: {len(errors)} line(s) not done", by=by
+        )
     view = internal_view(case, cal, st, today_of(now))
     answer = notice(
         case.reference,
@@ -629,7 +633,15 @@ def on_command_mail(
     msg = read.message
     parsed = parse_commands(msg.body_text, st.commands)
     outcome = run_commands(
-        case, parsed.commands, parsed.errors, now, cal, st, source=f"uid {msg.uid}", others=others
+        case,
+        parsed.commands,
+        parsed.errors,
+        now,
+        cal,
+        st,
+        source=f"uid {msg.uid}",
+        others=others,
+        by=msg.from_addr,
     )
     reply = replace(
         outcome.messages[-1],

@@ -21,7 +21,16 @@ from .models import REFERRAL_FIELDS, Agency, Case, InboundMessage, OutboundMessa
 from .reading import ReadMessage
 from .screening import looked_after_death, screen
 from .settings import Settings
-from .views import base_context, internal_view, notice, reply_headers
+from .sin_draft import needs_sin_draft, sin_draft
+from .views import (
+    base_context,
+    internal_view,
+    notice,
+    person_name,
+    reply_headers,
+    salutation,
+    without_file_names,
+)
 from .workdays import WorkingCalendar, format_date
 
 FIELD_NAMES = {
@@ -110,6 +119,7 @@ def intake(
     view = internal_view(case, cal, st, today_of(now))
     dl = case_deadlines(case, cal, st.timescales)
     if msg.from_addr:
+        greeting = salutation(_sender_name(msg, referral))
         if status == "referral_received":
             messages.append(
                 OutboundMessage(
@@ -119,6 +129,7 @@ def intake(
                     subject="Referral received",
                     context={
                         **base_context(case, st),
+                        "salutation": greeting,
                         "received_on": format_date(received_on),
                         "decision_due": format_date(dl.rapid_review.due) if dl.rapid_review else "",
                     },
@@ -134,7 +145,15 @@ def intake(
                     template="triage_reply",
                     to=(msg.from_addr,),
                     subject="Referral received: we could not read it all",
-                    context={**base_context(case, st), "problems": list(triage)},
+                    context={
+                        **base_context(case, st),
+                        "salutation": greeting,
+                        # Issue 10 finding 7: people name files after the child, so the sender
+                        # (whose From: may be forged) is told "the attached PDF", never its name.
+                        "problems": without_file_names(
+                            triage, ((d.attachment.filename, d.kind) for d in read.documents)
+                        ),
+                    },
                     case_ref=reference,
                     auto_submitted="auto-replied",
                     **reply_headers(msg),
@@ -146,7 +165,15 @@ def intake(
             f"{reference}:notice:new",
             "new_referral" if status == "referral_received" else "triage_notice",
             "New referral" if status == "referral_received" else "Referral needs triage",
-            {**view, "source": reading.source, "sender": msg.from_addr},
+            {
+                **view,
+                "source": reading.source,
+                "sender": msg.from_addr,
+                # SPEC 6a: while no SIN date is recorded, the notification's answers to paste.
+                "sin_draft": sin_draft(case, dl, partnership=st.partnership_name)
+                if needs_sin_draft(dl)
+                else None,
+            },
             st,
         )
     )
@@ -198,6 +225,15 @@ def ambiguous_sender(msg: InboundMessage, st: Settings) -> Outcome:
         internal=True,
     )
     return Outcome("triage", "ambiguous_sender", None, (message,), "ambiguous sender: triage")
+
+
+def _sender_name(msg: InboundMessage, referral: dict[str, Any]) -> str:
+    """Whom a reply to the sender greets: the form's referrer when the form gives this very address."""
+    email = str(referral.get("referrer_email") or "").strip().lower()
+    name = person_name(str(referral.get("referrer_name") or ""))
+    if name and email == msg.from_addr:
+        return name
+    return person_name(msg.from_name)
 
 
 def no_address_notice(

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from .pack import Pack
 
 Status = Literal[
     "needs_triage", "referral_received", "rapid_review", "cspr", "learning_review", "closed"
@@ -140,13 +143,19 @@ class DocumentRequest:
 
     ``kind`` "scoping" is the Initial Scoping template, pre-filled with the case reference and the agency
     and carrying both embedded, so that a return is matched whatever address it comes back from (SPEC 4).
+    ``kind`` "pack" is the Rapid Review pack (SPEC 6a): ``pack`` holds it, built by ``core.pack.pack_for``;
+    the adapter only lays it out as a .docx.
+    ``identifiers`` (referral keys and values: the child's name, date of birth, address, NHS number) are
+    typed in too; only for a trusted agency (SPEC 5), else empty.
     """
 
-    kind: Literal["scoping"]
+    kind: Literal["scoping", "pack"]
     filename: str
     reference: str
     agency: str
     partnership: str
+    pack: Pack | None = None
+    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,9 @@ class OutboundMessage:
     """A message the core decided to send. The outbox renders it from ``templates/<template>.txt|.html``.
 
     ``key`` makes it idempotent: the outbox never sends two messages with the same key.
-    ``internal`` is True only for mail to the coordinators; only internal mail may name the child.
+    ``internal`` is True only for mail to the coordinators; only internal mail may name the child, but
+    for ``names_child``: the core put the child's identifiers in it for a trusted agency (SPEC 5), which the
+    outbox checks again, address by address, and tags for encryption.
     """
 
     key: str
@@ -170,6 +181,7 @@ class OutboundMessage:
     internal: bool = False
     attachments: tuple[OutAttachment, ...] = ()
     documents: tuple[DocumentRequest, ...] = ()  # built and attached by the outbox when rendering
+    names_child: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,13 +189,17 @@ class Event:
     at: datetime  # timezone-aware
     kind: str
     detail: str = ""
+    by: str = ""  # who did it, for the audit: a coordinator's address, or "cli:USER"
 
     def to_dict(self) -> dict[str, str]:
-        return {"at": self.at.isoformat(), "kind": self.kind, "detail": self.detail}
+        out = {"at": self.at.isoformat(), "kind": self.kind, "detail": self.detail}
+        if self.by:
+            out["by"] = self.by
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
-        return cls(datetime.fromisoformat(d["at"]), d["kind"], d.get("detail", ""))
+        return cls(datetime.fromisoformat(d["at"]), d["kind"], d.get("detail", ""), d.get("by", ""))
 
 
 # The dates of an agency and a case: ISO strings in JSON, dates in Python.
@@ -288,8 +304,8 @@ class Case:
     # Keys of every notice, chaser and reply already sent on this case: each is sent once.
     sent_keys: tuple[str, ...] = ()
 
-    def with_event(self, at: datetime, kind: str, detail: str = "") -> Case:
-        return replace(self, events=(*self.events, Event(at, kind, detail)))
+    def with_event(self, at: datetime, kind: str, detail: str = "", by: str = "") -> Case:
+        return replace(self, events=(*self.events, Event(at, kind, detail, by)))
 
     def has_sent(self, key: str) -> bool:
         return key in self.sent_keys

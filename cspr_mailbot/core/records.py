@@ -34,6 +34,19 @@ class LedgerEntry:
         """The entry once the message has been moved to its folder."""
         return replace(self, moved=True)
 
+    def forgotten(self) -> LedgerEntry:
+        """What is kept once its case is purged: the hash of its bytes (a redelivered original is
+        known again and filed, not made a new case), its folder, and nothing of the case."""
+        return replace(
+            self,
+            message_id=None,
+            fingerprint=None,
+            uid="",
+            outcome="purged",
+            case_reference=None,
+            error=None,
+        )
+
 
 @dataclass(frozen=True)
 class OutboxRecord:

@@ -1,30 +1,53 @@
 """The schedule (SPEC 5): chasers to agencies and deadline notices to the coordinators, each sent once.
 
 ``clocks.due_reminders`` says what has fallen due; this module writes the messages and marks them sent
-on the case, so that running again (or after a restart) sends nothing twice.
+on the case, so that running again (or after a restart) sends nothing twice. Scheduled mail goes only in
+working hours (``in_working_hours``): on a working day from ``send_from`` to the cut-off; what falls due
+outside them waits. Mail caused by a message or a command never passes through here: it goes at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
-from .agencies import match_agency, norm, scoping_document
+from .agencies import match_agency, norm, scoping_chaser
 from .clocks import Reminder, due_reminders
 from .deadlines import case_dates, today_of
 from .models import Case, OutboundMessage
 from .settings import Settings
-from .views import base_context, internal_view, notice
-from .workdays import WorkingCalendar, format_date
+from .views import internal_view, notice
+from .workdays import LONDON, WorkingCalendar, format_date
+
+DEFAULT_SEND_FROM = time(8, 0)  # [calendar] send_from
+
+
+def in_working_hours(
+    now: datetime, cal: WorkingCalendar, send_from: time = DEFAULT_SEND_FROM
+) -> bool:
+    """True on a working day (London) from ``send_from`` up to, not including, the cut-off (SPEC 5)."""
+    local = now.astimezone(LONDON)
+    at = local.time().replace(tzinfo=None)
+    return cal.is_working_day(local.date()) and send_from <= at < cal.cutoff
 
 
 def due_messages(
-    case: Case, now: datetime, cal: WorkingCalendar, st: Settings
+    case: Case,
+    now: datetime,
+    cal: WorkingCalendar,
+    st: Settings,
+    *,
+    send_from: time = DEFAULT_SEND_FROM,
 ) -> tuple[Case, list[OutboundMessage]]:
-    """Chasers and deadline notices that fall due by ``now`` and were not sent before; marks them sent."""
+    """Chasers and deadline notices that fall due by ``now`` and were not sent before; marks them sent.
+
+    Outside working hours nothing is due: the same reminders are found at the next ``send_from``.
+    """
     today = today_of(now)
-    if not cal.is_working_day(today) or case.status == "needs_triage" and not case.referral:
+    if not in_working_hours(now, cal, send_from):
+        return case, []
+    if case.status == "needs_triage" and not case.referral:
         return case, []
     messages: list[OutboundMessage] = []
     view: dict[str, Any] | None = None
@@ -71,20 +94,13 @@ def _chaser(
     index = match_agency(case, (reminder.agency,), "")
     if index is None or not case.agencies[index].email:
         return None
-    agency = case.agencies[index]
-    return OutboundMessage(
+    return scoping_chaser(
+        case,
+        case.agencies[index],
+        st,
         key=key,
-        template="scoping_chaser",
-        to=(agency.email or "",),
-        cc=st.coordinators if reminder.copy_coordinators else (),
-        subject="Initial Scoping return: reminder",
-        context={
-            **base_context(case, st),
-            "agency": agency.name,
-            "due": format_date(reminder.deadline),
-            "overdue": reminder.on > reminder.deadline,
-            "label": reminder.label,
-        },
-        case_ref=case.reference,
-        documents=(scoping_document(case, agency, st),),
+        due=reminder.deadline,
+        overdue=reminder.on > reminder.deadline,
+        label=reminder.label,
+        copy_coordinators=reminder.copy_coordinators,
     )

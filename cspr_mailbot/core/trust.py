@@ -1,153 +1,60 @@
-"""Whether a message's ``From:`` can be believed (SPEC 3 "Trusting a sender", SPEC 9 ``[security]``).
+"""Which addresses may be told who the child is (SPEC 5): a trusted agency's, decided from the config alone.
 
-The mail server, not the bot, can tell a forged ``From:`` from a real one; this module reads what the
-server wrote, under the configured ``sender_check``, and says verified or not, and why:
-
-- ``exchange-internal``: every ``X-MS-Exchange-Organization-AuthAs`` header says ``Internal``
-  (Exchange Online strips it from mail arriving from outside and writes ``Anonymous`` there);
-- ``authentication-results``: the RFC 8601 ``Authentication-Results`` headers added by the
-  configured ``authserv_id``, and only those (read with the ``authres`` library), say ``dmarc=pass``
-  for the ``From:`` domain, or ``dkim=pass`` with a ``header.d`` aligned to it (relaxed alignment:
-  the same organisational domain, from the Public Suffix List via ``publicsuffixlist``); a trusted
-  header that says ``dmarc=fail`` for that domain outweighs any pass (a forged header the server
-  left in place cannot outvote the server's own);
-- ``none``: no check (the embedded default, warned at every start).
-
-Pure: the headers in, a ``Trust`` out.
+An address is trusted when it is the address of a ``[[agencies]]`` entry marked ``secure = true``, or when
+its domain is one of ``[privacy] trusted_domains`` or a subdomain of one (``mail.nhs.net`` under
+``nhs.net``; ``evilnhs.net`` is not). Nothing a message says (a display name, an ``agency:`` command)
+makes an address trusted: only the config does, and it is asked afresh each time a message is written.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, Literal, get_args
 
-import authres
-from publicsuffixlist import PublicSuffixList
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
-from .models import InboundMessage
 
-SenderCheck = Literal["exchange-internal", "authentication-results", "none"]
-SENDER_CHECKS: tuple[SenderCheck, ...] = get_args(SenderCheck)
+def is_domain(text: str) -> bool:
+    """``text`` is a domain name with at least two labels (``nhs.net``), lower case."""
+    return bool(_DOMAIN.match(text))
 
-AUTHAS_HEADER = "x-ms-exchange-organization-authas"
-AUTHRES_HEADER = "authentication-results"
-MAX_AUTHRES_HEADERS = 50  # a message with more is hostile: the rest are not read
-MAX_AUTHRES_CHARS = 4000  # one header longer than this is not read
 
-_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}\.)*[a-z0-9-]{1,63}$")
+def domain_of(address: str) -> str | None:
+    """The domain of a bare address, lower case; None unless it is one plain ``local@domain``."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    domain = domain.rstrip(".")
+    if not at or not local or "@" in local or not is_domain(domain):
+        return None
+    return domain
+
+
+def in_domain(domain: str, trusted: str) -> bool:
+    """``domain`` is ``trusted`` or a subdomain of it, label by label."""
+    return domain == trusted or domain.endswith("." + trusted)
 
 
 @dataclass(frozen=True)
 class Trust:
-    """What the sender check said of a message: verified or not, and why (for the case's log)."""
+    """The config's trusted domains and the addresses of its secure agencies."""
 
-    verified: bool
-    reason: str
+    domains: tuple[str, ...] = ()
+    addresses: frozenset[str] = frozenset()
 
-
-def check_sender(msg: InboundMessage, check: SenderCheck, authserv_id: str = "") -> Trust:
-    """Whether ``msg``'s ``From:`` address is proven by the mail server, under ``check``."""
-    if msg.sender_ambiguous or not msg.from_addr:
-        return Trust(False, "no single sender address in From:")
-    if check == "none":
-        return Trust(True, "no sender check configured ([security] sender_check = none)")
-    if check == "exchange-internal":
-        return _exchange_internal(msg)
-    return _authentication_results(msg, authserv_id)
-
-
-def _values(msg: InboundMessage, name: str) -> list[str]:
-    return [value for key, value in msg.headers if key == name]
-
-
-def _exchange_internal(msg: InboundMessage) -> Trust:
-    values = [v.strip().lower() for v in _values(msg, AUTHAS_HEADER)]
-    if not values:
-        return Trust(
-            False, "no X-MS-Exchange-Organization-AuthAs header (not from inside Exchange)"
+    @classmethod
+    def of(cls, domains: Iterable[str], secure_addresses: Iterable[str | None]) -> Trust:
+        return cls(
+            tuple(d.strip().lower().rstrip(".") for d in domains if d.strip()),
+            frozenset(a.strip().lower() for a in secure_addresses if a and a.strip()),
         )
-    if any(v != "internal" for v in values):
-        shown = ", ".join(sorted(set(values)))[:80]
-        return Trust(False, f"X-MS-Exchange-Organization-AuthAs is {shown}, not Internal")
-    return Trust(True, "X-MS-Exchange-Organization-AuthAs: Internal")
 
-
-def organisational_domain(domain: str) -> str:
-    """The registrable domain of ``domain`` (``a.b.example.gov.uk`` -> ``example.gov.uk``), by the
-    Public Suffix List; a public suffix itself, or a name the list does not know, is its own."""
-    domain = domain.strip().rstrip(".").lower()
-    found = _psl().privatesuffix(domain)
-    return str(found) if found else domain
-
-
-def aligned(domain: str, from_domain: str) -> bool:
-    """DMARC's relaxed alignment: the two names have the same organisational domain."""
-    a, b = domain.strip().rstrip(".").lower(), from_domain.strip().rstrip(".").lower()
-    if not a or not b or not _DOMAIN.match(a) or not _DOMAIN.match(b):
-        return False
-    return a == b or organisational_domain(a) == organisational_domain(b)
-
-
-@cache
-def _psl() -> PublicSuffixList:
-    return PublicSuffixList()
-
-
-@dataclass(frozen=True)
-class _Result:
-    method: str
-    result: str
-    props: dict[str, str]  # "header.d" -> "example.gov.uk"
-
-
-def _parse(value: str) -> tuple[str, list[_Result]] | None:
-    """One header's authserv-id and results, or None when it does not parse (RFC 8601)."""
-    if len(value) > MAX_AUTHRES_CHARS:
-        return None
-    try:
-        header: Any = authres.AuthenticationResultsHeader.parse_value(value)
-    except Exception:  # noqa: BLE001 - authres raises its own SyntaxError and others on junk
-        return None
-    results = []
-    for r in header.results:
-        props = {
-            f"{p.type}.{p.name}".lower(): str(p.value or "").strip().lower() for p in r.properties
-        }
-        results.append(_Result(str(r.method).lower(), str(r.result).lower(), props))
-    return str(header.authserv_id or "").strip().lower(), results
-
-
-def _authentication_results(msg: InboundMessage, authserv_id: str) -> Trust:
-    want = authserv_id.strip().lower()
-    from_domain = msg.from_addr.rpartition("@")[2]
-    trusted: list[_Result] = []
-    others = 0
-    for value in _values(msg, AUTHRES_HEADER)[:MAX_AUTHRES_HEADERS]:
-        parsed = _parse(value)
-        if parsed is None:
-            continue
-        ident, results = parsed
-        if want and ident == want:
-            trusted.extend(results)
-        else:
-            others += 1
-    if not trusted:
-        extra = f" ({others} from other servers, not counted)" if others else ""
-        return Trust(False, f"no Authentication-Results from {authserv_id}{extra}")
-    dmarc = {
-        r.result
-        for r in trusted
-        if r.method == "dmarc" and r.props.get("header.from", from_domain) == from_domain
-    }
-    if "fail" in dmarc:
-        return Trust(False, f"{authserv_id} says dmarc=fail for {from_domain}")
-    if "pass" in dmarc:
-        return Trust(True, f"{authserv_id} says dmarc=pass for {from_domain}")
-    for r in trusted:
-        d = r.props.get("header.d", "")
-        if r.method == "dkim" and r.result == "pass" and aligned(d, from_domain):
-            return Trust(True, f"{authserv_id} says dkim=pass for {d}, aligned with {from_domain}")
-    summary = ", ".join(f"{r.method}={r.result}" for r in trusted)[:200]
-    return Trust(False, f"{authserv_id} gives no pass for {from_domain} ({summary})")
+    def trusts(self, address: str | None) -> bool:
+        """May ``address`` (a bare address) be sent the child's name, date of birth and address?"""
+        if not address:
+            return False
+        domain = domain_of(address)
+        if domain is None:
+            return False
+        if address.strip().lower() in self.addresses:
+            return True
+        return any(in_domain(domain, d) for d in self.domains)

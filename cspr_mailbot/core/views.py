@@ -1,11 +1,15 @@
 """What the templates see: the contexts and headers of the messages the workflow sends.
 
-Only ``internal_view`` (for the coordinators) may name the child; ``base_context`` is what every message
-may say. Dates here are written for people (``Mon 4 Jan 2027``).
+Only ``internal_view`` (for the coordinators) and ``child_shown`` (for a trusted agency, SPEC 5) may name
+the child; ``base_context`` is what every message may say. Nothing here repeats an attachment's file name
+to anyone outside the coordinators (people name files after the child). Dates here are written for people
+(``Mon 4 Jan 2027``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -57,6 +61,114 @@ def base_context(case: Case, st: Settings) -> dict[str, Any]:
         "phone": st.phone,
         "mailbox": st.mailbox,
     }
+
+
+# The referral keys that tell a trusted agency who the child is (SPEC 4, 5), in the template's order.
+IDENTIFIER_KEYS: tuple[str, ...] = (
+    "child_name",
+    "child_dob",
+    "child_address",
+    "child_postcode",
+    "child_nhs_number",
+)
+
+
+def child_identifiers(case: Case) -> tuple[tuple[str, str], ...]:
+    """The child's identifiers from the referral (those it gives), for a trusted agency's template."""
+    out = []
+    for key in IDENTIFIER_KEYS:
+        value = case.referral.get(key)
+        if isinstance(value, str | int) and str(value).strip():
+            out.append((key, str(value).strip()))
+    return tuple(out)
+
+
+def child_shown(case: Case) -> dict[str, str]:
+    """The child's identifiers as a trusted agency's request shows them: name, dob, address, NHS number."""
+    ids = dict(child_identifiers(case))
+    address = ids.get("child_address", "")
+    postcode = ids.get("child_postcode", "")
+    if postcode and postcode.replace(" ", "").upper() not in address.replace(" ", "").upper():
+        address = f"{address}, {postcode}" if address else postcode
+    return {
+        "name": ids.get("child_name", ""),
+        "dob": _dob_shown(ids.get("child_dob", "")),
+        "address": " ".join(address.split()),
+        "nhs_number": ids.get("child_nhs_number", ""),
+    }
+
+
+def salutation(name: str | None, team: str | None = None) -> str:
+    """``Dear <the person>,``, else ``Dear <agency> team,``, else ``Dear colleague,``."""
+    person = person_name(name)
+    if person:
+        return f"Dear {person},"
+    if team and team.strip():
+        return f"Dear {' '.join(team.split())} team,"
+    return "Dear colleague,"
+
+
+def person_name(display: str | None) -> str:
+    """A display name as a person's name: ``Smith, Jane (Dudley MBC)`` is ``Jane Smith``; "" if none.
+
+    A display name that holds an address, or nothing that reads as a name, gives "".
+    """
+    text = re.sub(r"\([^)]*\)|\[[^]]*\]", " ", display or "")
+    if "@" in text or any(not ch.isprintable() for ch in text):
+        return ""
+    last, comma, first = text.partition(",")
+    if comma and first.strip() and "," not in first:
+        text = f"{first} {last}"
+    words = text.split()
+    if not words or not any(ch.isalpha() for ch in text) or len(words) > 6:
+        return ""
+    return " ".join(words)
+
+
+_KIND_WORDS = {
+    "pdf": "PDF",
+    "doc": "Word document (.doc)",
+    "docx": "Word document",
+    "encrypted_office": "Word document",
+    "zip": "file",
+    "image": "image",
+}
+
+
+def describe_attachments(files: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """For each attachment (file name, kind), how outside mail names it: ``the attached PDF``.
+
+    Two of the same kind are told apart by their place in the message, never by their names.
+    """
+    files = list(files)
+    words = [_KIND_WORDS.get(kind, "file") for _, kind in files]
+    out: dict[str, str] = {}
+    for i, (name, _kind) in enumerate(files):
+        what = f"the attached {words[i]}"
+        if words.count(words[i]) > 1:
+            what += f" (attachment {i + 1})"
+        out.setdefault(name, what)
+    return out
+
+
+def without_file_names(texts: Iterable[str], files: Iterable[tuple[str, str]]) -> list[str]:
+    """``texts`` with every attachment's file name replaced by what it is (``the attached PDF``)."""
+    described = describe_attachments(files)
+    names = sorted((n for n in described if n), key=len, reverse=True)
+    out = []
+    for text in texts:
+        for name in names:
+            what = described[name].replace("\\", "\\\\")  # a replacement, not a pattern
+            text = re.sub(rf"(?:\bthe file )?{re.escape(name)}", what, text, flags=re.IGNORECASE)
+        out.append(text[:1].upper() + text[1:])
+    return out
+
+
+def _dob_shown(value: str) -> str:
+    try:
+        return _shown_iso(value)
+    except ValueError:  # a date the reader could not make ISO: shown as given
+        return value
 
 
 def _shown(d: date | None) -> str:

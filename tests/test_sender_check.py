@@ -10,7 +10,7 @@ import pytest
 
 from cspr_mailbot.core.message import parse_message
 from cspr_mailbot.core.models import InboundMessage
-from cspr_mailbot.core.trust import aligned, check_sender, organisational_domain
+from cspr_mailbot.core.sender_check import aligned, check_sender, organisational_domain
 
 COORD = "coordinator@example.gov.uk"
 AUTHSERV = "mx.example.gov.uk"
