@@ -3,10 +3,11 @@ anything else people write.
 
 A bounce of a message we sent goes on its case. A completed scoping template records that agency's
 return only when it comes from the agency's address or mail domain, or answers a message we sent the
-agency; any other is held on the case until a coordinator's ``accept return: AGENCY``. A command from
-a coordinator address that fails the sender check is filed on the case, not carried out, and the
-coordinators are told. Mail whose sender is ambiguous is filed in triage, unanswered. Other mail is
-kept on the case and shown to the coordinators.
+agency; any other is held on the case until a coordinator's ``accept return: AGENCY``. A referral form
+on a case in triage completes it (``intake.complete``). A command from a coordinator address that
+fails the sender check is filed on the case, not carried out, and the coordinators are told. Mail
+whose sender is ambiguous is filed in triage, unanswered. Other mail is kept on the case and shown
+to the coordinators.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from . import intake
 from .agencies import match_agency
 from .classify import Classification
 from .commands import parse_commands
@@ -123,9 +125,17 @@ def on_correspondence(
     cal: WorkingCalendar,
     st: Settings,
 ) -> Outcome:
-    """Mail on a case: a completed scoping template records a return (or is held); anything else
-    is kept and shown."""
+    """Mail on a case: a completed scoping template records a return (or is held until accepted);
+    anything else is kept and shown.
+
+    On a case in triage, a referral form (the referrer answering the triage reply) completes the case
+    and is never taken as a scoping return.
+    """
     msg = read.message
+    if case.status == "needs_triage" and not msg.sender_ambiguous:
+        completed = intake.complete(read, case, now, cal, st, "; ".join(cls.reasons))
+        if completed is not None:
+            return completed
     today = today_of(now)
     messages: list[OutboundMessage] = []
     returned: list[str] = []

@@ -36,7 +36,8 @@ def decide(
 
     ``references``: the next free case reference of each year the message may be received in
     (``reference_years``), looked up by the app; a new case takes its year's.
-    ``others``: for a command mail, the cases its commands name (``handlers.command_references``).
+    ``others``: for a command mail, the cases its commands name (``handlers.command_references``);
+    for a new referral, the open cases about its child (``intake.lookup_keys``).
     """
     if cls.kind == "automatic":
         return correspondence.on_automatic(read, cls, case, now, st)
@@ -45,7 +46,7 @@ def decide(
     if cls.kind == "command" and case is None:
         return handlers.on_command_without_case(read, now, st)
     if case is None:
-        return intake.intake(read, cls, now, cal, st, references.__getitem__)
+        return intake.intake(read, cls, now, cal, st, references.__getitem__, others)
     if cls.kind == "command":
         return handlers.on_command_mail(read, cls, case, now, cal, st, others)
     return correspondence.on_correspondence(read, cls, case, now, cal, st)
