@@ -302,6 +302,9 @@ username = "{user}"
 password_env = "{PASSWORD_ENV}"
 poll_seconds = 60
 
+[security]
+sender_check = "none"
+
 [smtp]
 host = "127.0.0.1"
 port = {smtp_port}

@@ -348,13 +348,16 @@ class App:
             coordinators=frozenset(self.cfg.partnership.coordinators),
             reference_prefix=self.cfg.partnership.reference_prefix,
             commands=self.settings.commands,
+            sender_check=self.cfg.security.sender_check,
+            authserv_id=self.cfg.security.authserv_id,
         )
         wanted = lookups(read, ctx)
         sent = {
             mid: ref for mid in wanted.message_ids if (ref := self.store.case_for_message_id(mid))
         }
+        sent_to = {mid: self.store.recipients_of_message_id(mid) for mid in sent}
         cases = frozenset(ref for ref in wanted.references if txn.get_case(ref) is not None)
-        return replace(ctx, cases=cases, sent=sent)
+        return replace(ctx, cases=cases, sent=sent, sent_to=sent_to)
 
     @staticmethod
     def _load(txn: Txn, ref: str | None) -> Case | None:
@@ -464,7 +467,8 @@ class App:
                 )
             )
             if added:
-                txn.index_message_id(rendered.message_id, om.case_ref or "")
+                recipients = tuple(a for _, a in getaddresses([*om.to, *om.cc]) if a)
+                txn.index_message_id(rendered.message_id, om.case_ref or "", recipients)
                 queued.append(om)
         return queued
 

@@ -221,6 +221,11 @@ def case_json(case: Case, cfg: Config, undelivered: Sequence[OutboxRecord] = ())
         "triage_reasons": list(case.triage_reasons),
         "linked_cases": raw["linked_cases"],
         "duplicate_of": raw["duplicate_of"],
+        # Returns awaiting ``accept return:`` (SPEC 3): who sent them and for which agency.
+        "held_returns": [
+            {"agency": h.agency_name, "from": h.from_addr, "received_at": h.received_at.isoformat()}
+            for h in case.held_returns
+        ],
         "decision": case.decision,
         **{
             key: raw[key]
@@ -253,6 +258,15 @@ def _warn_holidays(cfg: Config) -> None:
     if not cal.covers(date.today() + timedelta(days=365)):
         logger.warning(
             "the bank holiday data does not cover the next 12 months: update the holidays package"
+        )
+
+
+def _warn_sender_check(cfg: Config) -> None:
+    """SPEC 9: with no sender check, anyone who can write ``From:`` can steer a case. Said at every start."""
+    if cfg.security.sender_check == "none":
+        logger.warning(
+            "[security] sender_check is none: a forged From: a coordinator is obeyed; set it to "
+            "exchange-internal or authentication-results"
         )
 
 
@@ -297,6 +311,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from .wiring import build_app, open_store
 
     _warn_holidays(cfg)
+    _warn_sender_check(cfg)
     logger.info(
         "cspr-mailbot %s starting: config %s; reading %s; sending by %s",
         __version__,
@@ -618,6 +633,7 @@ def cmd_pack(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     _warn_holidays(cfg)
+    _warn_sender_check(cfg)
     source, sending = mail_source(cfg), sending_path(cfg)
     print(f"config OK: {cfg.source_path or '(built-in default)'}")
     print(f"  mailbox {cfg.partnership.mailbox}; reading {source}; sending {sending}")

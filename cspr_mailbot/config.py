@@ -16,6 +16,7 @@ from typing import Any
 from .core.attachments import Limits
 from .core.clocks import Timescales
 from .core.commands import DEFAULT_GRAMMAR, CommandsConfigError, Grammar
+from .core.sender_check import SENDER_CHECKS, SenderCheck
 from .core.trust import Trust, is_domain
 from .errors import ConfigError
 
@@ -96,6 +97,14 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Security:
+    """``[security]``: what proves a ``From:`` (SPEC 3 "Trusting a sender", core/trust.py)."""
+
+    sender_check: SenderCheck = "none"  # the embedded default (Maildir, demo); required with [imap]
+    authserv_id: str = ""  # for authentication-results: the receiving server's authserv-id
+
+
+@dataclass(frozen=True)
 class AgencyEntry:
     name: str
     email: str | None
@@ -141,6 +150,7 @@ class Config:
     commands: Grammar = DEFAULT_GRAMMAR  # data/commands.toml plus [commands]
     forms: FormFiles = FormFiles()
     oauth2: OAuth2 | None = None
+    security: Security = Security()
     health: Health = Health()
     log_level: str | None = None  # [logging] level; None: the command's default
     privacy: Privacy = Privacy()
@@ -518,6 +528,38 @@ def _date(sec: _Section, key: str, text: str) -> date:
         raise ConfigError(sec.key(key), f"{text!r} is not a date like 2026-12-29") from None
 
 
+_AUTHSERV_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})$")
+
+
+def _security_section(sec: _Section | None, *, imap: bool) -> Security:
+    """``[security]``: required with [imap] (a real mailbox must say what proves a sender)."""
+    if sec is None:
+        if imap:
+            raise ConfigError(
+                "security.sender_check",
+                "is required with [imap]: exchange-internal, authentication-results or none",
+            )
+        return Security()
+    text = sec.string("sender_check", ... if imap else "none")
+    check = next((c for c in SENDER_CHECKS if c == text), None)
+    if check is None:
+        raise ConfigError(
+            sec.key("sender_check"),
+            f"must be exchange-internal, authentication-results or none, not {text!r}",
+        )
+    authserv_id: str = sec.string("authserv_id", "").strip()
+    if check == "authentication-results" and not authserv_id:
+        raise ConfigError(
+            sec.key("authserv_id"),
+            "is required with sender_check = authentication-results: the authserv-id your "
+            "receiving server writes first in its Authentication-Results headers",
+        )
+    if authserv_id and not _AUTHSERV_ID.match(authserv_id):
+        raise ConfigError(sec.key("authserv_id"), f"{authserv_id!r} is not a server name")
+    sec.refuse_unknown()
+    return Security(sender_check=check, authserv_id=authserv_id)
+
+
 def _month_day(sec: _Section, key: str, text: str) -> tuple[int, int]:
     """``"04-01"`` -> (4, 1): a day every year has (so not 29 February)."""
     try:
@@ -754,6 +796,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Config:
         send_from=send_from,
         year_start=year_start,
         privacy=privacy,
+        security=_security_section(top.sub("security"), imap=imap is not None),
     )
     top.refuse_unknown()
     return config

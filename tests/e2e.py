@@ -167,10 +167,19 @@ class Bot:
         return json.loads(self.cli(*args).stdout)
 
 
-def make_bot(tmp_path: Path, dovecot: DovecotServer, smtp: SmtpServer, extra_toml: str = "") -> Bot:
+def make_bot(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp: SmtpServer,
+    extra_toml: str = "",
+    *,
+    security: str = 'sender_check = "none"',
+) -> Bot:
     """Write ``tmp_path/config.toml`` for the fixtures (plain IMAP and SMTP on 127.0.0.1).
 
     ``extra_toml`` is appended as is: more tables such as ``[digest]`` or more ``[[agencies]]``.
+    ``security`` is the body of ``[security]``, required with ``[imap]`` (SPEC 9): no sender check
+    unless a test asks for one (the fixtures' mail carries no server's verdict).
     """
     config = tmp_path / "config.toml"
     config.write_text(
@@ -185,6 +194,9 @@ port = {dovecot.port}
 security = "none"
 username = "{dovecot.user}"
 password_env = "{PASSWORD_ENV}"
+
+[security]
+{security}
 
 [smtp]
 host = "{smtp.host}"

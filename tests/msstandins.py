@@ -526,6 +526,9 @@ username = "{dovecot.user}"
 auth = "{imap_auth}"
 {imap_secret}
 
+[security]
+sender_check = "none"
+
 {sending}
 {oauth_toml(ms)}
 [store]

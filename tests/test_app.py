@@ -225,6 +225,8 @@ port = {dovecot.port}
 security = "none"
 username = "{dovecot.user}"
 password = "{dovecot.password}"
+[security]
+sender_check = "none"
 """
     )
     run_pass(tmp_path, london(2026, 11, 30))
@@ -306,6 +308,8 @@ security = "ssl"
 username = "{dovecot.user}"
 password_env = "TEST_IMAP_PW"
 cafile = "{dovecot.cafile}"
+[security]
+sender_check = "none"
 [smtp]
 host = "localhost"
 port = {smtp.port}

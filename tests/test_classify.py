@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -164,6 +165,108 @@ def test_unknown_reference_is_a_new_referral() -> None:
     raw = mail("").replace(b"Subject: Referral", b"Subject: [DSPP-2026-0999] Referral")
     assert classify_read(parse_message(raw, "1")).kind == "referral"
     assert classify_read(parse_message(mail("", sender=COORD), "1")).kind == "referral"
+
+
+# -- the sender check on coordinator commands (SPEC 3 "Trusting a sender") --------------------------
+
+
+def classify_with(msg: InboundMessage, **security: str) -> Classification:
+    """``classify`` as the wiring calls it, with a ``[security]`` setting and SENT_TO looked up."""
+    read = read_message(msg, ST)
+    base = Context(
+        mailbox=MAILBOX,
+        coordinators=frozenset({COORD}),
+        reference_prefix="DSPP",
+        **security,  # type: ignore[arg-type]
+    )
+    wanted = lookups(read, base)
+    return classify(
+        read,
+        replace(
+            base,
+            cases=frozenset(r for r in wanted.references if r in CASES),
+            sent={m: SENT[m] for m in wanted.message_ids if m in SENT},
+            sent_to={m: SENT_TO[m] for m in wanted.message_ids if m in SENT_TO},
+        ),
+    )
+
+
+SENT_TO = {"<sent-1@example.gov.uk>": ("pvp@example.police.uk",)}
+
+
+def command_mail(headers: str, body: str = "decision: no review\r\n") -> InboundMessage:
+    raw = mail(headers, body=body, sender=COORD).replace(
+        b"Subject: Referral", b"Subject: Re: [DSPP-2026-0007]"
+    )
+    return parse_message(raw, "1")
+
+
+@pytest.mark.parametrize(
+    ("security", "headers"),
+    [
+        ({"sender_check": "exchange-internal"}, ""),
+        ({"sender_check": "exchange-internal"}, "X-MS-Exchange-Organization-AuthAs: Anonymous\r\n"),
+        (
+            {"sender_check": "authentication-results", "authserv_id": "mx.example.gov.uk"},
+            "Return-Path: <attacker@evil.example>\r\n"
+            "Authentication-Results: mx.example.gov.uk; spf=fail; dkim=none; dmarc=fail\r\n",
+        ),
+        (
+            {"sender_check": "authentication-results", "authserv_id": "mx.example.gov.uk"},
+            "Authentication-Results: mx.evil.example; dmarc=pass header.from=example.gov.uk\r\n",
+        ),
+    ],
+)
+def test_a_command_that_fails_the_sender_check_is_unverified(
+    security: dict[str, str], headers: str
+) -> None:
+    result = classify_with(command_mail(headers), **security)
+    assert (result.kind, result.case_ref) == ("unverified_command", "DSPP-2026-0007")
+    assert result.trust is not None and not result.trust.verified
+    assert "not verified" in result.reasons[0]
+    # Naming no known case, it is still not a command to answer.
+    raw = mail(headers, body="close\r\n", sender=COORD)
+    assert classify_with(parse_message(raw, "2"), **security).kind == "unverified_command"
+
+
+@pytest.mark.parametrize(
+    ("security", "headers"),
+    [
+        ({}, ""),  # the embedded default: no check
+        ({"sender_check": "exchange-internal"}, "X-MS-Exchange-Organization-AuthAs: Internal\r\n"),
+        (
+            {"sender_check": "authentication-results", "authserv_id": "mx.example.gov.uk"},
+            "Authentication-Results: mx.example.gov.uk; dkim=pass header.d=example.gov.uk; "
+            "dmarc=pass header.from=example.gov.uk\r\n",
+        ),
+    ],
+)
+def test_a_verified_command_is_a_command(security: dict[str, str], headers: str) -> None:
+    result = classify_with(command_mail(headers), **security)
+    assert (result.kind, result.case_ref) == ("command", "DSPP-2026-0007")
+    assert result.trust is not None and result.trust.verified
+
+
+def test_prose_from_a_coordinator_address_is_correspondence_whatever_the_check() -> None:
+    msg = command_mail("", body="Thanks, I will call the school.\r\n")
+    assert classify_with(msg, sender_check="exchange-internal").kind == "correspondence"
+
+
+def test_an_ambiguous_sender_is_never_a_coordinator() -> None:
+    raw = (
+        mail("", body="decision: no review\r\n", sender="x")
+        .replace(b"From: x", b"From: coordinator@example.gov.uk <attacker@evil.example>")
+        .replace(b"Subject: Referral", b"Subject: Re: [DSPP-2026-0007]")
+    )
+    msg = parse_message(raw, "1")
+    assert msg.sender_ambiguous
+    assert classify_with(msg).kind == "correspondence"
+
+
+def test_a_reply_says_whom_the_message_it_answers_went_to() -> None:
+    result = classify_with(parse_message(mail("In-Reply-To: <sent-1@example.gov.uk>\r\n"), "1"))
+    assert result.answers_to == frozenset({"pvp@example.police.uk"})
+    assert classify_with(parse_message(mail(""), "1")).answers_to == frozenset()
 
 
 # -- machine mail in every shape (issue 12) ---------------------------------------------------------

@@ -99,14 +99,20 @@ def test_bad_config_names_the_key(data: dict[str, object], key: str) -> None:
 
 def test_security_none_is_allowed_on_loopback() -> None:
     cfg = parse_config(
-        with_(imap={"host": "127.0.0.1", "username": "u", "password": "p", "security": "none"})
+        with_(
+            imap={"host": "127.0.0.1", "username": "u", "password": "p", "security": "none"},
+            security={"sender_check": "none"},
+        )
     )
     assert cfg.imap is not None and cfg.imap.security == "none" and cfg.imap.port == 143
 
 
 def test_inline_password_warns(caplog: pytest.LogCaptureFixture) -> None:
     parse_config(
-        with_(imap={"host": "127.0.0.1", "username": "u", "password": "p", "security": "none"})
+        with_(
+            imap={"host": "127.0.0.1", "username": "u", "password": "p", "security": "none"},
+            security={"sender_check": "none"},
+        )
     )
     assert any("imap.password" in r.getMessage() for r in caplog.records)
 
@@ -120,7 +126,8 @@ def test_password_file(tmp_path: Path) -> None:
                 "username": "u",
                 "password_file": str(tmp_path / "pw"),
                 "security": "none",
-            }
+            },
+            security={"sender_check": "none"},
         )
     )
     assert cfg.imap is not None and cfg.imap.password == "s3cret"
@@ -141,3 +148,88 @@ def test_check_config_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["-c", str(broken), "check-config"]) == 2
     assert main(["-c", str(tmp_path / "missing.toml"), "check-config"]) == 2
     assert main(["no-such-command"]) == 2
+
+
+# -- [security] (SPEC 3 "Trusting a sender", SPEC 9) ---------------------------------------------------
+
+IMAP = {"host": "imap.example.org", "username": "u", "password": "p"}
+
+
+def test_imap_without_a_sender_check_is_refused_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_(imap=IMAP))
+    assert info.value.key == "security.sender_check"
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_(imap=IMAP, security={"authserv_id": "mx.example.org"}))
+    assert info.value.key == "security.sender_check"
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[partnership]\nmailbox = "a@example.org"\ncoordinators = ["c@example.org"]\n'
+        '[imap]\nhost = "imap.example.org"\nusername = "u"\npassword = "p"\n'
+    )
+    assert main(["-c", str(path), "check-config"]) == 2
+    assert "security.sender_check" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("security", "key"),
+    [
+        ({"sender_check": "dmarc"}, "security.sender_check"),
+        ({"sender_check": True}, "security.sender_check"),
+        ({"sender_check": "authentication-results"}, "security.authserv_id"),
+        (
+            {"sender_check": "authentication-results", "authserv_id": "mx; dmarc=pass"},
+            "security.authserv_id",
+        ),
+        ({"sender_check": "none", "trust_everyone": True}, "security.trust_everyone"),
+    ],
+)
+def test_a_bad_security_section_names_the_key(security: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_(imap=IMAP, security=security))
+    assert info.value.key == key
+
+
+def test_each_sender_check_is_read() -> None:
+    cfg = parse_config(with_(imap=IMAP, security={"sender_check": "exchange-internal"}))
+    assert cfg.security.sender_check == "exchange-internal"
+    cfg = parse_config(
+        with_(
+            imap=IMAP,
+            security={"sender_check": "authentication-results", "authserv_id": "mx.example.gov.uk"},
+        )
+    )
+    assert (cfg.security.sender_check, cfg.security.authserv_id) == (
+        "authentication-results",
+        "mx.example.gov.uk",
+    )
+
+
+def test_the_embedded_default_needs_no_security_section() -> None:
+    cfg = parse_config(BASE)
+    assert cfg.security.sender_check == "none"
+    assert parse_config(with_(maildir={"path": "m"})).security.sender_check == "none"
+
+
+def test_none_is_warned_at_every_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("X_NONE_PW", "p")
+    path = tmp_path / "config.toml"
+    text = (
+        '[partnership]\nmailbox = "a@example.org"\ncoordinators = ["c@example.org"]\n'
+        '[imap]\nhost = "127.0.0.1"\nsecurity = "none"\nusername = "u"\npassword_env = "X_NONE_PW"\n'
+        '[security]\nsender_check = "none"\n'
+    )
+    path.write_text(text)
+    for _ in range(2):
+        caplog.clear()
+        assert main(["-c", str(path), "check-config"]) == 0
+        warned = [r for r in caplog.records if "sender_check is none" in r.getMessage()]
+        assert len(warned) == 1 and warned[0].levelname == "WARNING"
+    path.write_text(text.replace('sender_check = "none"', 'sender_check = "exchange-internal"'))
+    caplog.clear()
+    assert main(["-c", str(path), "check-config"]) == 0
+    assert not [r for r in caplog.records if "sender_check" in r.getMessage()]

@@ -431,7 +431,12 @@ def test_a_certificate_without_its_thumbprint_is_refused(tmp_path: Path) -> None
     assert caught.value.key == "oauth2.certificate_thumbprint"
     spaced = " ".join(thumbprint[i : i + 2] for i in range(0, 40, 2)).lower()
     cfg = parse_config(
-        {**BASE, "imap": IMAP, "oauth2": {**oauth, "certificate_thumbprint": spaced}}
+        {
+            **BASE,
+            "imap": IMAP,
+            "oauth2": {**oauth, "certificate_thumbprint": spaced},
+            "security": {"sender_check": "exchange-internal"},
+        }
     )
     assert cfg.oauth2 is not None and cfg.oauth2.certificate_thumbprint == thumbprint
     assert cfg.oauth2.credential_key == "oauth2.certificate_file"

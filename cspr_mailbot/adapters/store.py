@@ -1117,6 +1117,14 @@ class Store:
             doc = self._raw(SENT_IDS, mid) if mid else None
             return str(doc["reference"]) if doc is not None else None
 
+    def recipients_of_message_id(self, message_id: str) -> tuple[str, ...]:
+        """Whom a message we sent (by its Message-ID) went to; () when not known."""
+        with self._mutex:
+            self._read()
+            mid = norm_message_id(message_id)
+            doc = self._raw(SENT_IDS, mid) if mid else None
+            return tuple(str(r) for r in (doc or {}).get("recipients", ()))
+
     def ledger_get(self, message_id: str | None, sha256: str) -> LedgerEntry | None:
         """The ledger entry of a message, matched by its exact bytes' hash or by its Message-ID."""
         with self._mutex:
@@ -1416,11 +1424,17 @@ class Txn:
         return new
 
     # Message-IDs we sent, for threading replies to their case.
-    def index_message_id(self, message_id: str, reference: str) -> None:
+    def index_message_id(
+        self, message_id: str, reference: str, recipients: tuple[str, ...] = ()
+    ) -> None:
+        """``recipients``: whom it went to, so a reply can be told to answer an agency's request."""
         mid = norm_message_id(message_id)
         if mid is None:
             raise ValueError("an empty Message-ID cannot be indexed")
-        self._set(SENT_IDS, mid, {"reference": reference})
+        doc: Doc = {"reference": reference}
+        if recipients:
+            doc["recipients"] = [r.lower() for r in recipients]
+        self._set(SENT_IDS, mid, doc)
 
     def case_for_message_id(self, message_id: str) -> str | None:
         mid = norm_message_id(message_id)

@@ -1,6 +1,9 @@
 """Classify an inbound message (SPEC 3): small ordered rules, the first that matches wins, each says why.
 
 1. automatic mail (never answered), 2. a coordinator command, 3. correspondence on a case, 4. a new referral.
+
+A command mail from a coordinator address that fails the sender check (``trust``, SPEC 3 "Trusting a
+sender") is ``unverified_command``: never carried out.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Literal
 from .commands import DEFAULT_GRAMMAR, Grammar, looks_like_commands
 from .models import InboundMessage
 from .reading import ReadMessage
+from .sender_check import SenderCheck, SenderTrust, check_sender
 
-Kind = Literal["automatic", "command", "correspondence", "referral"]
+Kind = Literal["automatic", "command", "unverified_command", "correspondence", "referral"]
 
 # The header we put on every message we send, so our own mail is recognised whatever the server does to it.
 OUR_HEADER = "x-cspr-mailbot"
@@ -84,14 +88,19 @@ class Classification:
     reasons: tuple[str, ...]
     case_ref: str | None = None
     bounce_of: str | None = None  # for automatic mail: the Message-ID of our message that bounced
+    # For mail from a coordinator address with commands: what the sender check said.
+    trust: SenderTrust | None = None
+    # The addresses our messages that this one answers (In-Reply-To, References) were sent to: a
+    # scoping return in the thread of the request to an agency is that agency's (SPEC 3).
+    answers_to: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Context:
     """What the rules need to know of the world, as values.
 
-    The wiring fills ``cases`` and ``sent`` from the store first, for what ``lookups`` says the message
-    names; the rules never call back into the store.
+    The wiring fills ``cases``, ``sent`` and ``sent_to`` from the store first, for what ``lookups`` says
+    the message names; the rules never call back into the store.
     """
 
     mailbox: str
@@ -100,6 +109,10 @@ class Context:
     cases: frozenset[str] = frozenset()  # of the references the message names, those that are cases
     sent: Mapping[str, str] = field(default_factory=dict)  # a Message-ID we sent -> its case
     commands: Grammar = DEFAULT_GRAMMAR  # the words for each command, to tell a command mail
+    # a Message-ID we sent -> whom it went to
+    sent_to: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sender_check: SenderCheck = "none"  # [security] (SPEC 9): what proves a coordinator's From:
+    authserv_id: str = ""
 
     def reference_pattern(self) -> re.Pattern[str]:
         return re.compile(
@@ -217,19 +230,38 @@ def classify(read: ReadMessage, ctx: Context) -> Classification:
         ref = ctx.sent.get(bounce) if bounce else None
         return Classification("automatic", (reason,), case_ref=ref, bounce_of=bounce)
     ref, how = case_reference(read, ctx)
+    answers_to = _answers_to(msg, ctx)
     commands = msg.from_addr in ctx.coordinators and looks_like_commands(
         msg.body_text, ctx.commands
     )
-    if ref and commands:
-        return Classification(
-            "command", (f"from a coordinator with commands; {how}",), case_ref=ref
-        )
-    if ref:
-        return Classification("correspondence", (how,), case_ref=ref)
     if commands:
+        trust = check_sender(msg, ctx.sender_check, ctx.authserv_id)
+        if not trust.verified:
+            return Classification(
+                "unverified_command",
+                (f"from a coordinator address with commands, but not verified: {trust.reason}",),
+                case_ref=ref,
+                trust=trust,
+                answers_to=answers_to,
+            )
+        if ref:
+            return Classification(
+                "command", (f"from a coordinator with commands; {how}",), case_ref=ref, trust=trust
+            )
         # Commands that name no case we know (a mistyped reference): an error for the coordinator,
         # not a new referral with a triage reply.
         return Classification(
-            "command", ("from a coordinator with commands, but no known case named",)
+            "command", ("from a coordinator with commands, but no known case named",), trust=trust
         )
+    if ref:
+        return Classification("correspondence", (how,), case_ref=ref, answers_to=answers_to)
     return Classification("referral", ("no case named: a new referral",))
+
+
+def _answers_to(msg: InboundMessage, ctx: Context) -> frozenset[str]:
+    """Whom the messages of ours that ``msg`` answers were sent to."""
+    out: set[str] = set()
+    for mid in (msg.in_reply_to, *msg.references):
+        if mid:
+            out.update(a.lower() for a in ctx.sent_to.get(mid, ()))
+    return frozenset(out)

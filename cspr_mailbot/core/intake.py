@@ -2,6 +2,8 @@
 
 The referral's form was read by ``reading``; here it is screened, its agencies are resolved against the
 directory, and the acknowledgement (or the triage reply) and the coordinators' notices are written.
+A message whose sender is ambiguous (SPEC 3 "Who a message is from") makes no case and is never
+answered: it is filed in triage and the coordinators are told.
 
 A referral about the child of an open case (``samechild``) is not a stranger: from that case's own
 sender it is filed on that case, and its form completes a case in triage; from anyone else it becomes
@@ -105,8 +107,10 @@ def intake(
     candidates: Mapping[str, Case] | None = None,
 ) -> Outcome:
     """A new referral: filed on its sender's open case about the same child, or a case of its own
-    (linked to any other open case about the child)."""
+    (linked to any other open case about the child). An ambiguous sender gets neither: triage."""
     msg = read.message
+    if msg.sender_ambiguous:
+        return ambiguous_sender(msg, st)
     fields = _fields(read.referral)
     matched = [
         (case, how)
@@ -517,6 +521,30 @@ def _statutory_notices(
     if no_address:
         messages.append(no_address_notice(case, no_address, st, view))
     return case, messages
+
+
+def ambiguous_sender(msg: InboundMessage, st: Settings) -> Outcome:
+    """No case, no answer: the message goes to triage and the coordinators are told (SPEC 3).
+
+    Answering would send mail to whichever address a forger put in the display name or an
+    encoded-word; taking the message as a referral would let a forged sender open cases.
+    """
+    message = OutboundMessage(
+        key=f"notice:ambiguous-sender:{msg.sha256[:16]}",
+        template="ambiguous_sender_notice",
+        to=st.coordinators,
+        subject="A message with an unclear sender was filed in triage",
+        context={
+            "uid": msg.uid,
+            "from_header": (msg.header("from") or "")[:300],
+            "mail_subject": msg.subject[:300],
+            "attachments": len(msg.attachments),
+            "mailbox": st.mailbox,
+            "phone": st.phone,
+        },
+        internal=True,
+    )
+    return Outcome("triage", "ambiguous_sender", None, (message,), "ambiguous sender: triage")
 
 
 def _sender_name(msg: InboundMessage, referral: dict[str, Any]) -> str:

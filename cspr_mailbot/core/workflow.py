@@ -41,6 +41,8 @@ def decide(
     """
     if cls.kind == "automatic":
         return correspondence.on_automatic(read, cls, case, now, st)
+    if cls.kind == "unverified_command":
+        return correspondence.on_unverified_command(read, cls, case, now, cal, st)
     if cls.kind == "command" and case is None:
         return handlers.on_command_without_case(read, now, st)
     if case is None:
