@@ -18,14 +18,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from email.utils import getaddresses
+from io import BytesIO
 
 from .adapters.documents import DocumentBuilder
-from .adapters.mailbox import MailSource
+from .adapters.mailbox import MailSource, header_section
 from .adapters.outbox import Renderer, forbidden_words
 from .adapters.smtp import Sender
 from .adapters.store import Store, Txn
 from .config import Config
-from .core import digest, forms, handlers, pack_mail, policy, schedule, workflow
+from .core import digest, forms, handlers, pack_mail, poison, policy, schedule, workflow
 from .core.classify import Context, classify, lookups
 from .core.commands import parse_commands
 from .core.message import parse_message
@@ -170,6 +171,23 @@ class App:
             txn.meta_set("uidvalidity", current)
 
     def process_one(self, raw: RawMessage, now: datetime, report: PassReport) -> None:
+        """One message: unread if too large; not again if it stopped the bot twice; else taken in.
+
+        The started-on marker is written before the message is parsed and cleared once it is
+        filed, or when its processing ended in an exception (the process lived: it is no poison).
+        """
+        if self._too_large(raw):
+            self._file_too_large(raw, now, report)
+            return
+        sha = hashlib.sha256(raw.raw).hexdigest()
+        if self._start_on(raw, sha, now, report):
+            return
+        try:
+            self._take_in(raw, now, report)
+        finally:
+            self._clear_started(sha)
+
+    def _take_in(self, raw: RawMessage, now: datetime, report: PassReport) -> None:
         assert self.source is not None
         sha = hashlib.sha256(raw.raw).hexdigest()
         msg = parse_message(raw.raw, raw.uid)
@@ -258,6 +276,111 @@ class App:
         self.source.move(uid, folder)
         with self.store.transaction() as txn:
             txn.ledger_update(sha, LedgerEntry.filed)
+            txn.meta_delete(poison.started_key(sha))
+
+    # -- poison messages and size (SPEC 3) ---------------------------------------------------------
+
+    def _too_large(self, raw: RawMessage) -> bool:
+        return raw.too_large or raw.bytes_size > self.cfg.limits.max_message_bytes
+
+    def _file_too_large(self, raw: RawMessage, now: datetime, report: PassReport) -> None:
+        """Filed in triage unread, the coordinators told and a human sender answered.
+
+        Only the header section is parsed (the source fetched no more); its hash keys the ledger
+        entry, which keeps no Message-ID, so a later, smaller copy of the message is read.
+        """
+        limit = self.cfg.limits.max_message_bytes
+        head = parse_message(
+            raw.raw if raw.too_large else header_section(BytesIO(raw.raw)), raw.uid
+        )
+        sha, folder = head.sha256, self.folders["triage"]
+        with self.store.transaction() as txn:
+            if txn.ledger_get(None, sha) is None:
+                self._queue(
+                    txn,
+                    poison.too_large(head, raw.bytes_size, limit, folder, self.settings),
+                    None,
+                    now,
+                )
+                txn.ledger_put(
+                    LedgerEntry(
+                        sha256=sha,
+                        message_id=None,
+                        uid=raw.uid,
+                        outcome="too_large",
+                        case_reference=None,
+                        processed_at=now,
+                        folder=folder,
+                    )
+                )
+                report.processed += 1
+                report.count("too_large")
+                logger.warning(
+                    "uid %s: %d bytes, over max_message_bytes (%d): filed unread in %s",
+                    raw.uid,
+                    raw.bytes_size,
+                    limit,
+                    folder,
+                )
+            else:
+                report.duplicates += 1
+        self._file(raw.uid, folder, sha)
+
+    def _start_on(self, raw: RawMessage, sha: str, now: datetime, report: PassReport) -> bool:
+        """Note, durably, that the bot starts on this message; True if it was filed instead.
+
+        A message the bot had started on ``poison.STARTS_BEFORE_TRIAGE`` times without finishing
+        stopped the process each time (a memory limit, a crash in a library): it is filed in triage
+        unread, with a notice, so the messages behind it are read.
+        """
+        if self.store.ledger_get(None, sha) is not None:
+            return False  # taken in already: it is only to be filed
+        key = poison.started_key(sha)
+        with self.store.transaction() as txn:
+            starts = int(txn.meta_get(key) or 0)
+            if not poison.stopped_the_bot(starts):
+                txn.meta_set(key, starts + 1)
+                return False
+        logger.error(
+            "uid %s: the bot stopped %d times while reading this message; filing it unread",
+            raw.uid,
+            starts,
+        )
+        folder = self.folders["triage"]
+        with self.store.transaction() as txn:
+            txn.ledger_put(
+                LedgerEntry(
+                    sha256=sha,
+                    message_id=None,
+                    uid=raw.uid,
+                    outcome="error",
+                    case_reference=None,
+                    processed_at=now,
+                    folder=folder,
+                    error="StoppedTheBot",
+                )
+            )
+            notice = policy.error_notice(
+                sha,
+                raw.uid,
+                folder,
+                f"the bot stopped {starts} times while reading it",
+                self.cfg.partnership.coordinators,
+            )
+            self._queue(txn, (notice,), None, now)
+        report.failed += 1
+        report.count("poison")
+        self._file(raw.uid, folder, sha)
+        return True
+
+    def _clear_started(self, sha: str) -> None:
+        """Forget the started-on marker if filing did not (a copy filed under another hash, or
+        processing that ended in an exception)."""
+        key = poison.started_key(sha)
+        if self.store.meta_get(key) is None:
+            return
+        with self.store.transaction() as txn:
+            txn.meta_delete(key)
 
     def _shunt(self, raw: RawMessage, now: datetime, exc: Exception) -> None:
         """A message we could not process: recorded, filed in triage, and the coordinators told."""
