@@ -141,3 +141,15 @@ def test_check_config_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["-c", str(broken), "check-config"]) == 2
     assert main(["-c", str(tmp_path / "missing.toml"), "check-config"]) == 2
     assert main(["no-such-command"]) == 2
+
+
+def test_max_message_bytes_defaults_to_35_mib_and_a_bad_value_names_the_key() -> None:
+    assert parse_config(BASE).limits.max_message_bytes == 36700160
+    assert (
+        parse_config(with_(limits={"max_message_bytes": 2097152})).limits.max_message_bytes
+        == 2097152
+    )
+    for bad in (0, 1000, "35MB", 2.5):
+        with pytest.raises(ConfigError) as info:
+            parse_config(with_(limits={"max_message_bytes": bad}))
+        assert "limits.max_message_bytes" in str(info.value)
