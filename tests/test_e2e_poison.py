@@ -287,6 +287,9 @@ def test_a_message_read_to_the_end_leaves_no_started_marker(
 # --------------------------------------------------------------------------- the largest messages
 
 
+PEAK_MB = 300
+
+
 def test_the_largest_messages_under_the_limit_are_read_under_400_mb(
     tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer
 ) -> None:
@@ -319,7 +322,9 @@ def test_the_largest_messages_under_the_limit_are_read_under_400_mb(
         assert folder(dovecot, INBOX) == [], name
         assert not by_template(smtp_server, "error_notice"), f"{name}: shunted as an error"
         assert len(folder(dovecot, PROCESSED)) + len(folder(dovecot, TRIAGE)) == 2, name
-        assert run.peak_rss_mb < 400, f"{name}: {run.peak_rss_mb:.0f} MB"
+        # Under RLIMIT_AS the old code lived too, by MemoryErrors its fallbacks swallowed, at
+        # 322-390 MB; each now costs at most 300 (measured: 181, 272, 269 and 100).
+        assert run.peak_rss_mb < PEAK_MB, f"{name}: {run.peak_rss_mb:.0f} MB"
     print("peak RSS (MB):", {k: round(v) for k, v in peaks.items()})
 
 
