@@ -26,7 +26,17 @@ from .adapters.outbox import Renderer, forbidden_words
 from .adapters.smtp import Sender
 from .adapters.store import Store, Txn
 from .config import Config
-from .core import digest, forms, handlers, pack_mail, poison, policy, schedule, workflow
+from .core import (
+    digest,
+    forms,
+    handlers,
+    intake,
+    pack_mail,
+    poison,
+    policy,
+    schedule,
+    workflow,
+)
 from .core.classify import Context, classify, lookups
 from .core.commands import parse_commands
 from .core.message import parse_message
@@ -216,7 +226,7 @@ class App:
                 if case is not None:
                     case = policy.log_queued(case, queued, now)
                     txn.put_case(case)
-                for other in outcome.others:  # link:, duplicate of: the other case changed too
+                for other in outcome.others:  # link:, duplicate of:, a linked referral
                     txn.put_case(other)
                 folder = self.folders[outcome.folder]
                 txn.ledger_put(
@@ -242,15 +252,28 @@ class App:
         read = read_message(msg, self.settings)
         cls = classify(read, self._context(txn, read))
         case = self._load(txn, cls.case_ref)
-        others = self._named(txn, read) if cls.kind == "command" else {}
-        return workflow.decide(
-            read, cls, case, now, self.cal, self.settings, txn.next_reference, others
-        )
+        if cls.kind == "command":
+            others = self._named(txn, read)
+        elif cls.kind == "referral":
+            others = self._same_child(txn, read)
+        else:
+            others = {}
+        upcoming = {y: txn.peek_reference(y) for y in workflow.reference_years(now)}
+        outcome = workflow.decide(read, cls, case, now, self.cal, self.settings, upcoming, others)
+        if outcome.case is not None and outcome.case.reference in upcoming.values():
+            if not txn.has_case(outcome.case.reference):
+                txn.claim_reference(outcome.case.reference)  # a new case took it
+        return outcome
 
     def _named(self, txn: Txn, read: ReadMessage) -> dict[str, Case]:
         """The other cases a command mail's commands name (link:, duplicate of:), for the handlers."""
         refs = handlers.command_references(read, self.settings)
         return {ref: case for ref in refs if (case := self._load(txn, ref)) is not None}
+
+    @staticmethod
+    def _same_child(txn: Txn, read: ReadMessage) -> dict[str, Case]:
+        """The open cases about a new referral's child (or its sender's empty triage case)."""
+        return {c.reference: c for c in txn.cases_for_child(intake.lookup_keys(read))}
 
     def _context(self, txn: Txn, read: ReadMessage) -> Context:
         """What classifying ``read`` needs from the store, looked up before the rules run."""

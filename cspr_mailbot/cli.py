@@ -194,6 +194,7 @@ def case_json(case: Case, cfg: Config) -> dict[str, Any]:
                 for key in ("name", "email", "requested_on", "due", "returned_on", "chasers_sent")
             }
             | {"trusted": cfg.trust.trusts(a["email"])}  # from the config now (SPEC 5, 8)
+            | {"return": _return_json(a["scoping"])}
             for a in raw["agencies"]
         ],
         "triage_reasons": list(case.triage_reasons),
@@ -213,6 +214,14 @@ def case_json(case: Case, cfg: Config) -> dict[str, Any]:
         },
         "events": sorted(raw["events"], key=lambda e: e["at"]),
     }
+
+
+def _return_json(scoping: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An agency's return as SPEC 8 shows it: the template's fields and its ``chronology``, a list
+    of ``{date, event, agency}`` (empty when the table was left blank); None before it returned."""
+    if scoping is None:
+        return None
+    return {**scoping, "chronology": list(scoping.get("chronology") or [])}
 
 
 def _warn_holidays(cfg: Config) -> None:

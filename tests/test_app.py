@@ -121,8 +121,8 @@ def test_the_digest_goes_once_a_working_day_across_restarts(site: Path) -> None:
 
 
 def test_the_reply_limit_breaks_a_loop_with_one_sender(site: Path) -> None:
-    for _ in range(5):
-        deliver(site, sender="loopy@example.org")
+    for i in range(5):  # five children: the same child again would be filed on its case (SPEC 3)
+        deliver(site, BODY.replace(CHILD, f"{CHILD}-{'ABCDE'[i]}son"), sender="loopy@example.org")
     run_pass(site, london(2026, 11, 30))
     acks = [n for n in outbox(site) if n.endswith("_ack.eml")]
     assert len(acks) == 3  # reply_limit_per_sender = 3
@@ -274,8 +274,12 @@ def test_a_copy_is_filed_but_another_message_reusing_its_message_id_is_not_lost(
     box.add(mail("Referral", "Mon, 30 Nov 2026 09:00:00 +0000", "Received: from relay.example\r\n"))
     copy = run_pass(site, london(2026, 11, 30, 11))
     assert (copy.duplicates, copy.cases_created) == (1, [])
-    # A different referral from a mailer that reuses its Message-ID: a case of its own.
-    box.add(mail("Second referral", "Tue, 01 Dec 2026 09:00:00 +0000"))
+    # A different referral (another child) from a mailer that reuses its Message-ID: a case of its own.
+    box.add(
+        mail("Second referral", "Tue, 01 Dec 2026 09:00:00 +0000").replace(
+            CHILD.encode(), b"Robin Other"
+        )
+    )
     other = run_pass(site, london(2026, 12, 1))
     assert (other.duplicates, other.cases_created) == (0, ["DSPP-2026-0002"])
     assert len(box) == 0 and folder(site, "Processed") == 3

@@ -144,6 +144,7 @@ def test_a_referral_with_its_form_becomes_a_case_and_the_referrer_is_acknowledge
             "returned_on": None,
             "chasers_sent": 0,
             "trusted": False,  # SPEC 5, 8: no [privacy] and not secure
+            "return": None,  # SPEC 8: the returned template, once it is in
         }
     ]
     events = case["events"]

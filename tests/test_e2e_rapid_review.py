@@ -124,6 +124,10 @@ def completed(agency: str) -> bytes:
             "learning": "Escalation when families disengage.",
             "immediate_actions": "Records secured; staff debriefed.",
             "records_secured": True,
+            "chronology": [
+                {"date": "14/03/2025", "event": "Home visit", "agency": "Concerns recorded"},
+                {"date": "2 June 2026", "event": "Missed appointment", "agency": "Letter sent"},
+            ],
         },
         REF,
         agency,
@@ -310,6 +314,14 @@ def test_rapid_review_by_email_over_christmas(
     agencies = {a["name"]: a for a in bot.case(REF)["agencies"]}
     assert agencies[WMP]["returned_on"] == "2027-01-06"
     assert agencies[OAK]["returned_on"] is None
+    # SPEC 8: the return in full, its chronology as dated entries (UK dates read as ISO).
+    returned = agencies[WMP]["return"]
+    assert returned["completed_by"] == "Jane Officer" and returned["records_secured"] is True
+    assert returned["chronology"] == [
+        {"date": "2025-03-14", "event": "Home visit", "agency": "Concerns recorded"},
+        {"date": "2026-06-02", "event": "Missed appointment", "agency": "Letter sent"},
+    ]
+    assert agencies[OAK]["return"] is None
 
     # -- Thu 7 Jan: the school's due-date chaser, Housing's 2-days-before one (Mon 11 - 2 = Thu 7);
     # none to the police, who have returned. An outsider mails a "decision" on the case. ----------

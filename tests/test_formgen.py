@@ -34,12 +34,6 @@ LABELS = Labels.load()
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
-READER_TABLES_PENDING = pytest.mark.xfail(
-    strict=True, reason="reader support for tables lands with the forms package"
-)
-READER_TYPES_PENDING = pytest.mark.xfail(
-    strict=True, reason="reader types for the new referral fields land with the forms package"
-)
 
 # What a person types, as text, and what the reader must give back (SPEC 4 types).
 REFERRAL_TYPED: dict[str, tuple[str, Any]] = {
@@ -87,8 +81,8 @@ REFERRAL_TICKED: dict[str, tuple[str, Any]] = {
     "national_panel_notified": ("Yes", True),
 }
 # The new typed fields, which the reader must learn to convert.
-REFERRAL_TYPED_PENDING: dict[str, tuple[str, Any]] = {"referral_date": ("04/12/2026", "2026-12-04")}
-REFERRAL_TICKED_PENDING: dict[str, tuple[str, Any]] = {
+REFERRAL_TYPED_NEW: dict[str, tuple[str, Any]] = {"referral_date": ("04/12/2026", "2026-12-04")}
+REFERRAL_TICKED_NEW: dict[str, tuple[str, Any]] = {
     "police_investigation": ("Yes", True),
     "legal_status": ("Child in need", "child_in_need"),
 }
@@ -258,16 +252,15 @@ def test_every_referral_field_has_a_place_on_the_form() -> None:
 
 
 def test_every_scalar_field_typed_and_ticked_in_word_reads_back_exactly() -> None:
-    typed = {k: v for k, v in REFERRAL_TYPED.items() if k not in REFERRAL_TYPED_PENDING}
+    typed = {k: v for k, v in REFERRAL_TYPED.items() if k not in REFERRAL_TYPED_NEW}
     fields = read_referral(fill_referral(typed, REFERRAL_TICKED, agencies=AGENCIES))
     expected = {k: v for k, (_, v) in (typed | REFERRAL_TICKED).items()}
     assert {k: fields[k] for k in expected} == expected
     assert fields["agencies_involved"] == AGENCIES
 
 
-@READER_TYPES_PENDING
 def test_the_new_typed_fields_read_back_as_dates_bools_and_choices() -> None:
-    fields = read_referral(fill_referral(REFERRAL_TYPED_PENDING, REFERRAL_TICKED_PENDING))
+    fields = read_referral(fill_referral(REFERRAL_TYPED_NEW, REFERRAL_TICKED_NEW))
     assert {k: fields[k] for k in ("referral_date", "police_investigation", "legal_status")} == {
         "referral_date": "2026-12-04",
         "police_investigation": True,
@@ -275,7 +268,6 @@ def test_the_new_typed_fields_read_back_as_dates_bools_and_choices() -> None:
     }
 
 
-@READER_TYPES_PENDING
 def test_the_blank_form_reads_as_nothing() -> None:
     result = read_referral_docx(formgen.blank_referral(), "referral.docx", LABELS)
     assert result.fields == dict.fromkeys(REFERRAL_FIELDS)
@@ -288,7 +280,6 @@ def test_legal_status_has_a_box_for_each_spec_value(status: str) -> None:
     tick(value_cell(doc, label_of(formgen.REFERRAL_LAYOUT, "legal_status")), words)
 
 
-@READER_TABLES_PENDING
 def test_the_household_table_reads_back_as_entries() -> None:
     fields = read_referral(fill_referral({}, {}, household=HOUSEHOLD))
     assert fields["household"] == HOUSEHOLD
@@ -363,7 +354,6 @@ def test_scoping_typed_in_word_reads_back_exactly_with_embedded_reference() -> N
     assert result.found_labels == len(SCOPING_FIELDS)
 
 
-@READER_TABLES_PENDING
 def test_the_chronology_reads_back_as_dated_entries() -> None:
     data = fill_scoping(
         formgen.prefilled_scoping("DSPP-2026-0007", "Health Visiting"), {}, chronology=CHRONOLOGY

@@ -66,7 +66,13 @@ def decide(raw: bytes) -> tuple[Any, Outcome]:
     cls = classify(read, context())
     assert cls.case_ref is None
     return msg, workflow.decide(
-        read, cls, None, NOW, CAL, SETTINGS, lambda year: f"DSPP-{year}-0001"
+        read,
+        cls,
+        None,
+        NOW,
+        CAL,
+        SETTINGS,
+        {y: f"DSPP-{y}-0001" for y in workflow.reference_years(NOW)},
     )
 
 
@@ -228,24 +234,7 @@ def test_every_eml_has_its_expectation_and_the_corpus_is_small() -> None:
     assert sum(p.stat().st_size for p in GOLDEN.iterdir()) < 3 * 1024 * 1024
 
 
-# The project's form now asks police_investigation (Yes/No) and legal_status (ticked boxes); until the
-# reader converts those (with the forms package), a form built now reads them as the boxes' text.
-# The .eml files keep the form they were made with; this case builds the form at test time.
-_READER_TYPES_PENDING = pytest.mark.xfail(
-    strict=True, reason="reader types for the new referral fields land with the forms package"
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        *FILES,
-        *(
-            pytest.param(n, marks=_READER_TYPES_PENDING) if n == "50_twenty_mb_attachment" else n
-            for n in IN_MEMORY
-        ),
-    ],
-)
+@pytest.mark.parametrize("name", [*FILES, *IN_MEMORY])
 def test_golden(name: str) -> None:
     if name in IN_MEMORY:
         raw, expected = IN_MEMORY[name]()

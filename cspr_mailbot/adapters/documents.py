@@ -61,4 +61,7 @@ class DocumentBuilder:
 
             data = pack_docx(request.pack, marking=self.marking)
             return OutAttachment(request.filename or pack_filename(request.pack), DOCX_TYPE, data)
+        if request.kind == "referral_blank":
+            data = formgen.blank_referral(request.partnership, marking=self.marking)
+            return OutAttachment(request.filename, DOCX_TYPE, data)
         raise ValueError(f"no such document: {request.kind}")

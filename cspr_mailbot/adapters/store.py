@@ -24,7 +24,8 @@ Loading a large snapshot pauses the cyclic garbage collector and then freezes (`
 was loaded: the documents are acyclic and freed by reference counting when replaced.
 
 Closed cases live in their own table so that the open-case table stays small; lookups by
-Message-ID and by hash go through in-memory indexes rather than scans.
+Message-ID and by hash go through in-memory indexes rather than scans, and so does finding the open
+cases about a child (``core.samechild``'s keys: date of birth and name, initials and postcode).
 
 What goes in and comes out is typed: ``Case`` (kept in its own ``to_dict`` shape), ``LedgerEntry`` and
 ``OutboxRecord`` (written here as JSON objects with ISO date-times, the outbox's bytes in base64).
@@ -54,6 +55,7 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from cspr_mailbot.core import samechild
 from cspr_mailbot.core.models import Case
 from cspr_mailbot.core.records import LedgerEntry, OutboxRecord
 from cspr_mailbot.errors import StoreError, StoreLocked
@@ -145,6 +147,10 @@ def _instant_or_none(value: Any) -> datetime | None:
 # --------------------------------------------------------------------------- records <-> documents
 
 
+def _counter(prefix: str, year: int) -> str:
+    return f"reference_counter:{prefix}:{year}"
+
+
 def _journal_of(path: Path) -> Path:
     return path.with_name(path.name + ".journal")
 
@@ -156,6 +162,16 @@ def _case_doc(case: Case) -> Doc:
 
 def _case_of(doc: Doc) -> Case:
     return Case.from_dict(_copy(doc))
+
+
+def _child_keys(doc: Doc) -> tuple[str, ...]:
+    """The keys an open case is found by when the same child is referred again."""
+    referral = doc.get("referral")
+    return samechild.index_keys(
+        referral if isinstance(referral, dict) else {},
+        str(doc.get("status") or ""),
+        str(doc.get("referrer_email") or ""),
+    )
 
 
 def _ledger_doc(entry: LedgerEntry) -> Doc:
@@ -620,6 +636,7 @@ class Store:
             self._tables: dict[str, _KeyedTable] = {}
             self._ledger_by_mid: dict[str, str] = {}
             self._pending: set[str] = set()
+            self._by_child: dict[str, set[str]] = {}  # samechild key -> open case references
             self._apply(self._storage.load(), index=False)
             self._rebuild_indexes()
         except BaseException as e:
@@ -790,6 +807,9 @@ class Store:
         elif table == OUTBOX:
             if doc.get("sent_at") is None and not doc.get("failed_at"):
                 self._pending.add(key)
+        elif table == CASES:
+            for child in _child_keys(doc):
+                self._by_child.setdefault(child, set()).add(key)
 
     def _unindex(self, table: str, key: str, old: Doc | None) -> None:
         if old is None:
@@ -800,11 +820,19 @@ class Store:
                 del self._ledger_by_mid[mid]
         elif table == OUTBOX:
             self._pending.discard(key)
+        elif table == CASES:
+            for child in _child_keys(old):
+                refs = self._by_child.get(child)
+                if refs is not None:
+                    refs.discard(key)
+                    if not refs:
+                        del self._by_child[child]
 
     def _rebuild_indexes(self) -> None:
         self._ledger_by_mid.clear()
         self._pending.clear()
-        for name in (LEDGER, OUTBOX):
+        self._by_child.clear()
+        for name in (LEDGER, OUTBOX, CASES):
             for key, doc in self._storage.data.get(name, {}).items():
                 self._index(name, key, doc)
 
@@ -1006,6 +1034,20 @@ class Txn:
         doc = self._get(CASES, reference) or self._get(ARCHIVE, reference)
         return _case_of(doc) if doc is not None else None
 
+    def cases_for_child(self, keys: tuple[str, ...]) -> list[Case]:
+        """The open cases indexed under any of ``keys`` (``samechild.query_keys``), this
+        transaction's own writes included, by reference."""
+        refs: set[str] = set()
+        for child in keys:
+            refs |= self._store._by_child.get(child, set())
+        refs |= {key for (table, key), doc in self._ops.items() if table == CASES and doc}
+        found = []
+        for ref in sorted(refs, key=_natural_key):
+            doc = self._get(CASES, ref)
+            if doc is not None and set(_child_keys(doc)) & set(keys):
+                found.append(_case_of(doc))
+        return found
+
     def has_case(self, reference: str) -> bool:
         """Whether a case (open or closed) has this reference, without reading it."""
         return (self._get(CASES, reference) or self._get(ARCHIVE, reference)) is not None
@@ -1022,16 +1064,25 @@ class Txn:
 
     def next_reference(self, year: int) -> str:
         """The next reference for ``year`` (DSPP-2026-0001); the counter commits with the txn."""
+        reference = self.peek_reference(year)
+        self.claim_reference(reference)
+        return reference
+
+    def peek_reference(self, year: int) -> str:
+        """The reference ``next_reference(year)`` would hand out, without taking it."""
         prefix = self._store.reference_prefix
-        counter = f"reference_counter:{prefix}:{year}"
-        n = int(self.meta_get(counter, 0))
+        n = int(self.meta_get(_counter(prefix, year), 0))
         while True:
             n += 1
             reference = f"{prefix}-{year}-{n:04d}"
             if not self.has_case(reference):  # never hand out one in use, whatever the counter
-                break
-        self.meta_set(counter, n)
-        return reference
+                return reference
+
+    def claim_reference(self, reference: str) -> None:
+        """Take ``reference`` (one ``peek_reference`` gave): the year's counter moves past it."""
+        prefix, year, n = reference.rsplit("-", 2)
+        counter = _counter(prefix, int(year))
+        self.meta_set(counter, max(int(n), int(self.meta_get(counter, 0))))
 
     # The ledger of inbound messages.
     def ledger_get(self, message_id: str | None, sha256: str) -> LedgerEntry | None:

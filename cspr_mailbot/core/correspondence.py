@@ -1,7 +1,8 @@
 """Mail on a case (SPEC 3): machine mail, scoping returns, and anything else people write.
 
 A bounce of a message we sent goes on its case; a completed scoping template records that agency's
-return; other mail is kept on the case and shown to the coordinators.
+return; a referral form on a case in triage completes it (``intake.complete``); other mail is kept on
+the case and shown to the coordinators.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from . import intake
 from .agencies import match_agency
 from .classify import Classification
 from .commands import parse_commands
@@ -54,8 +56,16 @@ def on_correspondence(
     cal: WorkingCalendar,
     st: Settings,
 ) -> Outcome:
-    """Mail on a case: a completed scoping template records a return; anything else is kept and shown."""
+    """Mail on a case: a completed scoping template records a return; anything else is kept and shown.
+
+    On a case in triage, a referral form (the referrer answering the triage reply) completes the case
+    and is never taken as a scoping return.
+    """
     msg = read.message
+    if case.status == "needs_triage":
+        completed = intake.complete(read, case, now, cal, st, "; ".join(cls.reasons))
+        if completed is not None:
+            return completed
     today = today_of(now)
     messages: list[OutboundMessage] = []
     returned: list[str] = []

@@ -159,9 +159,10 @@ class DocumentRequest:
     the adapter only lays it out as a .docx.
     ``identifiers`` (referral keys and values: the child's name, date of birth, address, NHS number) are
     typed in too; only for a trusted agency (SPEC 5), else empty.
+    ``kind`` "referral_blank" is the blank referral form, for a referrer whose referral could not be read.
     """
 
-    kind: Literal["scoping", "pack"]
+    kind: Literal["scoping", "pack", "referral_blank"]
     filename: str
     reference: str
     agency: str

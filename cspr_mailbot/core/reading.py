@@ -42,6 +42,9 @@ class ReferralReading:
     form: forms.FormResult | None
     source: str  # "the attached form NAME" | "the message body" | ""
     problems: tuple[str, ...]
+    # What kind of thing went wrong with each attachment (UnreadableAttachment.code: "pdf",
+    # "legacy_doc", "encrypted", "corrupt", "not_a_form" ...), so the reply advises only on those.
+    problem_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class ReadMessage:
     def referral(self) -> ReferralReading:
         """The best referral form: an attached .docx, one in a forwarded message, or a body."""
         problems: list[str] = []
+        codes: list[str] = []
         best: tuple[forms.FormResult, str] | None = None
         for i, doc in enumerate(self.documents):
             att = doc.attachment
@@ -139,6 +143,7 @@ class ReadMessage:
                 result = forms.read_referral_docx(data, att.filename, self.settings.labels)
             except UnreadableAttachment as exc:
                 problems.append(f"{exc.filename}: {exc}")
+                codes.append(exc.code)
                 continue
             if result.found_labels >= MIN_FORM_LABELS and (
                 best is None or result.found_labels > best[0].found_labels
@@ -148,6 +153,7 @@ class ReadMessage:
                 problems.append(
                     f"{att.filename}: this document is not the referral form (no form fields found)"
                 )
+                codes.append("not_a_form")
         if best is None:
             for text in (self.message.body_text, *(m.body_text for m in self.forwarded)):
                 result = forms.read_referral_text(text or "", self.settings.labels)
@@ -156,8 +162,8 @@ class ReadMessage:
                 ):
                     best = (result, "the message body")
         if best is None:
-            return ReferralReading(None, "", tuple(problems))
-        return ReferralReading(best[0], best[1], tuple(problems) + best[0].problems)
+            return ReferralReading(None, "", tuple(problems), tuple(codes))
+        return ReferralReading(best[0], best[1], tuple(problems) + best[0].problems, tuple(codes))
 
     @cached_property
     def scoping(self) -> ScopingReading:

@@ -11,7 +11,7 @@ mail on a case), ``handlers`` (coordinator commands), ``schedule`` (chasers and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
 from . import correspondence, handlers, intake
@@ -19,7 +19,7 @@ from .classify import Classification
 from .models import Case, Outcome
 from .reading import ReadMessage
 from .settings import Settings
-from .workdays import WorkingCalendar
+from .workdays import LONDON, WorkingCalendar
 
 
 def decide(
@@ -29,20 +29,29 @@ def decide(
     now: datetime,
     cal: WorkingCalendar,
     st: Settings,
-    new_reference: Callable[[int], str],
+    references: Mapping[int, str],
     others: Mapping[str, Case] | None = None,
 ) -> Outcome:
     """What to do with one message. ``case`` is the case ``cls.case_ref`` names, if it is one.
 
-    ``new_reference(year)`` hands out the next case reference; it is called only for a new case.
-    ``others``: for a command mail, the cases its commands name (``handlers.command_references``).
+    ``references``: the next free case reference of each year the message may be received in
+    (``reference_years``), looked up by the app; a new case takes its year's.
+    ``others``: for a command mail, the cases its commands name (``handlers.command_references``);
+    for a new referral, the open cases about its child (``intake.lookup_keys``).
     """
     if cls.kind == "automatic":
         return correspondence.on_automatic(read, cls, case, now, st)
     if cls.kind == "command" and case is None:
         return handlers.on_command_without_case(read, now, st)
     if case is None:
-        return intake.intake(read, cls, now, cal, st, new_reference)
+        return intake.intake(read, cls, now, cal, st, references.__getitem__, others)
     if cls.kind == "command":
         return handlers.on_command_mail(read, cls, case, now, cal, st, others)
     return correspondence.on_correspondence(read, cls, case, now, cal, st)
+
+
+def reference_years(now: datetime) -> tuple[int, ...]:
+    """The years a message taken in at ``now`` may count as received in (SPEC 2: its Date, when
+    plausible, may be days earlier; the cut-off may roll it into the next year)."""
+    year = now.astimezone(LONDON).year
+    return (year - 1, year, year + 1)

@@ -1389,6 +1389,703 @@ def _list() -> tuple[bytes, dict[str, Any]]:
     return raw, expect("automatic", None, result=None, sin=None, rr=None, messages=[])
 
 
+# ---- wordings real partnerships use --------------------------------------------------------------
+# Ten referrals worded as published CSPR / Rapid Review referral and notification forms of English
+# (and one Scottish) safeguarding partnerships word them: questions instead of labels, the Serious
+# Incident Notification for the National Panel notification, "reporter" for referrer, "family
+# composition" for the household. Each row is (the form's label, the SPEC 4 field it asks for, what
+# was typed); WORDINGS keeps every (label, field) so tests/test_forms.py can measure the fuzzy
+# matcher against them. The expectations are written by hand.
+
+WORDINGS: list[tuple[str, str]] = []
+Row = tuple[str, str, Any]
+
+
+def worded(rows: Sequence[Row]) -> dict[str, Any]:
+    """The rows as {label: typed} for docxfactory, noting each label's field in WORDINGS."""
+    for label, key, _typed in rows:
+        assert key in REFERRAL_FIELDS, key
+        WORDINGS.append((label, key))
+    return {label: typed for label, _key, typed in rows}
+
+
+def body_worded(lines: Sequence[str | Row]) -> str:
+    """A body: plain lines as they are, rows as "label value" (the label keeps its own ':' or '?')."""
+    out: list[str] = []
+    for line in lines:
+        if isinstance(line, str):
+            out.append(line)
+            continue
+        label, key, typed = line
+        WORDINGS.append((label.rstrip(":?").strip(), key))
+        out.append(f"{label} {typed}")
+    return "\n".join(out) + "\n"
+
+
+# The labels of the corpus's older forms and bodies (cases 02-27), with the field each asks for.
+OLDER_WORDINGS: list[tuple[str, str]] = [
+    # _pairs(): cases 02-05, 08-11, 13-15, 20, 21
+    ("Name of referrer", "referrer_name"),
+    ("Job title of referrer", "referrer_role"),
+    ("Referring agency", "referrer_agency"),
+    ("Email address", "referrer_email"),
+    ("Telephone number", "referrer_phone"),
+    ("Discussed with safeguarding lead?", "safeguarding_lead_consulted"),
+    ("Name of child", "child_name"),
+    ("Date of birth", "child_dob"),
+    ("Gender", "child_gender"),
+    ("Ethnicity", "child_ethnicity"),
+    ("Address", "child_address"),
+    ("Date of incident", "incident_date"),
+    ("Date LA became aware", "la_aware_date"),
+    ("Death or serious harm", "incident_type"),
+    ("Summary of incident", "incident_summary"),
+    ("Abuse or neglect known or suspected", "abuse_or_neglect"),
+    ("Looked after child", "looked_after"),
+    ("National Panel notified", "national_panel_notified"),
+    ("Date of notification", "notification_date"),
+    ("Rationale for referral", "rationale"),
+    # 06: content controls
+    ("Referrer's name", "referrer_name"),
+    ("Referrer's role", "referrer_role"),
+    ("Referrer's agency", "referrer_agency"),
+    ("Referrer's email", "referrer_email"),
+    ("Referrer's telephone number", "referrer_phone"),
+    ("Safeguarding lead consulted", "safeguarding_lead_consulted"),
+    ("Child's name", "child_name"),
+    ("Child's date of birth", "child_dob"),
+    ("Child's gender", "child_gender"),
+    ("Child's ethnicity", "child_ethnicity"),
+    ("Child's address", "child_address"),
+    ("Date the local authority became aware", "la_aware_date"),
+    ("Incident type", "incident_type"),
+    ("Summary of the incident", "incident_summary"),
+    ("Abuse or neglect", "abuse_or_neglect"),
+    ("Is the child looked after?", "looked_after"),
+    ("Rationale", "rationale"),
+    # 07: legacy form fields
+    ("Role/job title", "referrer_role"),
+    ("Your organisation", "referrer_agency"),
+    ("Your email address", "referrer_email"),
+    ("Your telephone number", "referrer_phone"),
+    ("Have you consulted your safeguarding lead?", "safeguarding_lead_consulted"),
+    ("Child's full name", "child_name"),
+    ("DOB", "child_dob"),
+    ("Home address", "child_address"),
+    ("Has the child died or been seriously harmed?", "incident_type"),
+    ("Brief summary of the incident", "incident_summary"),
+    ("Is abuse or neglect known or suspected?", "abuse_or_neglect"),
+    ("Has the National Panel been notified?", "national_panel_notified"),
+    # 12: relabelled synonyms
+    ("Referred by", "referrer_name"),
+    ("Your job title", "referrer_role"),
+    ("Your service", "referrer_agency"),
+    ("Contact email", "referrer_email"),
+    ("Contact number", "referrer_phone"),
+    ("Is your safeguarding lead aware?", "safeguarding_lead_consulted"),
+    ("D.O.B.", "child_dob"),
+    ("Sex", "child_gender"),
+    ("Ethnic origin", "child_ethnicity"),
+    ("Current address", "child_address"),
+    ("When did the incident happen?", "incident_date"),
+    ("When did the local authority become aware?", "la_aware_date"),
+    ("Outcome for the child", "incident_type"),
+    ("Is abuse or neglect of the child known or suspected?", "abuse_or_neglect"),
+    ("Was the child a looked after child?", "looked_after"),
+    ("Has a serious incident notification been made?", "national_panel_notified"),
+    ("Why do you think this case meets the criteria?", "rationale"),
+    # 16, 18, 25, 27: bodies
+    ("Role", "referrer_role"),
+    ("Telephone", "referrer_phone"),
+    ("Email", "referrer_email"),
+    ("Looked after", "looked_after"),
+    ("Agencies involved", "agencies_involved"),
+    ("Summary", "incident_summary"),
+    ("Looked after?", "looked_after"),
+    ("Abuse or neglect known or suspected?", "abuse_or_neglect"),
+    ("Date of death", "incident_date"),
+    ("Tel", "referrer_phone"),
+]
+
+SIN_NOTIFIED_27 = "2026-12-18"  # the Rapid Review: 15 working days from a SIN sent Fri 27 Nov
+
+
+@case("52_wording_nhs_reporter")
+def _nhs_reporter() -> tuple[bytes, dict[str, Any]]:
+    # A health trust's serious incident form turned to CSPR use: "reporter", "what happened".
+    rows: list[Row] = [
+        ("Reporter Name", "referrer_name", "Sian Pritchard"),
+        ("Reporter Job title/Role", "referrer_role", "Named Nurse for Safeguarding Children"),
+        ("Reporting Organisation", "referrer_agency", "Dudley Group NHS Foundation Trust"),
+        ("Reporter Tel No", "referrer_phone", "01384 555 0101"),
+        ("Reporter Email", "referrer_email", "s.pritchard@example-nhs.uk"),
+        ("Patient name", "child_name", "Roisin Delacroix-Mbeki"),
+        ("Patient Date of Birth", "child_dob", "07/07/2024"),
+        ("Patient Gender", "child_gender", "Female"),
+        ("Patient Ethnic Group", "child_ethnicity", "Mixed White and Black African"),
+        ("Patient NHS Number", "child_nhs_number", "485 777 3456"),
+        ("Date of Incident", "incident_date", "24/11/2026"),
+        ("Date Incident Identified", "la_aware_date", "25/11/2026"),
+        ("Type of Incident", "incident_type", "Serious injury"),
+        (
+            "Description of What Happened",
+            "incident_summary",
+            "Spiral fracture of the femur at 4 months; the parents' account is inconsistent.",
+        ),
+        ("Is abuse or neglect known or suspected?", "abuse_or_neglect", "Suspected"),
+        ("Police involvement?", "police_investigation", "Yes"),
+    ]
+    doc = fixed_zip(f.two_column(worded(rows), title="Serious Incident Notification Form"))
+    sian = "Sian Pritchard <s.pritchard@example-nhs.uk>"
+    raw = send([text(COVER), attach(doc, "SI notification.docx")], 52, sender=sian)
+    ref = referral(
+        referrer_name="Sian Pritchard",
+        referrer_role="Named Nurse for Safeguarding Children",
+        referrer_agency="Dudley Group NHS Foundation Trust",
+        referrer_phone="01384 555 0101",
+        referrer_email="s.pritchard@example-nhs.uk",
+        child_name="Roisin Delacroix-Mbeki",
+        child_dob="2024-07-07",
+        child_gender="Female",
+        child_ethnicity="Mixed White and Black African",
+        child_nhs_number="485 777 3456",
+        incident_date="2026-11-24",
+        la_aware_date="2026-11-25",
+        incident_type="serious_harm",
+        incident_summary=(
+            "Spiral fracture of the femur at 4 months; the parents' account is inconsistent."
+        ),
+        abuse_or_neglect="suspected",
+        police_investigation=True,
+    )
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin="2026-12-02",
+        rr=RR_MONDAY,
+        messages=ack("s.pritchard@example-nhs.uk"),
+    )
+
+
+@case("53_wording_case_for_consideration")
+def _consideration() -> tuple[bytes, dict[str, Any]]:
+    # A "case for consideration for review" form: family composition and other agencies as tables.
+    rows: list[Row] = [
+        ("Name of referring officer", "referrer_name", "Priya Chaudhry"),
+        ("Designation", "referrer_role", "Designated Safeguarding Lead"),
+        ("Organisation", "referrer_agency", "Netherton Primary Academy"),
+        ("Contact telephone", "referrer_phone", "01384 555 0142"),
+        ("Secure email address", "referrer_email", "p.chaudhry@netherton-primary.example.sch.uk"),
+        ("Name Of Child", "child_name", "Tamsin Featherby"),
+        ("Date of Birth", "child_dob", "03/12/2019"),
+        ("Home Address", "child_address", "14 Larkspur Close, Netherton, Dudley DY2 9QQ"),
+        ("Ethnic origin", "child_ethnicity", "White British"),
+        ("Date of critical incident", "incident_date", "26/11/2026"),
+        ("Date the local authority was made aware", "la_aware_date", "27/11/2026"),
+        ("Death or serious injury", "incident_type", "Serious injury"),
+        ("Circumstances that triggered the referral", "incident_summary", SUMMARY),
+        ("Abuse or neglect known or suspected", "abuse_or_neglect", "Suspected"),
+        ("Reasons for considering a review", "rationale", RATIONALE),
+    ]
+    family = f.table(
+        [
+            ("Name", "Relationship to child", "DOB", "Address"),
+            ("Lauren Featherby", "Mother", "14/02/1996", "Same as the child"),
+            ("Craig Mottram", "Mother's partner", "not known", "Same as the child"),
+            ("", "", "", ""),
+        ]
+    )
+    agencies = f.agencies_table(
+        [
+            ("WMP", "DC Ravi Okonjo", ""),
+            ("Netherton Health Visiting", "", "hv.netherton@example-nhs.uk"),
+        ],
+        header=("Agency", "Named contact", "Secure email"),
+    )
+    doc = fixed_zip(
+        f.two_column(
+            worded(rows),
+            f.heading("Family composition/Significant Others"),
+            family,
+            f.heading("Other agencies involved"),
+            agencies,
+            title="Case for Consideration for a Child Safeguarding Practice Review",
+        )
+    )
+    raw = send([text(COVER), attach(doc, "Case for consideration.docx")], 53)
+    ref = {
+        **NO_AGENCIES,
+        "child_gender": None,
+        "safeguarding_lead_consulted": None,
+        "looked_after": None,
+        "national_panel_notified": None,
+        "household": [
+            {"name": "Lauren Featherby", "relationship": "Mother", "dob": "1996-02-14"},
+            {"name": "Craig Mottram", "relationship": "Mother's partner", "dob": "not known"},
+        ],
+        "agencies_involved": [
+            {"name": "WMP", "contact_name": "DC Ravi Okonjo", "email": None},
+            {
+                "name": "Netherton Health Visiting",
+                "contact_name": None,
+                "email": "hv.netherton@example-nhs.uk",
+            },
+        ],
+    }
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin=SIN_FROM_27,
+        rr=RR_MONDAY,
+        messages=ack(FULL["referrer_email"]),
+    )
+
+
+@case("54_wording_initial_notification")
+def _initial_notification() -> tuple[bytes, dict[str, Any]]:
+    # The shape of an initial case review notification: "identifier", "current legal status",
+    # "education establishment", "grounds on which the criteria may have been met".
+    rows: list[Row] = [
+        ("Name of the designated person making this notification", "referrer_name", "Daniel Osei"),
+        ("Their role", "referrer_role", "Independent Reviewing Officer"),
+        ("Agency making the notification", "referrer_agency", "Dudley Children's Services"),
+        ("Email", "referrer_email", "daniel.osei@example-dudley.gov.uk"),
+        ("Child's name/identifier", "child_name", "Kieran Ashdown-Pryce"),
+        ("Child's date of birth", "child_dob", "19/06/2010"),
+        ("Child's gender", "child_gender", "Male"),
+        ("Child's home address", "child_address", "5 Pensnett Road, Dudley DY1 2XY"),
+        ("Child's current legal status", "legal_status", "Child protection plan"),
+        ("Education establishment details", "child_school", "Pensnett High School"),
+        ("Date of the incident", "incident_date", "28/11/2026"),
+        ("Has the child died or been seriously harmed?", "incident_type", "Seriously harmed"),
+        ("Is abuse or neglect known or suspected?", "abuse_or_neglect", "Known"),
+        ("What happened to the child", "incident_summary", "Kieran was stabbed near his home."),
+        (
+            "Grounds on which the criteria for a review may have been met",
+            "rationale",
+            "Known to CSC under a CP plan for criminal exploitation.",
+        ),
+    ]
+    doc = fixed_zip(f.four_column(worded(rows)))
+    daniel = "Daniel Osei <daniel.osei@example-dudley.gov.uk>"
+    raw = send([text(COVER), attach(doc, "initial notification.docx")], 54, sender=daniel)
+    ref = referral(
+        referrer_name="Daniel Osei",
+        referrer_role="Independent Reviewing Officer",
+        referrer_agency="Dudley Children's Services",
+        referrer_email="daniel.osei@example-dudley.gov.uk",
+        child_name="Kieran Ashdown-Pryce",
+        child_dob="2010-06-19",
+        child_gender="Male",
+        child_address="5 Pensnett Road, Dudley DY1 2XY",
+        legal_status="child_protection_plan",
+        child_school="Pensnett High School",
+        incident_date="2026-11-28",
+        incident_type="serious_harm",
+        abuse_or_neglect="known",
+        incident_summary="Kieran was stabbed near his home.",
+        rationale="Known to CSC under a CP plan for criminal exploitation.",
+    )
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin=SIN_FROM_MONDAY,
+        rr=RR_MONDAY,
+        messages=ack("daniel.osei@example-dudley.gov.uk"),
+    )
+
+
+@case("55_wording_marf_style")
+def _marf_style() -> tuple[bytes, dict[str, Any]]:
+    # A multi-agency referral form's front page reused for CSPR referrals.
+    rows: list[Row] = [
+        ("Date of Referral", "referral_date", "30/11/2026"),
+        ("Name of Referrer", "referrer_name", "Priya Chaudhry"),
+        ("Role of person completing referral", "referrer_role", "Designated Safeguarding Lead"),
+        ("Agency/School", "referrer_agency", "Netherton Primary Academy"),
+        ("Telephone Number", "referrer_phone", "01384 555 0142"),
+        ("Email address", "referrer_email", "p.chaudhry@netherton-primary.example.sch.uk"),
+        (
+            "Have you discussed this with your designated safeguarding lead?",
+            "safeguarding_lead_consulted",
+            "Yes",
+        ),
+        (
+            "Name and contact of designated Safeguarding lead",
+            "safeguarding_lead_name",
+            "Helen Marsh",
+        ),
+        ("Child's full name", "child_name", "Tamsin Featherby"),
+        ("Date of birth (dd/mm/yy)", "child_dob", "03/12/19"),
+        ("Gender (m/f)", "child_gender", "Female"),
+        ("Ethnicity", "child_ethnicity", "White British"),
+        ("Home address", "child_address", "14 Larkspur Close, Netherton, Dudley DY2 9QQ"),
+        ("Postcode", "child_postcode", "DY2 9QQ"),
+        ("School/nursery attended", "child_school", "Netherton Primary Academy"),
+        ("Date of incident", "incident_date", "26/11/2026"),
+        ("Date LA became aware", "la_aware_date", "27/11/2026"),
+        ("Nature of incident", "incident_type", "Serious harm"),
+        ("Details of the incident", "incident_summary", SUMMARY),
+        ("Is abuse or neglect known or suspected?", "abuse_or_neglect", "Suspected"),
+        ("Is the child a looked after child?", "looked_after", "No"),
+        ("Has a Serious Incident Notification been submitted?", "national_panel_notified", "No"),
+        ("Reason for referral", "rationale", RATIONALE),
+    ]
+    doc = fixed_zip(f.two_column(worded(rows), title="Multi-Agency Referral Form: CSPR"))
+    raw = send([text(COVER), attach(doc, "MARF CSPR.docx")], 55)
+    ref = {
+        **NO_AGENCIES,
+        "referral_date": "2026-11-30",
+        "safeguarding_lead_name": "Helen Marsh",
+        "child_postcode": "DY2 9QQ",
+        "child_school": "Netherton Primary Academy",
+    }
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin=SIN_FROM_27,
+        rr=RR_MONDAY,
+        messages=ack(FULL["referrer_email"]),
+    )
+
+
+BODY_QUESTIONS = [
+    "Hello,",
+    "",
+    "Our form will not open on this laptop, so here are the form's questions with my answers.",
+    "",
+    ("Your name:", "referrer_name", "Gemma Fairclough"),
+    ("Your role:", "referrer_role", "Social Worker"),
+    ("Your agency:", "referrer_agency", "Dudley Children's Services"),
+    ("What is the child's name?", "child_name", "Ellis Okonkwo-Baines"),
+    ("What is the child's date of birth?", "child_dob", "09/09/2018"),
+    ("What is the child's home address?", "child_address", "22 Cradley Road, Halesowen B63 2UR"),
+    ("When did the incident happen?", "incident_date", "25/11/2026"),
+    ("When did the local authority become aware?", "la_aware_date", "26/11/2026"),
+    ("Has the child died or been seriously harmed?", "incident_type", "Serious harm"),
+    ("Is abuse or neglect known or suspected?", "abuse_or_neglect", "Suspected"),
+    ("Is the child looked after?", "looked_after", "No"),
+    ("What happened?", "incident_summary", "Ellis was found with burns to both hands."),
+    ("Which agencies are involved?", "agencies_involved", ""),
+    "West Midlands Police (DS Patel)",
+    "Cradley Primary School",
+    "dsl@cradley-primary.example.sch.uk",
+    "Children's Social Care - mash@example-dudley.gov.uk",
+    "",
+    "Thanks",
+    "Gemma",
+]
+
+
+@case("56_body_questions_answered")
+def _body_questions() -> tuple[bytes, dict[str, Any]]:
+    # The form's own questions typed into the body, answered after the question mark; agencies as
+    # "Name (Contact)", a school's address on the line under it, "Name - email".
+    gemma = "Gemma Fairclough <gemma.fairclough@example-dudley.gov.uk>"
+    raw = send([text(body_worded(BODY_QUESTIONS))], 56, sender=gemma, subject="CSPR referral")
+    ref = referral(
+        referrer_name="Gemma Fairclough",
+        referrer_role="Social Worker",
+        referrer_agency="Dudley Children's Services",
+        referrer_email="gemma.fairclough@example-dudley.gov.uk",
+        child_name="Ellis Okonkwo-Baines",
+        child_dob="2018-09-09",
+        child_address="22 Cradley Road, Halesowen B63 2UR",
+        incident_date="2026-11-25",
+        la_aware_date="2026-11-26",
+        incident_type="serious_harm",
+        abuse_or_neglect="suspected",
+        looked_after=False,
+        incident_summary="Ellis was found with burns to both hands.",
+        agencies_involved=[
+            {"name": "West Midlands Police", "contact_name": "DS Patel", "email": None},
+            {
+                "name": "Cradley Primary School",
+                "contact_name": None,
+                "email": "dsl@cradley-primary.example.sch.uk",
+            },
+            {
+                "name": "Children's Social Care",
+                "contact_name": None,
+                "email": "mash@example-dudley.gov.uk",
+            },
+        ],
+    )
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin="2026-12-03",
+        rr=RR_MONDAY,
+        messages=ack("gemma.fairclough@example-dudley.gov.uk"),
+    )
+
+
+@case("57_forwarded_own_lines")
+def _forwarded_own_lines() -> tuple[bytes, dict[str, Any]]:
+    # A forwarded referral whose own lines come after the summary: "Died or seriously harmed" is a
+    # question of its own, not more of the summary.
+    inner = body_worded(
+        [
+            ("Name of child:", "child_name", "Oskar Lindqvist-Hale"),
+            ("DOB:", "child_dob", "14/02/2023"),
+            ("Date of incident:", "incident_date", "24/11/2026"),
+            (
+                "Summary:",
+                "incident_summary",
+                "Oskar was admitted with a head injury the parents could not explain.",
+            ),
+            ("Died or seriously harmed:", "incident_type", "serious harm"),
+            ("Abuse/neglect known or suspected:", "abuse_or_neglect", "suspected"),
+            ("Child looked after:", "looked_after", "no"),
+            ("Police investigating:", "police_investigation", "yes"),
+        ]
+    )
+    body = (
+        "Forwarding the referral below from the hospital team.\n\nMarcus\n\n"
+        "---------- Forwarded message ---------\n"
+        "From: Russells Hall Safeguarding <safeguarding@example-nhs.uk>\n"
+        "Date: Fri, 27 Nov 2026 at 11:15\n"
+        "Subject: Referral\n"
+        f"To: {MARCUS}\n\n" + inner
+    )
+    raw = send([text(body)], 57, sender=MARCUS, subject="Fwd: Referral")
+    ref = referral(
+        referrer_email="marcus.eddington@example-dudley.gov.uk",
+        child_name="Oskar Lindqvist-Hale",
+        child_dob="2023-02-14",
+        incident_date="2026-11-24",
+        incident_summary="Oskar was admitted with a head injury the parents could not explain.",
+        incident_type="serious_harm",
+        abuse_or_neglect="suspected",
+        looked_after=False,
+        police_investigation=True,
+    )
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin=SIN_FROM_MONDAY,
+        rr=RR_MONDAY,
+        messages=ack("marcus.eddington@example-dudley.gov.uk"),
+    )
+
+
+@case("58_wording_serious_incident_notification")
+def _sin_wording() -> tuple[bytes, dict[str, Any]]:
+    # "Serious Incident Notification" for the National Panel notification, parallel processes and
+    # other children asked as questions, four columns.
+    rows: list[Row] = [
+        ("Name of person making the referral", "referrer_name", "Priya Chaudhry"),
+        ("Job title", "referrer_role", "Designated Safeguarding Lead"),
+        ("Organisation", "referrer_agency", "Netherton Primary Academy"),
+        ("Email address", "referrer_email", "p.chaudhry@netherton-primary.example.sch.uk"),
+        ("Child's name", "child_name", "Tamsin Featherby"),
+        ("Child's date of birth", "child_dob", "03/12/2019"),
+        ("Date of the serious incident", "incident_date", "26/11/2026"),
+        ("Date the local authority became aware", "la_aware_date", "27/11/2026"),
+        ("Death or serious harm?", "incident_type", "Serious harm"),
+        ("Abuse or neglect known or suspected?", "abuse_or_neglect", "Suspected"),
+        ("Summary of the incident", "incident_summary", SUMMARY),
+        ("Has a Serious Incident Notification been made?", "national_panel_notified", "Yes"),
+        ("Date Serious Incident Notification submitted", "notification_date", "27/11/2026"),
+        ("Is there a police investigation?", "police_investigation", "Yes"),
+        (
+            "Are there any parallel processes (e.g. coroner, criminal or family proceedings)?",
+            "parallel_processes",
+            "Coroner informed; criminal investigation.",
+        ),
+        (
+            "Are there other children at risk and how are they being safeguarded?",
+            "other_children_at_risk",
+            "A half-brother, 2, placed with his father.",
+        ),
+        ("Why do you think this case meets the criteria?", "rationale", RATIONALE),
+    ]
+    doc = fixed_zip(f.four_column(worded(rows)))
+    raw = send([text(COVER), attach(doc, "SIN referral.docx")], 58)
+    ref = referral(
+        **{k: FULL[k] for k in ("referrer_name", "referrer_role", "referrer_agency")},
+        referrer_email=FULL["referrer_email"],
+        child_name="Tamsin Featherby",
+        child_dob="2019-12-03",
+        incident_date="2026-11-26",
+        la_aware_date="2026-11-27",
+        incident_type="serious_harm",
+        abuse_or_neglect="suspected",
+        incident_summary=SUMMARY,
+        national_panel_notified=True,
+        notification_date="2026-11-27",
+        police_investigation=True,
+        parallel_processes="Coroner informed; criminal investigation.",
+        other_children_at_risk="A half-brother, 2, placed with his father.",
+        rationale=RATIONALE,
+    )
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin=SIN_FROM_27,
+        rr=SIN_NOTIFIED_27,
+        messages=ack(FULL["referrer_email"]),
+    )
+
+
+@case("59_questions_as_paragraphs")
+def _question_paragraphs() -> tuple[bytes, dict[str, Any]]:
+    # A form written as questions in paragraphs, each answered in the paragraph after it.
+    rows: list[Row] = [
+        ("Who is making this referral?", "referrer_name", "Priya Chaudhry"),
+        ("What is your role?", "referrer_role", "Designated Safeguarding Lead"),
+        ("Which agency do you work for?", "referrer_agency", "Netherton Primary Academy"),
+        ("What is the name of the child?", "child_name", "Tamsin Featherby"),
+        ("What is the child's date of birth?", "child_dob", "3 December 2019"),
+        (
+            "What is the child's address?",
+            "child_address",
+            "14 Larkspur Close, Netherton, Dudley DY2 9QQ",
+        ),
+        ("On what date did the incident take place?", "incident_date", "26 November 2026"),
+        ("When did the local authority become aware?", "la_aware_date", "27 November 2026"),
+        ("Has the child died or been seriously harmed?", "incident_type", "Seriously harmed"),
+        ("Is abuse or neglect of the child known or suspected?", "abuse_or_neglect", "Suspected"),
+        ("Please give a brief summary of what happened", "incident_summary", SUMMARY),
+        ("Was the child looked after by the local authority?", "looked_after", "No"),
+        ("Why do you think this case meets the criteria for a review?", "rationale", RATIONALE),
+    ]
+    doc = fixed_zip(f.paragraphs(worded(rows), next_line=True))
+    raw = send([text(COVER), attach(doc, "referral questions.docx")], 59)
+    ref = {
+        **NO_AGENCIES,
+        "referrer_phone": None,
+        "child_gender": None,
+        "child_ethnicity": None,
+        "safeguarding_lead_consulted": None,
+        "national_panel_notified": None,
+    }
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin=SIN_FROM_27,
+        rr=RR_MONDAY,
+        messages=ack(FULL["referrer_email"]),
+    )
+
+
+@case("60_wording_rapid_review_referral")
+def _rapid_review_referral() -> tuple[bytes, dict[str, Any]]:
+    # A Rapid Review referral form: labels above their boxes, NHS number, school, legal status,
+    # "Notification to the Child Safeguarding Practice Review Panel".
+    rows: list[Row] = [
+        ("Name of referrer (print)", "referrer_name", "Marcus Eddington"),
+        ("Referring agency", "referrer_agency", "Dudley Children's Services"),
+        ("Referrer email", "referrer_email", "marcus.eddington@example-dudley.gov.uk"),
+        ("Full name of child", "child_name", "Oskar Lindqvist-Hale"),
+        ("DoB", "child_dob", "14.02.2023"),
+        ("NHS No.", "child_nhs_number", "401 023 2137"),
+        ("Nursery/school", "child_school", "Little Acorns Nursery"),
+        ("Legal status of the child", "legal_status", "Child in need"),
+        ("Date of incident", "incident_date", "24/11/2026"),
+        ("Date LA notified", "la_aware_date", "25/11/2026"),
+        ("Death or serious harm", "incident_type", "Serious harm"),
+        ("Abuse/neglect", "abuse_or_neglect", "Suspected"),
+        ("Brief description of the incident", "incident_summary", "Head injury, unexplained."),
+        (
+            "Notification to the Child Safeguarding Practice Review Panel made?",
+            "national_panel_notified",
+            "No",
+        ),
+    ]
+    doc = fixed_zip(f.label_above(worded(rows)))
+    raw = send(
+        [text("Referral attached.\n\nMarcus\n"), attach(doc, "RR referral.docx")], 60, sender=MARCUS
+    )
+    ref = referral(
+        referrer_name="Marcus Eddington",
+        referrer_agency="Dudley Children's Services",
+        referrer_email="marcus.eddington@example-dudley.gov.uk",
+        child_name="Oskar Lindqvist-Hale",
+        child_dob="2023-02-14",
+        child_nhs_number="401 023 2137",
+        child_school="Little Acorns Nursery",
+        legal_status="child_in_need",
+        incident_date="2026-11-24",
+        la_aware_date="2026-11-25",
+        incident_type="serious_harm",
+        abuse_or_neglect="suspected",
+        incident_summary="Head injury, unexplained.",
+        national_panel_notified=False,
+    )
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin=SIN_FROM_25,
+        rr=RR_MONDAY,
+        messages=ack("marcus.eddington@example-dudley.gov.uk"),
+    )
+
+
+@case("61_answers_that_start_with_a_label_word")
+def _label_word_answers() -> tuple[bytes, dict[str, Any]]:
+    # Answers whose first words are another question's label: they are answers all the same.
+    rows: list[Row] = [
+        ("Referrer's name", "referrer_name", "Priya Chaudhry"),
+        (
+            "Referrer's email address",
+            "referrer_email",
+            "p.chaudhry@netherton-primary.example.sch.uk",
+        ),
+        ("Child's full name", "child_name", "Tamsin Featherby"),
+        ("Child's date of birth", "child_dob", "03/12/2019"),
+        ("Date of incident", "incident_date", "26/11/2026"),
+        ("Date LA became aware", "la_aware_date", "27/11/2026"),
+        ("Death or serious harm", "incident_type", "Serious harm"),
+        (
+            "Brief summary of the incident",
+            "incident_summary",
+            "Looked after by her grandmother since July; found with burns on 26 November.",
+        ),
+        ("Abuse or neglect known or suspected", "abuse_or_neglect", "Suspected"),
+        ("Is the child looked after?", "looked_after", "No"),
+        (
+            "Rationale for referral",
+            "rationale",
+            "Agencies involved did not share the burns seen in October.",
+        ),
+    ]
+    doc = fixed_zip(f.two_column(worded(rows)))
+    raw = send([text(COVER), attach(doc, "referral.docx")], 61)
+    ref = referral(
+        referrer_name="Priya Chaudhry",
+        referrer_email=FULL["referrer_email"],
+        child_name="Tamsin Featherby",
+        child_dob="2019-12-03",
+        incident_date="2026-11-26",
+        la_aware_date="2026-11-27",
+        incident_type="serious_harm",
+        incident_summary=(
+            "Looked after by her grandmother since July; found with burns on 26 November."
+        ),
+        abuse_or_neglect="suspected",
+        looked_after=False,
+        rationale="Agencies involved did not share the burns seen in October.",
+    )
+    return raw, expect(
+        "referral",
+        ref,
+        result="met",
+        sin=SIN_FROM_27,
+        rr=RR_MONDAY,
+        messages=ack(FULL["referrer_email"]),
+    )
+
+
 # -- writing -----------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cspr_mailbot.core.forms.fields import LONG_FIELDS, TEXT_FIELDS
+from cspr_mailbot.core.forms.fields import (
+    FORMS,
+    LONG_FIELDS,
+    TABLE_ANCHORS,
+    TABLE_FIELDS,
+    TEXT_FIELDS,
+)
 from cspr_mailbot.core.forms.labels import Labels, normalise_label
 
 __all__ = ["Collector", "Hit", "label_splits"]
@@ -20,22 +26,32 @@ __all__ = ["Collector", "Hit", "label_splits"]
 HAS_MARK = re.compile(r"[☒☐☑□■⊠❑❒▢]|\[\s*[xX ]?\s*\]")
 _DASH_SPLIT = re.compile(r"\s+[-–—=]+\s+")
 _WORD = re.compile(r"[^\s]+")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
 def label_splits(text: str) -> list[tuple[str, str]]:
-    """Ways to split "Label: value": at the first ':' outside brackets, a tab, or " - "."""
+    """Ways to split "Label: value": at the first ':' outside brackets, a tab, " - ", or after a
+    question answered on its line ("Has the child died or been seriously harmed? Serious harm")."""
     out: list[tuple[str, str]] = []
     depth = 0
+    question: tuple[str, str] | None = None
     for i, ch in enumerate(text):
         if ch in "([":
             depth += 1
         elif ch in ")]":
             depth = max(0, depth - 1)
+        elif ch == "?" and depth == 0 and question is None:
+            rest = text[i + 1 :].strip(" \t:*-–—")
+            # "(who they are, and how they are kept safe now)" explains the question: no answer.
+            if text[i + 1 : i + 2].isspace() and normalise_label(rest):
+                question = (text[:i], rest)
         elif ch == ":" and depth == 0:
             if text[i + 1 : i + 3] == "//":
                 continue  # a URL, not a label
             out.append((text[:i], text[i + 1 :]))
             break
+    if question is not None:
+        out.append(question)
     if "\t" in text:
         label, _, value = text.partition("\t")
         out.append((label, value))
@@ -54,6 +70,13 @@ def _after_words(text: str, words: int) -> str:
     return ""
 
 
+def _only_an_email_for(key: str, value: str) -> bool:
+    """ "Children's Social Care - mash@..." names an agency and its address, not a field: an email
+    address alone is only the answer to an email question."""
+    found = _EMAIL.fullmatch(value.strip(" <>()[]"))
+    return found is not None and not key.endswith("email")
+
+
 def _nonempty(cells: list[str]) -> list[str]:
     return [c for c in cells if c.strip()]
 
@@ -63,6 +86,9 @@ class Hit:
     key: str
     value: str  # the value found on the same line ("" when it is to come)
     inline: bool  # the value came from the same line
+    # The line only starts like a label ("Records secured; staff briefed.") or comes near one by
+    # meaning without a ':' or '?': where a value is awaited, it is that value.
+    loose: bool = False
 
 
 # A table-row rule: (rows, index) -> how many rows it read (0: not its kind of row).
@@ -88,8 +114,12 @@ class Collector:
         self.in_cell = False  # reading a table cell's lines: no headings there
         self._memo: dict[tuple[str, str | None], Hit | None] = {}
         self.agency: dict[str, str] | None = None  # an agency given as label/value rows
+        # Tables of entries (household, chronology): field -> rows as entry key -> cell text.
+        self.table_rows: dict[str, list[dict[str, str]]] = {}
+        self._tables = tuple(k for k in TABLE_FIELDS if k in FORMS[form])
         # Table state.
         self.agency_cols: dict[str, int] | None = None
+        self.entry_table: tuple[str, dict[str, int]] | None = None  # (field, key -> column)
         self.rows: list[list[str]] = []
 
     # ---- labels --------------------------------------------------------------------------------
@@ -107,21 +137,25 @@ class Collector:
     def _hit(self, text: str) -> Hit | None:
         for label, value in label_splits(text):
             key = self.labels.match(self.form, label, self.section)
-            if key is not None:
+            if key is not None and not _only_an_email_for(key, value):
                 return Hit(key, value.strip().lstrip("*_").strip(), True)
-        found = self.labels.match_prefix(self.form, text, self.section)
+        found = self.labels.match_how(self.form, text, self.section)
         if found is None:
             return None
-        key, used = found
+        key, used, by_meaning = found
         rest = _after_words(text, used)
         # Options typed after the label ("Looked after? ☐ Yes ☒ No") are its value.
         if rest and HAS_MARK.search(rest):
             return Hit(key, rest, True)
-        return Hit(key, "", False)
+        asks = text.rstrip(" *").endswith((":", "?"))
+        return Hit(key, "", False, loose=bool(normalise_label(rest)) or (by_meaning and not asks))
 
-    def is_label_cell(self, cell: str) -> bool:
+    def is_label_cell(self, cell: str, *, strict: bool = False) -> bool:
+        """A cell whose first line is a label; ``strict``: a label and not a value that only
+        starts like one."""
         first = next((ln for ln in cell.splitlines() if ln.strip()), "")
-        return bool(first) and self.hit(first) is not None
+        hit = self.hit(first) if first else None
+        return hit is not None and not (strict and hit.loose)
 
     def _pure_label(self, cell: str) -> bool:
         """A cell that is one label and nothing else (its value is elsewhere)."""
@@ -129,7 +163,7 @@ class Collector:
         if len(lines) != 1:
             return False
         hit = self.hit(lines[0])
-        return hit is not None and not hit.value
+        return hit is not None and not hit.value and not hit.loose
 
     def record(self, key: str, value: str) -> None:
         self.found.add(key)
@@ -154,7 +188,7 @@ class Collector:
         if heading and self._opens_section(stripped):
             return
         hit = self.hit(stripped)
-        if hit is not None:
+        if hit is not None and not self._value_after_all(stripped, hit):
             self._label_line(stripped, hit)
             return
         if self.section == "agencies" and self._agency_pair_line(stripped):
@@ -164,6 +198,15 @@ class Collector:
         self.flush()
         if not self.in_cell:
             self.heading(stripped, force=heading)
+
+    def _value_after_all(self, text: str, hit: Hit) -> bool:
+        """A line that looks like a label but is the value being read: a loose match where a
+        value is awaited or a sentence continues one, or an agency's "Name - email" line."""
+        if self.pending is None or not self.pending_open:
+            return False
+        if hit.loose and (not self.pending_lines or text.endswith(".")):
+            return True
+        return self.pending == "agencies_involved" and _EMAIL.search(text) is not None
 
     def _blank_line(self) -> None:
         if self.body and self.pending is not None and self.pending_lines:
@@ -240,10 +283,12 @@ class Collector:
         """Read the table's rows, each by the first rule that takes it."""
         rows, self.rows = self.rows, []
         self.agency_cols = None
+        self.entry_table = None
         i = 0
         while i < len(rows):
             i += self._row(rows, i)
         self.flush()
+        self.entry_table = None
 
     def _row(self, rows: list[list[str]], i: int) -> int:
         for rule in _ROW_RULES:
@@ -255,6 +300,45 @@ class Collector:
 
     def _empty_row(self, rows: list[list[str]], i: int) -> int:
         return 0 if _nonempty(rows[i]) else 1
+
+    def _entry_row(self, rows: list[list[str]], i: int) -> int:
+        """A row of a household or chronology table: data to the table's end, never labels."""
+        if self.entry_table is None:
+            return 0
+        key, cols = self.entry_table
+        cells = rows[i]
+        self.table_rows[key].append(
+            {col: cells[k] if k < len(cells) else "" for col, k in cols.items()}
+        )
+        return 1
+
+    def _entry_header_row(self, rows: list[list[str]], i: int) -> int:
+        """ "Name | Relationship to the child | Date of birth": a table of entries starts."""
+        for key in self._tables:
+            cols = self._entry_header(key, rows[i])
+            if cols is not None:
+                self.flush()
+                self.pending = None
+                self.entry_table = (key, cols)
+                self.table_rows.setdefault(key, [])
+                self.found.add(key)
+                return 1
+        return 0
+
+    def _entry_header(self, key: str, cells: list[str]) -> dict[str, int] | None:
+        """The columns of ``key``'s table when most of the row names them, with its anchor."""
+        cols: dict[str, int] = {}
+        nonempty = 0
+        for index, cell in enumerate(cells):
+            if not cell.strip():
+                continue
+            nonempty += 1
+            col = self.labels.table_column(key, cell) if len(cell) <= 60 else None
+            if col is not None and col not in cols:
+                cols[col] = index
+        if len(cols) >= 2 and TABLE_ANCHORS[key] <= set(cols) and 2 * len(cols) >= nonempty:
+            return cols
+        return None
 
     def _agency_header_row(self, rows: list[list[str]], i: int) -> int:
         """ "Agency | Contact | Email": the columns of the agencies table that follows."""
@@ -300,7 +384,7 @@ class Collector:
         below = rows[i + 1]
         if (
             len(below) != len(cells)
-            or any(c.strip() and self.is_label_cell(c) for c in below)
+            or any(c.strip() and self.is_label_cell(c, strict=True) for c in below)
             or self._agency_header(below) is not None
         ):
             return 0
@@ -390,6 +474,8 @@ class Collector:
 # The order matters: the first rule that reads a row takes it; a row none takes is label/value pairs.
 _ROW_RULES: tuple[_RowRule, ...] = (
     Collector._empty_row,
+    Collector._entry_row,
+    Collector._entry_header_row,
     Collector._agency_header_row,
     Collector._agency_table_row,
     Collector._agency_pairs_row,

@@ -19,6 +19,8 @@ from cspr_mailbot.core.forms.fields import (
     DATE_FIELDS,
     FORMS,
     LIST_FIELDS,
+    TABLE_DATE_KEYS,
+    TABLE_FIELDS,
 )
 from cspr_mailbot.core.forms.labels import QUOTES, Labels, answer_norm
 from cspr_mailbot.core.ukdates import parse_uk_date
@@ -172,23 +174,87 @@ def choose(text: str, options: Mapping[str, tuple[str, ...]]) -> tuple[str | Non
 # ---- agencies -----------------------------------------------------------------------------------
 
 
+_BRACKETED = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]|<([^<>]*)>")
+
+
 def _agency_from_text(item: str) -> dict[str, Any] | None:
+    """One agency as typed: "West Midlands Police (DS Patel)", "CSC - mash@x.gov.uk",
+    "Health Visiting <hv@nhs.example>". Brackets hold the contact or the email, never the name."""
     item = re.sub(r"^\s*(?:[-*•·]|\d+[.)])\s*", "", item).strip()
     if not item:
         return None
     email_match = _EMAIL.search(item)
     email = email_match.group(0) if email_match else None
-    name = _EMAIL.sub("", item) if email else item
-    name = re.sub(r"[<>()\[\]]", " ", name)
+    contact: str | None = None
+    for match in _BRACKETED.finditer(item):
+        inner = " ".join(next(g for g in match.groups() if g is not None).split())
+        if inner and not _EMAIL.search(inner) and contact is None:
+            contact = inner.strip(" ,;:-–")
+    name = _BRACKETED.sub(" ", item)
+    name = _EMAIL.sub("", name) if email else name
     name = " ".join(name.split()).strip(" -–,:;")
-    return {"name": name or None, "contact_name": None, "email": email}
+    return {"name": name or None, "contact_name": contact or None, "email": email}
 
 
 def _agency_list(text: str) -> list[dict[str, Any]] | None:
-    """Agencies typed as text: one a line or split by ';', else by ','."""
+    """Agencies typed as text: one a line or split by ';', else by ','. An email address on a
+    line of its own belongs to the agency above it, not to an agency with no name."""
     parts = re.split(r"[;\n]", text) if re.search(r"[;\n]", text) else text.split(",")
-    agencies = [a for a in (_agency_from_text(p) for p in parts) if a is not None]
+    agencies: list[dict[str, Any]] = []
+    for part in parts:
+        agency = _agency_from_text(part)
+        if agency is None:
+            continue
+        alone = agency["name"] is None and agency["contact_name"] is None
+        if alone and agencies and agencies[-1]["email"] is None:
+            agencies[-1]["email"] = agency["email"]
+            continue
+        agencies.append(agency)
     return agencies or None
+
+
+# ---- tables of entries typed as text -------------------------------------------------------------
+
+_DATE_LIKE = re.compile(
+    r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b|"
+    r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?[A-Za-z]{3,9}\.?,?\s+\d{4}\b"
+)
+
+
+def _entry_date(text: str | None) -> str | None:
+    """A date cell: ISO when it reads as a UK date, else as written."""
+    if text is None:
+        return None
+    parsed = parse_uk_date(text)
+    return parsed.isoformat() if parsed else text
+
+
+def _entries_from_text(key: str, text: str) -> list[dict[str, Any]] | None:
+    """Entries typed one a line (or split by ';'): "Kelly Example, mother, 12/05/1994" or
+    "03/12/2026 - seen at A&E - referred to MASH". The date goes to its key, the other parts to
+    the others in the form's column order."""
+    items = re.split(r"[;\n]", text)
+    cols = TABLE_FIELDS[key]
+    date_key = next(c for c in cols if c in TABLE_DATE_KEYS)
+    others = [c for c in cols if c != date_key]
+    out: list[dict[str, Any]] = []
+    for item in items:
+        item = re.sub(r"^\s*(?:[-*•·]|\d+[.)])\s+", "", item).strip()
+        if not item:
+            continue
+        entry: dict[str, Any] = dict.fromkeys(cols)
+        found = _DATE_LIKE.search(item)
+        if found is not None:
+            entry[date_key] = _entry_date(found.group(0))
+            item = (item[: found.start()] + " " + item[found.end() :]).strip()
+        parts = [p.strip(" ,-–—:()") for p in re.split(r",|\s[-–—]\s|\(|\)", item)]
+        parts = [p for p in parts if p]
+        if len(parts) > len(others):
+            parts = [*parts[: len(others) - 1], ", ".join(parts[len(others) - 1 :])]
+        for col, part in zip(others, parts, strict=False):
+            entry[col] = part
+        out.append(entry)
+    return out or None
 
 
 # ---- the converter ------------------------------------------------------------------------------
@@ -213,6 +279,8 @@ class _Converter:
             return self._choice(key, text, not_given, CHOICE_FIELDS[key])
         if key in LIST_FIELDS:
             return _agency_list(text)
+        if key in TABLE_FIELDS:
+            return _entries_from_text(key, text)
         return text
 
     def _date(self, key: str, text: str, not_given: bool) -> str | None:
@@ -237,6 +305,18 @@ class _Converter:
             name = self.labels.name(self.form, key)
             self.problems.append(f"The answer for {name} ('{_short(text)}'): {problem}")
         return option
+
+    def entries(self, key: str, rows: list[dict[str, str]]) -> list[dict[str, Any]] | None:
+        """A household or chronology table's rows as entries; empty rows left out."""
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            entry = {col: clean_text(row.get(col), self.labels) for col in TABLE_FIELDS[key]}
+            if not any(entry.values()):
+                continue
+            for col in TABLE_DATE_KEYS & set(entry):
+                entry[col] = _entry_date(entry[col])
+            out.append(entry)
+        return out or None
 
     def agencies(self, rows: list[dict[str, str]]) -> list[dict[str, Any]] | None:
         out: list[dict[str, Any]] = []
@@ -272,11 +352,12 @@ def field_values(
     agency_rows: list[dict[str, str]],
     labels: Labels,
     form: str,
+    table_rows: Mapping[str, list[dict[str, str]]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Every field of ``form`` (None when not read) from the raw text collected, and the problems.
 
     When a field was found more than once, the first value read is used, and a different later
-    one is a problem. An agencies table wins over agencies typed as text.
+    one is a problem. An agencies (household, chronology) table wins over the same typed as text.
     """
     converter = _Converter(labels, form)
     values: dict[str, Any] = {key: None for key in FORMS[form]}
@@ -286,6 +367,10 @@ def field_values(
         table = converter.agencies(agency_rows)
         if table:
             values["agencies_involved"] = table
+    for key, rows in (table_rows or {}).items():
+        entries = converter.entries(key, rows)
+        if entries:
+            values[key] = entries
     return values, converter.problems
 
 

@@ -1,8 +1,13 @@
 """The label synonyms the reader knows: ``data/labels.toml`` plus the partnership's own, and matching.
 
 A label is normalised (case, punctuation, brackets, numbering and spacing dropped) and matches a
-synonym exactly, or starts with a synonym of two or more words. Sections ("Details of the child")
-give generic labels ("Name", "Email") their meaning.
+synonym exactly, or starts with a synonym of two or more words, or, failing both, comes near enough
+to one by meaning: rapidfuzz's token-sort ratio over the words that carry meaning (``[fuzzy]`` in
+labels.toml drops "the", "is", "your"... and reads "LA" as "local authority", "reporter" as
+"referrer"). A date question is only ever compared with date fields and the others only with the
+others. ``FUZZY_THRESHOLD`` is measured on the golden corpus (tests/test_forms.py): every label of
+every golden form reaches its own field, and no label comes this near to a wrong one. Sections
+("Details of the child") give generic labels ("Name", "Email") their meaning.
 """
 
 from __future__ import annotations
@@ -15,16 +20,25 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from cspr_mailbot.core.forms.fields import DATE_FIELDS, FORMS
+from rapidfuzz import fuzz, process
+
+from cspr_mailbot.core.forms.fields import DATE_FIELDS, FORMS, TABLE_FIELDS
 from cspr_mailbot.errors import ConfigError
 
-__all__ = ["Labels", "normalise_label", "answer_norm", "QUOTES"]
+__all__ = ["FUZZY_THRESHOLD", "Labels", "normalise_label", "answer_norm", "QUOTES"]
+
+# Measured on the golden corpus (tests/test_forms.py::test_fuzzy_threshold_is_measured_on_the_corpus):
+# the right field's score for every golden label that only fuzzy matching reads is at least this, and
+# every golden label's nearest wrong field scores below it.
+FUZZY_THRESHOLD = 85.0
+# Longer "labels" are sentences: they are never matched by meaning.
+_FUZZY_MAX_WORDS = 14
 
 QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u02bc": "'", "`": "'"})
 _BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _NUMBERING = re.compile(r"^\s*(?:(?:section|part|q|question)\s*)?\d+[a-z]?(?:\.\d+)*[.):]?\s+")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
-_DATE_WORDS = frozenset({"date", "when", "dates"})
+_DATE_WORDS = frozenset({"date", "when", "dates", "dob"})
 
 
 def normalise_label(text: str) -> str:
@@ -64,6 +78,8 @@ class Labels:
     answers: dict[str, dict[str, tuple[str, ...]]]  # kind -> option -> words (lower-case)
     agency_columns: dict[str, tuple[str, ...]]  # name | contact_name | email -> normalised
     placeholders: tuple[str, ...]  # normalised
+    # household | chronology -> entry key -> normalised column names ([household_columns] ...)
+    table_columns: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     _exact: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     # Synonyms a label may start with, by their first word, longest first: a label can only
     # start with a synonym that starts with its own first word.
@@ -71,6 +87,14 @@ class Labels:
         default_factory=dict, repr=False
     )
     _generic: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # The words fuzzy matching ignores, and word -> the word it stands for ("la" -> "local authority").
+    fuzzy_ignore: frozenset[str] = frozenset()
+    fuzzy_words: dict[str, str] = field(default_factory=dict)
+    exact_only: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)  # not by meaning
+    # form -> (is a date field) -> ([meaning words of each synonym], [its field]), for rapidfuzz.
+    _fuzzy: dict[str, dict[bool, tuple[list[str], list[str]]]] = field(
+        default_factory=dict, repr=False
+    )
 
     # ---- building ---------------------------------------------------------------------------
 
@@ -87,13 +111,16 @@ class Labels:
     def from_data(cls, data: Mapping[str, Any]) -> Labels:
         fields_: dict[str, dict[str, tuple[str, ...]]] = {}
         names: dict[str, dict[str, str]] = {}
+        exact_only: dict[str, dict[str, frozenset[str]]] = {}
         for form, keys in FORMS.items():
             table = data.get(form, {})
             fields_[form] = {}
             names[form] = {}
+            exact_only[form] = {}
             for key in keys:
                 entry = table.get(key, {})
-                fields_[form][key] = _norm_all(entry.get("labels", []))
+                fields_[form][key] = _norm_all([*entry.get("labels", []), *entry.get("exact", [])])
+                exact_only[form][key] = frozenset(_norm_all(entry.get("exact", [])))
                 names[form][key] = str(entry.get("name", key.replace("_", " ")))
         sections: dict[str, dict[str, Section]] = {}
         for form, table in data.get("sections", {}).items():
@@ -110,7 +137,31 @@ class Labels:
         }
         columns = {k: _norm_all(v) for k, v in data.get("agency_columns", {}).items()}
         placeholders = _norm_all(data.get("placeholders", {}).get("texts", []))
-        labels = cls(fields_, names, sections, answers, columns, placeholders)
+        tables = {
+            key: {col: _norm_all(v) for col, v in data.get(f"{key}_columns", {}).items()}
+            for key in TABLE_FIELDS
+        }
+        fuzzy = data.get("fuzzy", {})
+        ignore = frozenset(
+            w for text in fuzzy.get("ignore", []) for w in normalise_label(text).split()
+        )
+        words = {
+            normalise_label(str(variant)): normalise_label(canonical)
+            for canonical, variants in fuzzy.get("words", {}).items()
+            for variant in variants
+        }
+        labels = cls(
+            fields_,
+            names,
+            sections,
+            answers,
+            columns,
+            placeholders,
+            tables,
+            fuzzy_ignore=ignore,
+            fuzzy_words=words,
+            exact_only=exact_only,
+        )
         labels._index()
         return labels
 
@@ -134,6 +185,15 @@ class Labels:
                 for words in sec.fields.values():
                     generic.update(words)
             self._generic[form] = frozenset(generic)
+            by_kind: dict[bool, tuple[list[str], list[str]]] = {True: ([], []), False: ([], [])}
+            for key, synonyms in table.items():
+                for syn in synonyms:
+                    meaning = self.meaning(syn)
+                    if meaning and syn not in self.exact_only.get(form, {}).get(key, ()):
+                        texts, keys = by_kind[key in DATE_FIELDS]
+                        texts.append(meaning)
+                        keys.append(key)
+            self._fuzzy[form] = by_kind
 
     # ---- matching ---------------------------------------------------------------------------
 
@@ -146,19 +206,62 @@ class Labels:
         self, form: str, label: str, section: str | None = None
     ) -> tuple[str, int] | None:
         """(field, how many words of the normalised label the synonym used), or None."""
+        found = self.match_how(form, label, section)
+        return (found[0], found[1]) if found else None
+
+    def match_how(
+        self, form: str, label: str, section: str | None = None
+    ) -> tuple[str, int, bool] | None:
+        """(field, words of the label used, matched by meaning rather than by a synonym), or None."""
         norm = normalise_label(label)
         if not norm:
             return None
         words = len(norm.split())
         key = self._section_match(form, norm, section)
         if key is not None:
-            return key, words
+            return key, words, False
         if norm in self._exact[form]:
             # Under a section a generic word ("name", "email") belongs to that section alone.
             if section is not None and norm in self._generic.get(form, frozenset()):
                 return None
-            return self._exact[form][norm], words
-        return self._prefix_match(form, norm)
+            return self._exact[form][norm], words, False
+        found = self._prefix_match(form, norm)
+        if found is not None:
+            return found[0], found[1], False
+        key = self.match_fuzzy(form, norm)
+        return (key, words, True) if key is not None else None
+
+    # ---- matching by meaning --------------------------------------------------------------------
+
+    def meaning(self, norm: str) -> str:
+        """The words of a normalised label that carry its meaning, abbreviations spelt out."""
+        out: list[str] = []
+        for word in norm.split():
+            word = self.fuzzy_words.get(word, word)
+            out.extend(w for w in word.split() if w not in self.fuzzy_ignore)
+        return " ".join(out)
+
+    def fuzzy_scores(self, form: str, norm: str) -> dict[str, float]:
+        """field -> the best token-sort ratio of the label's meaning to one of its synonyms."""
+        meaning = self.meaning(norm)
+        # One word of meaning ("Name", "What your agency did") is too little to go on: such labels
+        # are left to synonyms and sections.
+        if len(meaning.split()) < 2 or len(norm.split()) > _FUZZY_MAX_WORDS:
+            return {}
+        is_date = bool(set(norm.split() + meaning.split()) & _DATE_WORDS)
+        texts, keys = self._fuzzy.get(form, {}).get(is_date, ([], []))
+        best: dict[str, float] = {}
+        for _text, score, index in process.extract(
+            meaning, texts, scorer=fuzz.token_sort_ratio, limit=None, score_cutoff=50
+        ):
+            key = keys[index]
+            best[key] = max(best.get(key, 0.0), score)
+        return best
+
+    def match_fuzzy(self, form: str, norm: str) -> str | None:
+        """The one field whose synonyms the label comes within FUZZY_THRESHOLD of, or None."""
+        near = [k for k, score in self.fuzzy_scores(form, norm).items() if score >= FUZZY_THRESHOLD]
+        return near[0] if len(near) == 1 else None
 
     def _section_match(self, form: str, norm: str, section: str | None) -> str | None:
         """The field a generic label names under ``section`` ("Name" under the child's details)."""
@@ -197,19 +300,30 @@ class Labels:
         return self.names.get(form, {}).get(key, key.replace("_", " "))
 
     def agency_column(self, header: str) -> str | None:
-        norm = normalise_label(header)
-        if not norm:
-            return None
-        for col, synonyms in self.agency_columns.items():
-            if norm in synonyms:
-                return col
-        best: tuple[int, str] | None = None
-        for col, synonyms in self.agency_columns.items():
-            for syn in synonyms:
-                if " " in syn and norm.startswith(syn + " "):
-                    if best is None or len(syn) > best[0]:
-                        best = (len(syn), col)
-        return best[1] if best else None
+        """The agencies-table column a header names (name | contact_name | email), or None."""
+        return _column(self.agency_columns, header)
+
+    def table_column(self, table: str, header: str) -> str | None:
+        """The entry key a column header of ``table`` (household | chronology) names, or None."""
+        return _column(self.table_columns.get(table, {}), header)
+
+
+def _column(columns: Mapping[str, tuple[str, ...]], header: str) -> str | None:
+    """The column a header names: exactly, else the longest synonym of two or more words it
+    starts with ("Named contact at the school" -> contact)."""
+    norm = normalise_label(header)
+    if not norm:
+        return None
+    for col, synonyms in columns.items():
+        if norm in synonyms:
+            return col
+    best: tuple[int, str] | None = None
+    for col, synonyms in columns.items():
+        for syn in synonyms:
+            if " " in syn and norm.startswith(syn + " "):
+                if best is None or len(syn) > best[0]:
+                    best = (len(syn), col)
+    return best[1] if best else None
 
 
 def _norm_all(words: Iterable[str]) -> tuple[str, ...]:
@@ -267,9 +381,9 @@ def _answer_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
 
 
 def _column_target(data: dict[str, Any], parts: list[str]) -> list[Any] | None:
-    if len(parts) != 2 or parts[1] not in data.get("agency_columns", {}):
+    if len(parts) != 2 or parts[1] not in data.get(parts[0], {}):
         return None
-    words: list[Any] = data["agency_columns"][parts[1]]
+    words: list[Any] = data[parts[0]][parts[1]]
     return words
 
 
@@ -304,6 +418,7 @@ _TARGETS = {
     **dict.fromkeys(FORMS, _field_target),
     "answers": _answer_target,
     "agency_columns": _column_target,
+    **{f"{key}_columns": _column_target for key in TABLE_FIELDS},
     "placeholders": _placeholder_target,
     "sections": _section_target,
 }

@@ -80,7 +80,9 @@ def missing_key_fields(fields: Mapping[str, Any]) -> list[str]:
 
 
 def _result(collector: Collector, labels: Labels, form: str) -> FormResult:
-    values, problems = field_values(collector.raw, collector.agency_rows, labels, form)
+    values, problems = field_values(
+        collector.raw, collector.agency_rows, labels, form, collector.table_rows
+    )
     return FormResult(
         values, len(collector.found), tuple(dict.fromkeys([*collector.problems, *problems]))
     )
