@@ -45,7 +45,14 @@ from .core.reading import ReadMessage, read_message
 from .core.records import LedgerEntry, OutboxRecord
 from .core.settings import DirectoryAgency, Settings
 from .core.workdays import WorkingCalendar
-from .errors import MailSourceError, PrivacyError, SendError, StoreError, trace_without_values
+from .errors import (
+    MailSourceError,
+    PrivacyError,
+    SendError,
+    StoreDamaged,
+    StoreError,
+    trace_without_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +94,37 @@ def settings_from(cfg: Config) -> Settings:
     )
 
 
+def filed_folders(cfg: Config) -> tuple[str, ...]:
+    """The mailbox folders only the bot files mail in: mail there means the bot has run."""
+    return (cfg.folders.processed, cfg.folders.triage, cfg.folders.ignored)
+
+
+def store_may_be_lost(store: Store) -> bool:
+    """A store that has taken in no message yet: new, or lost (``check_not_lost`` tells which)."""
+    return store.stats()["ledger"] == 0
+
+
+def check_not_lost(store: Store, source: MailSource, folders: tuple[str, ...]) -> None:
+    """StoreDamaged when a store that has taken in no mail sits beside a mailbox whose folders
+    hold mail the bot filed (SPEC 10).
+
+    The store's evidence file goes with it when its whole folder is deleted (or ``[store] path`` is
+    changed to an empty place); the mailbox's Processed, triage and Ignored folders still say that
+    the bot ran. Only a store whose ledger is empty is asked about, so once per installation.
+    """
+    if not store_may_be_lost(store):
+        return
+    filed = source.filed_count(folders)
+    if filed:
+        raise StoreDamaged(
+            store.path,
+            f"it has taken in no mail, but the mailbox's folders {', '.join(folders)} hold "
+            f"{filed} message(s) the bot filed: the store was lost or [store] path changed. "
+            "Restore the store folder from a backup (or point [store] path at it); the bot "
+            "will not start afresh and hand out references again",
+        )
+
+
 class App:
     def __init__(
         self, cfg: Config, store: Store, source: MailSource | None, sender: Sender
@@ -114,6 +152,7 @@ class App:
             "triage": cfg.folders.triage,
             "ignored": cfg.folders.ignored,
         }
+        self._not_lost = False  # check_not_lost has passed in this process
 
     # -- the pass ---------------------------------------------------------------------------------
 
@@ -140,6 +179,9 @@ class App:
         patient: bool = False,
     ) -> None:
         assert self.source is not None
+        if not self._not_lost:  # before anything is taken in, and so before a reference is given
+            check_not_lost(self.store, self.source, filed_folders(self.cfg))
+            self._not_lost = True
         self._check_uidvalidity()
         for raw in self.source.fetch_new():
             if stop is not None and stop.is_set():
@@ -228,6 +270,7 @@ class App:
                     txn.put_case(case)
                 for other in outcome.others:  # link:, duplicate of:, a linked referral
                     txn.put_case(other)
+                self._carry_out(txn, outcome.actions, case, now)
                 folder = self.folders[outcome.folder]
                 txn.ledger_put(
                     LedgerEntry(
@@ -528,8 +571,8 @@ class App:
                     )
                 except SendError as exc:
                     report.send_failures += 1
-                    report.undeliverable += exc.permanent
-                    self._record_failure(rec, now, exc)
+                    undelivered = self._record_failure(rec, now, exc)
+                    report.undeliverable += undelivered
                     if not exc.permanent:
                         break  # the server is unwell: keep the rest for the next pass, in order
                     continue
@@ -539,8 +582,7 @@ class App:
                 logger.info("%s: sent", rec.key)
                 copies.append(raw)
                 if refused:  # taken for the others: those refused are told of like a failure
-                    report.undeliverable += 1
-                    self._record_failure(
+                    report.undeliverable += self._record_failure(
                         rec,
                         now,
                         SendError(f"refused {len(refused)} recipient(s)", permanent=True),
@@ -558,41 +600,106 @@ class App:
         exc: SendError,
         *,
         refused: tuple[str, ...] | None = None,
-    ) -> None:
-        """A refusal: retried later, or (permanent) on the case and told to the coordinators.
+    ) -> bool:
+        """A refusal: retried later, or (permanent) undelivered, on the case and told to the
+        coordinators. True when it is undelivered (SPEC 5): kept, with its bytes, for ``resend``.
 
         ``refused`` is given when the server took the message for its other recipients: the record
-        stays sent, only the refused addresses are reported.
+        stays sent, only the refused addresses are undelivered.
+
+        The coordinators' own mail is never given up: their server refusing it is a configuration
+        fault, logged at ERROR, and the message is tried again on the retry schedule until it goes.
         """
         sent = refused is not None
+        to = rec.recipients if refused is None else refused
+        if exc.permanent and rec.internal:
+            logger.error(
+                "%s: the coordinators' mail was refused for good (%s): check the coordinators' "
+                "addresses and the [smtp] relay; it is kept and tried again",
+                rec.key,
+                exc,
+            )
+            if not sent:
+                with self.store.transaction() as txn:
+                    txn.outbox_update(
+                        rec.key,
+                        lambda r: policy.after_send_failure(r, now, str(exc), permanent=False),
+                    )
+            return False
         logger.warning(
             "%s: %s (attempt %d%s): %s",
             rec.key,
             "sent, but not to every recipient" if sent else "not sent",
             rec.attempts + 1,
-            ", permanent" if exc.permanent else "",
+            ", undelivered: kept for resend" if exc.permanent else "",
             exc,
         )
         with self.store.transaction() as txn:
-            if not sent:
+            if not exc.permanent:
+                txn.outbox_update(
+                    rec.key, lambda r: policy.after_send_failure(r, now, str(exc), permanent=False)
+                )
+                return False
+            if sent:  # marked sent just now: its bytes are needed again for a resend
+                txn.outbox_update(
+                    rec.key, lambda r: replace(r, raw=rec.raw).mark_refused(now, to, str(exc))
+                )
+            else:
                 txn.outbox_update(
                     rec.key,
-                    lambda r: policy.after_send_failure(r, now, str(exc), permanent=exc.permanent),
+                    lambda r: policy.after_send_failure(
+                        r, now, str(exc), permanent=True
+                    ).mark_refused(now, to, str(exc)),
                 )
-            if not exc.permanent:
-                return
             ref = rec.case_reference
             case = txn.get_case(ref) if ref else None
             if case is not None:
                 txn.put_case(case.with_event(now, "send_failed", f"{rec.template}: {exc}"))
+            told = replace(rec, key=f"{rec.key}:{rec.resends}") if rec.resends else rec
             notice = policy.undeliverable_notice(
-                rec,
-                rec.recipients if refused is None else refused,
-                str(exc),
-                self.cfg.partnership.coordinators,
+                told, to, str(exc), self.cfg.partnership.coordinators
             )
             if notice is not None:
                 self._queue(txn, (notice,), None, now)
+        return True
+
+    # -- resend (SPEC 5, 7, 8) --------------------------------------------------------------------
+
+    def _carry_out(
+        self, txn: Txn, actions: Iterable[str], case: Case | None, now: datetime
+    ) -> None:
+        """The work a command's handlers asked for, after the case is saved, in the same txn."""
+        if case is not None and "resend" in actions:
+            self.requeue_undelivered(txn, case.reference, now)
+
+    def requeue_undelivered(self, txn: Txn, reference: str | None, now: datetime) -> list[str]:
+        """Queue again what was refused for good on case ``reference`` (every case when None), in
+        ``txn``; the keys queued. The ``resend`` command and the CLI both come through here; the
+        next flush sends them, at once (SPEC 5: what a command causes is not scheduled mail)."""
+        keys: list[str] = []
+        for rec in txn.outbox_undelivered(reference):
+            txn.outbox_update(rec.key, OutboxRecord.for_resend)
+            keys.append(rec.key)
+            case = txn.get_case(rec.case_reference) if rec.case_reference else None
+            if case is not None:
+                detail = f"{rec.template} to {', '.join(rec.refused_to or rec.recipients)}"
+                txn.put_case(case.with_event(now, "resend", detail))
+            logger.info("%s: queued again for sending (resend)", rec.key)
+        return keys
+
+    def resend(self, reference: str | None, now: datetime) -> tuple[list[str], PassReport]:
+        """``resend REF|all``: queue again what was refused for good, and send it now.
+
+        Returns the keys queued and what the sending did; ``StoreError`` and ``SendError`` as usual.
+        """
+        with self.store.transaction() as txn:
+            keys = self.requeue_undelivered(txn, reference, now)
+        report = PassReport()
+        if keys:
+            self.flush_outbox(now, report)
+            if report.undeliverable:  # refused again: the coordinators' notice of it, now too
+                self.flush_outbox(now, report)
+        return keys, report
 
     def _copy_to_sent(self, copies: list[bytes]) -> None:
         """Copies of what was sent, in the Sent folder: a convenience, never a reason to fail."""
@@ -716,6 +823,7 @@ class App:
                     outcome.case, outcome.actions, now, self.cal, self.settings
                 )
                 self._queue(txn, (*packs, *outcome.messages[:-1]), outcome.case, now)
+                self._carry_out(txn, outcome.actions, outcome.case, now)
         if answer.context["errors"]:
             return False, "\n".join(
                 f"not understood: {e['line']!r}: {e['problem']}" for e in answer.context["errors"]

@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import Config, load_config, parse_config
-from .errors import ConfigError, MailbotError, MailSourceError, UsageError
+from .errors import ConfigError, MailbotError, MailSourceError, StoreDamaged, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .core.models import Case
+    from .core.records import OutboxRecord
 
 logger = logging.getLogger("cspr_mailbot")
 
@@ -89,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forms.add_argument("which", choices=["referral", "scoping"])
     forms.add_argument("-o", "--output", required=True)
+
+    rs = sub.add_parser("resend", help="send again what was refused for good: resend REF|all")
+    rs.add_argument("reference", metavar="REFERENCE|all")
+    rs.add_argument("--now")
 
     export = sub.add_parser(
         "export", help="everything held on a case, for a subject access request: export REF -o DIR"
@@ -169,8 +176,22 @@ def resolve_config(arg: str | None) -> Config:
     return default_config()
 
 
-def case_json(case: Case, cfg: Config) -> dict[str, Any]:
-    """One case in the SPEC 8 shape (with a few more keys)."""
+def undelivered_json(records: Sequence[OutboxRecord]) -> list[dict[str, Any]]:
+    """SPEC 8 ``undelivered``: what was refused for good and not sent again since."""
+    return [
+        {
+            "to": list(r.refused_to or r.recipients),
+            "subject": r.subject,
+            "refused_at": r.failed_at.isoformat() if r.failed_at else None,
+            "reason": r.last_error or "",
+            "template": r.template,
+        }
+        for r in records
+    ]
+
+
+def case_json(case: Case, cfg: Config, undelivered: Sequence[OutboxRecord] = ()) -> dict[str, Any]:
+    """One case in the SPEC 8 shape (with a few more keys); ``undelivered``: its records refused."""
     from .core.deadlines import case_deadlines
     from .core.workdays import WorkingCalendar
 
@@ -212,6 +233,7 @@ def case_json(case: Case, cfg: Config) -> dict[str, Any]:
                 "closed_on",
             )
         },
+        "undelivered": undelivered_json(undelivered),
         "events": sorted(raw["events"], key=lambda e: e["at"]),
     }
 
@@ -283,7 +305,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         sending_path(cfg),
     )
     health = make_health(cfg)
-    with open_store(cfg) as store:
+    with open_store(cfg, check_mailbox=False) as store:  # the App asks over its own connection
         app = build_app(cfg, store)
         source = app.source
         assert source is not None  # built with one
@@ -349,8 +371,12 @@ def cmd_cases(cfg: Config, args: argparse.Namespace) -> int:
 
     with open_store(cfg) as store:
         rows = store.cases(include_closed=args.all)
+        refused: dict[str | None, list[OutboxRecord]] = {}
+        for record in store.outbox_undelivered():
+            refused.setdefault(record.case_reference, []).append(record)
     if args.json:
-        print(json.dumps([case_json(r, cfg) for r in rows], indent=2, ensure_ascii=False))
+        out = [case_json(r, cfg, refused.get(r.reference, ())) for r in rows]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     cal = WorkingCalendar(cfg.closures, cfg.cutoff)
     print(f"{'REFERENCE':<16} {'STATUS':<18} {'RECEIVED':<16} NEXT DEADLINE")
@@ -368,10 +394,11 @@ def cmd_case(cfg: Config, args: argparse.Namespace) -> int:
 
     with open_store(cfg) as store:
         case = store.get_case(args.reference.upper())
+        refused = store.outbox_undelivered(case.reference) if case is not None else []
     if case is None:
         print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
         return 1
-    out = case_json(case, cfg)
+    out = case_json(case, cfg, refused)
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
@@ -409,6 +436,11 @@ def _case_text(out: dict[str, Any]) -> str:
             f"agency {a['name']} <{a['email'] or 'no address'}>: requested {day(a['requested_on'])}, "
             f"due {day(a['due'])}, returned {day(a['returned_on'])}, chasers {a['chasers_sent']}"
         )
+    lines += [
+        f"UNDELIVERED {u['subject']} to {', '.join(u['to'])}, refused {when(u['refused_at'])}: "
+        f"{u['reason']} (cspr-mailbot resend {out['reference']} sends it again)"
+        for u in out["undelivered"]
+    ]
     lines += [f"{when(e['at'])}  {e['kind']}  {e['detail']}" for e in out["events"]]
     return "\n".join(lines)
 
@@ -451,6 +483,33 @@ def cmd_command(cfg: Config, args: argparse.Namespace) -> int:
         if ok:
             app.flush_outbox(now)
     return 0 if ok else 2
+
+
+def cmd_resend(cfg: Config, args: argparse.Namespace) -> int:
+    """``resend REF|all`` (SPEC 8): 0 when everything queued again was taken by the server."""
+    from .wiring import build_app, open_store
+
+    now = parse_now(args.now)
+    reference = None if args.reference.lower() == "all" else args.reference.upper()
+    with open_store(cfg) as store:
+        if reference is not None and store.get_case(reference) is None:
+            print(f"cspr-mailbot: no case {args.reference}", file=sys.stderr)
+            return 1
+        app = build_app(cfg, store, with_source=False)
+        keys, report = app.resend(reference, now)
+        still = {r.key for r in store.outbox_undelivered(reference)}
+        waiting = {r.key for r in store.outbox_pending()}
+    where = reference or "any case"
+    if not keys:
+        print(f"nothing refused for good on {where}")
+        return 0
+    for key in keys:
+        state = (
+            "refused again" if key in still else "waiting to retry" if key in waiting else "sent"
+        )
+        print(f"{key}: {state}")
+    print(f"resent {len(keys)} message(s) on {where}: {report.sent} taken by the server")
+    return 0 if not (still | waiting) & set(keys) else 1
 
 
 def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
@@ -624,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
             "check-config": cmd_check_config,
             "report": cmd_report,
             "forms": cmd_forms,
+            "resend": cmd_resend,
             "export": cmd_export,
             "backup": cmd_backup,
             "purge": cmd_purge,
@@ -638,6 +698,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"cspr-mailbot: {exc}", file=sys.stderr)
         return 2
+    except StoreDamaged as exc:  # SPEC 10: never start afresh on a store that lost what it held
+        logger.error("the store is damaged: %s", exc.path)
+        print(f"cspr-mailbot: refusing to start: {exc}", file=sys.stderr)
+        return 1
     except MailbotError as exc:
         logger.error("%s: %s", type(exc).__name__, exc)
         return 1

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from .app import App, PassReport, now_utc
 from .core.backoff import backoff
-from .errors import MailSourceError, StoreError, trace_without_values
+from .errors import MailSourceError, StoreDamaged, StoreError, trace_without_values
 from .health import Health, after_pass
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ def run_forever(
                     wait = max(min(wait, until_alert), 0.5)  # wake to alert on time
             logger.warning("mailbox: %s; reconnecting in %.0f s", exc, wait)
             stop.wait(wait)
+        except StoreDamaged:
+            raise  # the store lost what it held: stop, never carry on with what is left
         except StoreError as exc:
             failures += 1
             delay = backoff(failures, 1.0, MAX_BACKOFF)

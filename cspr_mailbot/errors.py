@@ -36,6 +36,18 @@ class StoreError(MailbotError):
     """The case store cannot be opened, locked or written."""
 
 
+class StoreDamaged(StoreError):
+    """The store holds less than was committed to it (files missing, emptied, cut short): refused.
+
+    ``path`` is the store file. Starting afresh would hand out references already in use.
+    """
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"store {path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
 class StoreLocked(StoreError):
     """Another process holds the store's lock for longer than we were willing to wait."""
 

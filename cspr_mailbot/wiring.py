@@ -17,13 +17,24 @@ from .adapters.mailbox import ImapSource, MaildirSource, MailSource, Security
 from .adapters.oauth import TokenSource
 from .adapters.smtp import EmlSender, Sender, SmtpSender
 from .adapters.store import Store
-from .app import App
+from .app import App, check_not_lost, filed_folders, store_may_be_lost
 from .config import Config
 
 
-def open_store(cfg: Config) -> Store:
-    """The case store named by ``[store] path``."""
-    return Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
+def open_store(cfg: Config, *, check_mailbox: bool = True) -> Store:
+    """The case store named by ``[store] path``; StoreDamaged if it lost what it held.
+
+    ``check_mailbox``: also ask the mailbox whether a store that has taken in no mail was lost
+    (``app.check_not_lost``). ``run`` leaves that to the App, over its own connection.
+    """
+    store = Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
+    try:
+        if check_mailbox and store_may_be_lost(store):
+            check_not_lost(store, mail_source(cfg, token_source(cfg)), filed_folders(cfg))
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def token_source(cfg: Config) -> TokenSource | None:

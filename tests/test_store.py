@@ -391,7 +391,12 @@ def test_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
     assert mode(tmp_path / "new") == 0o700
     assert mode(path.parent) == 0o700
     names = sorted(p.name for p in path.parent.iterdir())
-    assert names == ["cspr.json", "cspr.json.journal", "cspr.json.lock"]  # no temp files left
+    assert names == [
+        "cspr-committed.json",
+        "cspr.json",
+        "cspr.json.journal",
+        "cspr.json.lock",
+    ]  # no temp files left
     for p in path.parent.iterdir():
         assert mode(p) == 0o600, p
 

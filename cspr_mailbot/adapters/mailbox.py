@@ -72,6 +72,10 @@ class MailSource(Protocol):
 
     def wait(self, timeout: float, stop: threading.Event) -> bool: ...
 
+    def filed_count(self, folders: Sequence[str]) -> int:
+        """How many messages ``folders`` hold (a missing folder holds none), connected or not."""
+        ...
+
 
 def _backoff_connect(
     connect: Callable[[], None],
@@ -505,6 +509,23 @@ class ImapSource:
                 logger.debug("could not subscribe to %s: %s", folder, exc)
         self._folders.add(folder)
 
+    def filed_count(self, folders: Sequence[str]) -> int:
+        """Messages in ``folders`` (STATUS MESSAGES); connects for the count if not connected."""
+        was_connected = self._client is not None
+        if not was_connected:
+            self.connect()
+        try:
+            client = self._require()
+            total = 0
+            with self._guard("status"):
+                for folder in folders:
+                    if folder and client.folder_exists(folder):
+                        total += int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+            return total
+        finally:
+            if not was_connected:
+                self.close()
+
     # -- waiting --------------------------------------------------------------------------------
 
     def wait(self, timeout: float, stop: threading.Event) -> bool:
@@ -796,6 +817,15 @@ class MaildirSource:
             raise MailSourceError(
                 f"Maildir: cannot keep a sent copy: {exc}", retryable=_transient(exc)
             ) from exc
+
+    def filed_count(self, folders: Sequence[str]) -> int:
+        """Messages in ``folders``, counted from the directories: nothing is created or opened."""
+        total = 0
+        for folder in folders:
+            if not folder or folder.upper() == "INBOX":
+                continue
+            total += len(self._entries(self.path / f".{folder.replace('/', '.')}"))
+        return total
 
     def find(self, folder: str, message_id: str) -> list[bytes]:
         """Every message in ``folder`` whose Message-ID is ``message_id`` (for ``export``)."""

@@ -13,6 +13,17 @@ On disk, next to ``path`` (every file 0600, the folder 0700 when we create it):
   A transaction is committed when its line is on disk; a torn or unfinished last line is an
   uncommitted transaction: ignored when reading and cut off by the next writer.
 - ``path.lock``: ``flock``ed for every transaction, so the daemon and the CLI never write at once.
+- ``<stem>-committed.json`` (``evidence_path``): what has been committed, written after every
+  commit: the number of committed transactions and the highest reference handed out per prefix and
+  year. Its name does not begin with the store's, so losing every ``path*`` file leaves it behind.
+
+A store that holds fewer transactions or lower reference counters than its evidence says (a journal
+emptied, cut or deleted, a snapshot deleted) is refused with ``StoreDamaged``, naming the file, rather
+than read as empty or short: the next referral would otherwise get a reference already handed out.
+The first transaction writes a snapshot (empty) before its journal line, so a store that has ever
+committed always has one, and a journal without its snapshot is damage, not a new installation.
+A store with no files and no evidence is new (``Store.is_new``); whether a store that has taken in
+no mail should be so (the mailbox's folders hold mail the bot filed) is ``app.check_not_lost``'s.
 
 Compaction (folding the journal into a new snapshot) happens under the lock when the journal has
 grown past a limit and half the snapshot's size, and at close when that is worth it. A crash between
@@ -58,7 +69,7 @@ from tinydb.table import Table
 from cspr_mailbot.core import samechild
 from cspr_mailbot.core.models import Case
 from cspr_mailbot.core.records import LedgerEntry, OutboxRecord
-from cspr_mailbot.errors import StoreError, StoreLocked
+from cspr_mailbot.errors import StoreDamaged, StoreError, StoreLocked
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +86,9 @@ VERSION = 1
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 DEFAULT_JOURNAL_LIMIT = 2 * 1024 * 1024
+EVIDENCE_FORMAT = "cspr-mailbot-committed"
+EVIDENCE_SLOT = 4096  # bytes per record in the evidence file (two, written in turn)
+COUNTER_PREFIX = "reference_counter:"  # META keys of the reference counters: prefix:year
 
 Doc = dict[str, Any]  # a stored JSON document
 Op = tuple[str, str, Doc | None]  # (table, key, new document or None to delete)
@@ -205,7 +219,7 @@ def _ledger_of(doc: Doc) -> LedgerEntry:
 
 
 def _outbox_doc(record: OutboxRecord) -> Doc:
-    return {
+    doc = {
         "key": record.key,
         "message_id": record.message_id,
         "case_reference": record.case_reference,
@@ -223,6 +237,12 @@ def _outbox_doc(record: OutboxRecord) -> Doc:
         "next_attempt_at": _when(record.next_attempt_at),
         "last_error": record.last_error,
     }
+    # Newer keys only when they say something, so a record written back keeps its old shape.
+    if record.refused_to:
+        doc["refused_to"] = list(record.refused_to)
+    if record.resends:
+        doc["resends"] = record.resends
+    return doc
 
 
 def _outbox_of(doc: Doc) -> OutboxRecord:
@@ -244,7 +264,33 @@ def _outbox_of(doc: Doc) -> OutboxRecord:
         attempts=int(doc.get("attempts") or 0),
         next_attempt_at=_instant_or_none(doc.get("next_attempt_at")),
         last_error=doc.get("last_error"),
+        # Older records refused for good kept no list: then every recipient was refused.
+        refused_to=tuple(
+            doc.get("refused_to") or (doc.get("recipients") or () if doc.get("failed_at") else ())
+        ),
+        resends=int(doc.get("resends") or 0),
     )
+
+
+def evidence_path(path: Path) -> Path:
+    """Where the evidence of what the store ``path`` committed is kept: beside it, another name."""
+    name = f"{path.stem}-committed.json"
+    if name.startswith(path.name):  # a store file with no suffix ("cspr")
+        name = f"committed-{path.name}.json"
+    return path.with_name(name)
+
+
+def _shown_counter(key: str) -> str:
+    """``DSPP:2026`` and 7 -> ``DSPP-2026-0007``: a counter as the reference it last handed out."""
+    prefix, _, year = key.rpartition(":")
+    return f"{prefix}-{year}"
+
+
+def _undelivered_of(docs: list[Doc], reference: str | None) -> list[OutboxRecord]:
+    """The records of ``docs`` on case ``reference`` (all when None), by when they were refused."""
+    chosen = [d for d in docs if reference is None or d.get("case_reference") == reference]
+    chosen.sort(key=lambda d: (str(d.get("failed_at")), str(d.get("key"))))
+    return [_outbox_of(d) for d in chosen]
 
 
 def _make_private_dirs(folder: Path) -> None:
@@ -372,6 +418,12 @@ class JournalStorage(Storage):
         self._j_gen: int | None = None  # generation in its header; None: no usable journal
         self._j_header = 0  # bytes of the header line
         self._j_offset = 0  # bytes read: through the last whole transaction
+        self.evidence_path = evidence_path(path)
+        self.committed = 0  # transactions committed: the snapshot's count plus its journal's lines
+        self.counters: dict[str, int] = {}  # reference counters, "DSPP:2026" -> last number
+        self._high = 0  # the most committed transactions this process has seen: never goes down
+        self._efd: int | None = None  # the evidence file, kept open by a writer
+        self._e_ino: int | None = None
 
     # TinyDB's interface: memory only.
     def read(self) -> dict[str, Doc]:
@@ -382,6 +434,7 @@ class JournalStorage(Storage):
 
     def close(self) -> None:
         self._close_journal()
+        self._close_evidence()
 
     # Loading.
     def load(self) -> list[Op]:
@@ -389,12 +442,164 @@ class JournalStorage(Storage):
         for _attempt in range(10):
             result = self._try_load()
             if result is not None:
+                self._check_committed()
                 return result
             time.sleep(0.01)  # another process was compacting: the files changed under us
-        raise StoreError(f"store {self.path}: the snapshot and the journal do not match")
+        restore = "; restore the store's files from a backup"
+        if _stat(self.path) is None:
+            raise StoreDamaged(
+                self.path,
+                f"the snapshot is missing, but its journal {self.journal_path.name} is there"
+                + restore,
+            )
+        raise StoreDamaged(self.path, "the snapshot and the journal do not match" + restore)
+
+    # The evidence of what was committed.
+    def _read_evidence(self) -> tuple[int, dict[str, int]] | None:
+        """(transactions committed, reference counters) as the evidence file says; None: no file.
+
+        The file has two slots written in turn (see ``write_evidence``); the sound one with the
+        higher count wins, so a write torn by a crash leaves the one before it.
+        """
+        try:
+            raw = self.evidence_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreDamaged(self.path, f"{self.evidence_path} cannot be read: {e}") from e
+        if not raw.strip(b"\0 \n"):
+            return None  # made, but killed before its first record: as good as none
+        best: tuple[int, dict[str, int]] | None = None
+        problem = "no sound record"
+        for at in range(0, len(raw), EVIDENCE_SLOT):
+            slot = raw[at : at + EVIDENCE_SLOT].rstrip(b"\0 \n")
+            if not slot:
+                continue
+            try:
+                doc = _parse_line(slot)
+                if doc.get("format") != EVIDENCE_FORMAT:
+                    raise ValueError("not a cspr-mailbot evidence file")
+                refs = {str(k): int(v) for k, v in dict(doc["references"]).items()}
+                found = (int(doc["committed"]), refs)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                problem = str(e)
+                continue
+            if best is None or found[0] > best[0]:
+                best = found
+        if best is None:
+            raise StoreDamaged(
+                self.path,
+                f"{self.evidence_path}, the record of what the store committed, is damaged "
+                f"({problem}); if the store itself is whole, delete that file and it is written again",
+            )
+        return best
+
+    def has_evidence(self) -> bool:
+        return _stat(self.evidence_path) is not None
+
+    def _check_committed(self) -> None:
+        """Refuse a store that holds less than was committed to it (StoreDamaged, naming it)."""
+        if self.committed < self._high:
+            self._snap_ident = (-1, -1, -1)  # read again next time: never carry on with this
+            raise StoreDamaged(
+                self.path,
+                f"it now holds {self.committed} committed transactions, but held {self._high}: "
+                "its files were cut, emptied or replaced while the bot ran; restore them from a "
+                "backup",
+            )
+        evidence = self._read_evidence()
+        if evidence is not None:
+            committed, refs = evidence
+            short = [
+                f"{_shown_counter(k)}-{n:04d}"
+                for k, n in sorted(refs.items())
+                if self.counters.get(k, 0) < n
+            ]
+            if self.committed < committed or short:
+                missing = self._stat_files() == (None, None)
+                what = (
+                    "is missing"
+                    if missing
+                    else (f"holds {self.committed} of the {committed} transactions committed to it")
+                )
+                raise StoreDamaged(
+                    self.path,
+                    f"{what} ({self.evidence_path.name} records {committed} transactions"
+                    + (f" and references up to {', '.join(short)}" if short else "")
+                    + "). Its files were deleted, emptied or cut short, or an older backup was "
+                    "copied back: restore the latest backup. The bot will not start afresh and "
+                    "hand out references again",
+                )
+        self._high = self.committed
+
+    def _stat_files(self) -> tuple[os.stat_result | None, os.stat_result | None]:
+        return _stat(self.path), _stat(self.journal_path)
+
+    def _note_counters(self, ops: list[Op]) -> None:
+        for table, key, doc in ops:
+            if table == META and key.startswith(COUNTER_PREFIX):
+                name = key[len(COUNTER_PREFIX) :]
+                if doc is None:
+                    self.counters.pop(name, None)
+                else:
+                    try:
+                        self.counters[name] = int(doc["value"])
+                    except (KeyError, TypeError, ValueError):
+                        continue
+
+    def write_evidence(self) -> None:
+        """Record what is committed now, in place: one slot of the file, fdatasync'ed.
+
+        The caller holds the store lock. Two fixed slots written in turn, each with a checksum, so
+        a torn write leaves the previous record whole; an overwrite in place costs one fdatasync
+        where a new file and a rename would cost a file and a folder sync. A failure is logged, not
+        raised: the transaction is committed already, and evidence that lags behind the store only
+        makes the check weaker, never wrong.
+        """
+        doc = {
+            "format": EVIDENCE_FORMAT,
+            "store": self.path.name,
+            "committed": self.committed,
+            "references": dict(sorted(self.counters.items())),
+            "cases": len(self.data.get(CASES, {})) + len(self.data.get(ARCHIVE, {})),
+            "at": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+        }
+        record = _line(_dumps(doc))
+        if len(record) > EVIDENCE_SLOT:
+            logger.error("store %s: the record of what was committed is too long", self.path)
+            return
+        try:
+            fd = self._evidence_fd()
+            _write_all(fd, record.ljust(EVIDENCE_SLOT, b" "), (self.committed % 2) * EVIDENCE_SLOT)
+            os.fdatasync(fd)
+        except OSError as e:
+            self._close_evidence()
+            logger.error(
+                "store %s: cannot record what was committed in %s: %s",
+                self.path,
+                self.evidence_path,
+                e,
+            )
+
+    def _evidence_fd(self) -> int:
+        """The evidence file, open; opened again if it was deleted or replaced meanwhile."""
+        st = _stat(self.evidence_path)
+        if self._efd is not None and (st is None or st.st_ino != self._e_ino):
+            self._close_evidence()
+        if self._efd is None:
+            fd = _open_private(self.evidence_path, os.O_RDWR | os.O_CREAT)
+            if st is None:
+                _fsync_dir(self.evidence_path.parent)  # a new name: make it last
+            self._efd, self._e_ino = fd, os.fstat(fd).st_ino
+        return self._efd
+
+    def _close_evidence(self) -> None:
+        if self._efd is not None:
+            os.close(self._efd)
+        self._efd = self._e_ino = None
 
     def _try_load(self) -> list[Op] | None:
-        generation, tables, snap_st = self._read_snapshot()
+        generation, committed, tables, snap_st = self._read_snapshot()
         self._close_journal()
         ops: list[Op] = []
         j_gen: int | None = None
@@ -420,24 +625,29 @@ class JournalStorage(Storage):
                     os.close(jfd)  # a newer snapshot was written after we read ours
                     return None
                 if j_gen == generation:
-                    new_ops, offset = self._parse_ops(data, offset)
+                    new_ops, offset, n = self._parse_ops(data, offset)
                     ops.extend(new_ops)
+                    committed += n
                 else:
                     offset = len(data)  # an older journal, already folded into the snapshot
             self._jfd, self._j_ino = jfd, st.st_ino
         if _ident(_stat(self.path)) != _ident(snap_st):
             self._close_journal()
             return None
-        self.data, self.generation = tables, generation
+        self.data, self.generation, self.committed = tables, generation, committed
+        self.counters = {}
+        self._note_counters([(META, k, d) for k, d in tables.get(META, {}).items()])
+        self._note_counters(ops)
         self._snap_ident, self._snap_size = _ident(snap_st), (snap_st.st_size if snap_st else 0)
         self._j_gen, self._j_header, self._j_offset = j_gen, header, offset
         return ops
 
-    def _read_snapshot(self) -> tuple[int, dict[str, Doc], os.stat_result | None]:
+    def _read_snapshot(self) -> tuple[int, int, dict[str, Doc], os.stat_result | None]:
+        """(generation, transactions committed in it, tables, its stat) of the snapshot."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            return 0, {}, None
+            return 0, 0, {}, None
         try:
             st = os.fstat(fd)
             if stat.S_IMODE(st.st_mode) & 0o077:
@@ -446,7 +656,7 @@ class JournalStorage(Storage):
         finally:
             os.close(fd)
         if not raw.strip():
-            return 0, {}, st
+            return 0, 0, {}, st
         gc_was_on = gc.isenabled()
         gc.disable()  # millions of new objects: stop the collector rescanning them as they come
         try:
@@ -455,7 +665,8 @@ class JournalStorage(Storage):
                 raise ValueError("not a cspr-mailbot store")
             if doc.get("version") != VERSION:
                 raise ValueError(f"store version {doc.get('version')} is not {VERSION}")
-            return int(doc["generation"]), dict(doc["tables"]), st
+            committed = int(doc.get("committed", 0))  # older snapshots have no count
+            return int(doc["generation"]), committed, dict(doc["tables"]), st
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise StoreError(f"store {self.path} cannot be read: {e}") from e
         finally:
@@ -466,14 +677,15 @@ class JournalStorage(Storage):
                     # again later (a one-off ~100 ms pause in some later transaction otherwise).
                     gc.freeze()
 
-    def _parse_ops(self, data: bytes, offset: int) -> tuple[list[Op], int]:
-        """The operations of the whole, sound lines of ``data[offset:]``, and where they end.
+    def _parse_ops(self, data: bytes, offset: int) -> tuple[list[Op], int, int]:
+        """The operations of the whole, sound lines of ``data[offset:]``, where they end, how many.
 
         Damaged lines at the end are an unfinished transaction; a damaged line followed by a sound
         one is corruption of committed data, which we refuse to paper over.
         """
         ops: list[Op] = []
         good_end = offset
+        count = 0
         bad_at: int | None = None
         while (end := data.find(b"\n", offset)) >= 0:
             try:
@@ -486,7 +698,8 @@ class JournalStorage(Storage):
                 raise StoreError(f"store journal {self.journal_path} is damaged at byte {bad_at}")
             ops.extend((table, key, doc) for table, key, doc in txn)
             offset = good_end = end + 1
-        return ops, good_end
+            count += 1
+        return ops, good_end, count
 
     def refresh(self, locked: bool = False) -> tuple[bool, list[Op]] | None:
         """Catch up with other processes' commits.
@@ -497,8 +710,10 @@ class JournalStorage(Storage):
         """
         result: tuple[bool, list[Op]] | None = None
         j_st = _stat(self.journal_path)
-        if _ident(_stat(self.path)) != self._snap_ident or (
-            (j_st.st_ino if j_st else None) != self._j_ino
+        if (
+            _ident(_stat(self.path)) != self._snap_ident
+            or (j_st.st_ino if j_st else None) != self._j_ino
+            or (j_st is not None and j_st.st_size < self._j_offset)  # cut short under us
         ):
             result = (True, self.load())
         elif j_st is not None and j_st.st_size != self._j_offset:
@@ -507,8 +722,11 @@ class JournalStorage(Storage):
             assert self._jfd is not None
             data = _read_all(self._jfd, self._j_offset)
             if self._j_gen == self.generation:
-                ops, used = self._parse_ops(data, 0)
+                ops, used, n = self._parse_ops(data, 0)
                 self._j_offset += used
+                self.committed += n
+                self._high = max(self._high, self.committed)
+                self._note_counters(ops)
                 result = (False, ops)
             else:
                 self._j_offset += len(data)  # an older journal: nothing in it is news
@@ -525,7 +743,13 @@ class JournalStorage(Storage):
 
     # Writing (the caller holds the store lock and has just refreshed).
     def append(self, ops: list[Op]) -> None:
-        """Make one transaction durable: one journal line, fdatasync'ed."""
+        """Make one transaction durable: one journal line, fdatasync'ed.
+
+        The first transaction of a store is preceded by a snapshot (of nothing, or of an older
+        store's journal), so that a store that has committed anything always has a snapshot.
+        """
+        if self.generation == 0:
+            self.compact()
         if self._jfd is None or self._j_gen != self.generation:
             self._new_journal(self.generation)
         assert self._jfd is not None
@@ -541,6 +765,9 @@ class JournalStorage(Storage):
             self._snap_ident = (-1, -1, -1)  # force a full reload before anything else
             raise StoreError(f"store journal {self.journal_path} cannot be written: {e}") from e
         self._j_offset += len(line)
+        self.committed += 1
+        self._high = max(self._high, self.committed)
+        self._note_counters(ops)
 
     def journal_bytes(self) -> int:
         """Bytes of committed transactions in the journal."""
@@ -559,6 +786,7 @@ class JournalStorage(Storage):
             "format": FORMAT,
             "version": VERSION,
             "generation": generation,
+            "committed": self.committed,
             "tables": self.data,
         }
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -636,6 +864,7 @@ class Store:
             self._tables: dict[str, _KeyedTable] = {}
             self._ledger_by_mid: dict[str, str] = {}
             self._pending: set[str] = set()
+            self._undelivered: set[str] = set()  # outbox keys refused for good (failed_at set)
             self._by_child: dict[str, set[str]] = {}  # samechild key -> open case references
             self._apply(self._storage.load(), index=False)
             self._rebuild_indexes()
@@ -645,7 +874,15 @@ class Store:
                 raise StoreError(f"store {self.path} cannot be read: {e}") from e
             raise
         self._closed = False
+        if self._storage.committed and not self._storage.has_evidence():
+            self._storage.write_evidence()  # a store from before the evidence file, or it was lost
         logger.debug("store %s opened, generation %s", self.path, self._storage.generation)
+
+    @property
+    def is_new(self) -> bool:
+        """Nothing was ever committed here, and no evidence says otherwise: a new installation."""
+        with self._mutex:
+            return self._storage.committed == 0 and not self._storage.has_evidence()
 
     # ----------------------------------------------------------------- life cycle
 
@@ -714,6 +951,7 @@ class Store:
                 if ops:
                     self._storage.append(ops)
                     self._apply(ops)
+                    self._storage.write_evidence()  # in commit order, under the lock
                     if self._storage.wants_compaction():
                         try:
                             self._storage.compact()
@@ -805,7 +1043,9 @@ class Store:
             if mid is not None:
                 self._ledger_by_mid.setdefault(mid, key)  # the first message with that id wins
         elif table == OUTBOX:
-            if doc.get("sent_at") is None and not doc.get("failed_at"):
+            if doc.get("failed_at"):
+                self._undelivered.add(key)
+            elif doc.get("sent_at") is None:
                 self._pending.add(key)
         elif table == CASES:
             for child in _child_keys(doc):
@@ -820,6 +1060,7 @@ class Store:
                 del self._ledger_by_mid[mid]
         elif table == OUTBOX:
             self._pending.discard(key)
+            self._undelivered.discard(key)
         elif table == CASES:
             for child in _child_keys(old):
                 refs = self._by_child.get(child)
@@ -831,6 +1072,7 @@ class Store:
     def _rebuild_indexes(self) -> None:
         self._ledger_by_mid.clear()
         self._pending.clear()
+        self._undelivered.clear()
         self._by_child.clear()
         for name in (LEDGER, OUTBOX, CASES):
             for key, doc in self._storage.data.get(name, {}).items():
@@ -890,6 +1132,13 @@ class Store:
             docs.sort(key=lambda d: (str(d.get("created_at") or ""), str(d.get("key"))))
             return [_outbox_of(d) for d in docs]
 
+    def outbox_undelivered(self, reference: str | None = None) -> list[OutboxRecord]:
+        """Records refused for good (SPEC 5 undelivered), on case ``reference`` or all; oldest first."""
+        with self._mutex:
+            self._read()
+            docs = [d for k in self._undelivered if (d := self._raw(OUTBOX, k)) is not None]
+            return _undelivered_of(docs, reference)
+
     def outbox_get(self, key: str) -> OutboxRecord | None:
         with self._mutex:
             self._read()
@@ -915,11 +1164,7 @@ class Store:
 
     def outbox_failed(self) -> list[OutboxRecord]:
         """Records the server refused for good (``failed_at`` set), oldest refusal first."""
-        with self._mutex:
-            self._read()
-            docs = self._table(OUTBOX).search(Query().failed_at.test(bool))
-            docs.sort(key=lambda d: str(d.get("failed_at")))
-            return [_outbox_of(d) for d in docs]
+        return self.outbox_undelivered()
 
     def meta_get(self, key: str, default: Any = None) -> Any:
         with self._mutex:
@@ -977,6 +1222,7 @@ class Store:
                     "format": FORMAT,
                     "version": VERSION,
                     "generation": generation,
+                    "committed": self._storage.committed,  # a restore of it is not a loss
                     "tables": self._storage.data,
                 }
                 header = _line(_dumps({"journal": VERSION, "generation": generation}))
@@ -1122,6 +1368,13 @@ class Txn:
     def outbox_get(self, key: str) -> OutboxRecord | None:
         doc = self._get(OUTBOX, key)
         return _outbox_of(doc) if doc is not None else None
+
+    def outbox_undelivered(self, reference: str | None = None) -> list[OutboxRecord]:
+        """Records refused for good, on case ``reference`` or all, as this transaction sees them."""
+        keys = set(self._store._undelivered)
+        keys.update(key for table, key in self._ops if table == OUTBOX)
+        docs = [d for k in keys if (d := self._get(OUTBOX, k)) is not None and d.get("failed_at")]
+        return _undelivered_of(docs, reference)
 
     def outbox_put(self, record: OutboxRecord) -> bool:
         """Queue ``record``; False (and nothing changes) if its key is already in the outbox."""

@@ -370,7 +370,8 @@ def advice(reading: ReferralReading, st: Settings) -> list[str]:
     for code in reading.problem_codes:
         if code == "encrypted":
             out.append(
-                "The form is protected by a password: send it without the password, or call us"
+                "The form is protected by a password: save it as a Word document (.docx) without "
+                "the password and send it again, or call us"
                 + (f" on {st.phone}" if st.phone else "")
                 + " and tell us the password; do not email it."
             )

@@ -53,8 +53,10 @@ class OutboxRecord:
     """One rendered message to send, keyed by the OutboundMessage's key (each is sent once).
 
     ``raw`` is the whole MIME message until it is sent (None after). ``recipients`` are the envelope
-    addresses (To and Cc). ``failed_at`` is set when the server refused it for good; until then a failed
-    attempt sets ``next_attempt_at``.
+    addresses (To and Cc). ``failed_at`` is set when the server refused it for good (a 5xx: SPEC 5
+    *undelivered*), ``refused_to`` then says to whom, and ``raw`` is kept for ``resend``; until then a
+    failed attempt sets ``next_attempt_at``. A message taken for some recipients and refused for others
+    has both ``sent_at`` and ``failed_at``. ``resends`` counts the times it was queued again.
     """
 
     key: str
@@ -73,12 +75,37 @@ class OutboxRecord:
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = None
+    refused_to: tuple[str, ...] = ()
+    resends: int = 0
 
     @property
     def pending(self) -> bool:
         """Not sent yet and not refused for good."""
         return self.sent_at is None and self.failed_at is None
 
+    @property
+    def undelivered(self) -> bool:
+        """Refused for good (for all its recipients or some) and not queued again since."""
+        return self.failed_at is not None
+
     def mark_sent(self, at: datetime) -> OutboxRecord:
         """The record once the server has taken it: its bytes are no longer kept."""
         return replace(self, sent_at=at, raw=None, last_error=None)
+
+    def mark_refused(self, at: datetime, refused: tuple[str, ...], error: str) -> OutboxRecord:
+        """Refused for good for ``refused`` (all of ``recipients``, or those the server would not
+        take while it took the rest): its bytes are kept so that ``resend`` can send it again."""
+        return replace(self, failed_at=at, refused_to=refused, last_error=error)
+
+    def for_resend(self) -> OutboxRecord:
+        """Queued again, for those who were refused, as a coordinator's ``resend`` asks."""
+        return replace(
+            self,
+            recipients=self.refused_to or self.recipients,
+            refused_to=(),
+            sent_at=None,
+            failed_at=None,
+            attempts=0,
+            next_attempt_at=None,
+            resends=self.resends + 1,
+        )
