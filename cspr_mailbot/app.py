@@ -1,10 +1,11 @@
-"""One pass of the job: each new message (load -> core -> save -> move), due notices, the digest, sending.
+"""One pass of the job: new mail in groups (load -> core -> save -> move -> send), due notices, the digest.
 
 The decisions are the core's (the workflow, and ``core.policy`` for the reply limit, withholding, notices,
 retries and the digest's once-a-day); this module loads what they need, calls them, saves and sends.
 
-Crash safety comes from the order: the ledger entry, the case and the rendered replies are committed in one
-store transaction before the message is moved; a restart finds the ledger entry and only finishes the move.
+Crash safety comes from the order: the ledger entries, the cases and the rendered replies of a group of
+messages are committed in one store transaction before the messages are moved; a restart finds the ledger
+entries and only finishes the moves.
 A reply is marked sent once the server has accepted it, so it goes twice only if we die between the two.
 """
 
@@ -14,11 +15,15 @@ import hashlib
 import logging
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from email.utils import getaddresses
 from io import BytesIO
+from itertools import islice
+from typing import NamedTuple
 
 from .adapters.documents import DocumentBuilder
 from .adapters.mailbox import MailSource, header_section
@@ -125,7 +130,18 @@ def check_not_lost(store: Store, source: MailSource, folders: tuple[str, ...]) -
         )
 
 
+class Filing(NamedTuple):
+    """Where a message of the inbox goes once its group is committed, and its ledger key."""
+
+    uid: str
+    folder: str
+    sha256: str
+
+
 class App:
+    group_size = 50  # messages decided in one store transaction at most (an IMAP fetch batch) ...
+    group_seconds = 0.5  # ... and a group closes after this much work, so replies leave soon
+
     def __init__(
         self, cfg: Config, store: Store, source: MailSource | None, sender: Sender
     ) -> None:
@@ -153,6 +169,8 @@ class App:
             "ignored": cfg.folders.ignored,
         }
         self._not_lost = False  # check_not_lost has passed in this process
+        # uid -> (sha256, started-on count before this start), for the group being decided
+        self._starts: dict[str, tuple[str, int]] = {}
 
     # -- the pass ---------------------------------------------------------------------------------
 
@@ -178,28 +196,76 @@ class App:
         *,
         patient: bool = False,
     ) -> None:
+        """Every new message, in groups: a group is decided in one store transaction (one commit),
+        then filed with one move per folder, then its replies are sent.
+
+        The order keeps SPEC 3's guarantees. Killed before the commit, the group is still in the
+        inbox, untouched, and the next pass takes it again. After it, the ledger knows every message
+        of the group (``moved=False`` until the move is recorded): the next pass only files those
+        still in the inbox, and sends what the outbox still holds, each reply recorded as sent as soon
+        as the server has taken it. A message that fails is taken back alone (a savepoint) and filed
+        in triage with a notice; the others go on. A ``StoreError`` or ``MailSourceError`` ends the
+        pass, and with it the group's transaction.
+        """
         assert self.source is not None
         if not self._not_lost:  # before anything is taken in, and so before a reference is given
             check_not_lost(self.store, self.source, filed_folders(self.cfg))
             self._not_lost = True
         self._check_uidvalidity()
-        for raw in self.source.fetch_new():
-            if stop is not None and stop.is_set():
+        messages = iter(self.source.fetch_new())
+        waiting: deque[RawMessage] = deque()
+        while stop is None or not stop.is_set():
+            if not waiting:
+                waiting.extend(islice(messages, self.group_size))  # fetched outside the lock
+            if not waiting:
                 break
+            group = self._start_group(waiting)
             try:
-                self.process_one(raw, now, report)
-            except (MailSourceError, StoreError):
-                raise  # the connection or the disk: the daemon reconnects or waits; the message stays put
-            except Exception as exc:  # one bad message never stops the loop
-                logger.error(
-                    "uid %s: processing failed; filing it for a person: %s",
-                    raw.uid,
-                    trace_without_values(exc),
-                )
-                report.failed += 1
-                self._shunt(raw, now, exc)
-            # Send as we go, so an acknowledgement leaves within seconds even in a backlog.
-            self.flush_outbox(now, report, patient=patient, keep_open=True)
+                while group and (stop is None or not stop.is_set()):
+                    filing = self._decide_group(group, now, report, stop)
+                    self._decided(group)
+                    self._file(filing)
+                    # Send each group's replies: an acknowledgement leaves within a second.
+                    self.flush_outbox(now, report, patient=patient, keep_open=True)
+            finally:
+                self._unstart()
+
+    def _decide_group(
+        self,
+        waiting: deque[RawMessage],
+        now: datetime,
+        report: PassReport,
+        stop: threading.Event | None,
+    ) -> list[Filing]:
+        """Take messages from ``waiting`` and decide them in one transaction, each alone if it fails.
+
+        The group closes at ``group_size`` messages or once ``group_seconds`` of work is done (at
+        least one message, unless ``stop`` is set). Returns where each message is to be filed.
+        """
+        filing: list[Filing] = []
+        started = time.monotonic()
+        with self.store.transaction() as txn:
+            while waiting and (not filing or time.monotonic() - started < self.group_seconds):
+                if stop is not None and stop.is_set():
+                    break
+                raw = waiting.popleft()
+                try:
+                    with txn.savepoint():
+                        filing.append(self._take_unless_poison(txn, raw, now, report))
+                except (MailSourceError, StoreError):
+                    raise  # the connection or the disk: the daemon reconnects or waits
+                except Exception as exc:  # one bad message never stops the others
+                    logger.error(
+                        "uid %s: processing failed; filing it for a person: %s",
+                        raw.uid,
+                        trace_without_values(exc),
+                    )
+                    report.failed += 1
+                    shunted = self._shunt(txn, raw, now, exc)
+                    if shunted is not None:
+                        filing.append(shunted)
+                self._finished(txn, raw)
+        return filing
 
     def _check_uidvalidity(self) -> None:
         """Remember the inbox's UIDVALIDITY; say so when it changed (UIDs then name other messages).
@@ -222,29 +288,14 @@ class App:
         with self.store.transaction() as txn:
             txn.meta_set("uidvalidity", current)
 
-    def process_one(self, raw: RawMessage, now: datetime, report: PassReport) -> None:
-        """One message: unread if too large; not again if it stopped the bot twice; else taken in.
-
-        The started-on marker is written before the message is parsed and cleared once it is
-        filed, or when its processing ended in an exception (the process lived: it is no poison).
-        """
-        if self._too_large(raw):
-            self._file_too_large(raw, now, report)
-            return
-        sha = hashlib.sha256(raw.raw).hexdigest()
-        if self._start_on(raw, sha, now, report):
-            return
-        try:
-            self._take_in(raw, now, report)
-        finally:
-            self._clear_started(sha)
-
-    def _take_in(self, raw: RawMessage, now: datetime, report: PassReport) -> None:
-        assert self.source is not None
+    def _take(self, txn: Txn, raw: RawMessage, now: datetime, report: PassReport) -> Filing:
+        """One message, in the group's transaction: recognised from the ledger, or decided."""
         sha = hashlib.sha256(raw.raw).hexdigest()
         msg = parse_message(raw.raw, raw.uid)
         fingerprint = policy.fingerprint(msg)
-        entry = policy.same_message(self.store.ledger_get(msg.message_id, sha), sha, fingerprint)
+        # The ledger as committed and as this group has written it: a second copy in the same
+        # group is recognised too.
+        entry = policy.same_message(txn.ledger_get(msg.message_id, sha), sha, fingerprint)
         if entry is not None:
             report.duplicates += 1
             logger.info(
@@ -252,44 +303,36 @@ class App:
                 raw.uid,
                 entry.case_reference or "no case",
             )
-            self._file(raw.uid, entry.folder, entry.sha256)  # a copy may differ in its bytes
-            return
-        with self.store.transaction() as txn:
-            earlier = policy.same_message(txn.ledger_get(msg.message_id, sha), sha, fingerprint)
-            if earlier is not None:
-                folder, sha = earlier.folder, earlier.sha256
-            else:
-                outcome = self._decide(msg, txn, now)
-                case = outcome.case
-                packs = pack_mail.action_messages(
-                    case, outcome.actions, now, self.cal, self.settings
-                )
-                queued = self._queue(txn, (*packs, *outcome.messages), case, now)
-                if case is not None:
-                    case = policy.log_queued(case, queued, now)
-                    txn.put_case(case)
-                for other in outcome.others:  # link:, duplicate of:, a linked referral
-                    txn.put_case(other)
-                self._carry_out(txn, outcome.actions, case, now)
-                folder = self.folders[outcome.folder]
-                txn.ledger_put(
-                    LedgerEntry(
-                        sha256=sha,
-                        message_id=msg.message_id,
-                        fingerprint=fingerprint,
-                        uid=raw.uid,
-                        outcome=outcome.kind,
-                        case_reference=case.reference if case else None,
-                        processed_at=now,
-                        folder=folder,
-                    )
-                )
-                report.processed += 1
-                report.count(outcome.kind)
-                if outcome.kind in ("referral", "triage") and case is not None:
-                    report.cases_created.append(case.reference)
-                logger.info("uid %s: %s -> %s", raw.uid, outcome.summary, folder)
-        self._file(raw.uid, folder, sha)
+            return Filing(raw.uid, entry.folder, entry.sha256)  # a copy may differ in its bytes
+        outcome = self._decide(msg, txn, now)
+        case = outcome.case
+        packs = pack_mail.action_messages(case, outcome.actions, now, self.cal, self.settings)
+        queued = self._queue(txn, (*packs, *outcome.messages), case, now)
+        if case is not None:
+            case = policy.log_queued(case, queued, now)
+            txn.put_case(case)
+        for other in outcome.others:  # link:, duplicate of:, a linked referral
+            txn.put_case(other)
+        self._carry_out(txn, outcome.actions, case, now)
+        folder = self.folders[outcome.folder]
+        txn.ledger_put(
+            LedgerEntry(
+                sha256=sha,
+                message_id=msg.message_id,
+                fingerprint=fingerprint,
+                uid=raw.uid,
+                outcome=outcome.kind,
+                case_reference=case.reference if case else None,
+                processed_at=now,
+                folder=folder,
+            )
+        )
+        report.processed += 1
+        report.count(outcome.kind)
+        if outcome.kind in ("referral", "triage") and case is not None:
+            report.cases_created.append(case.reference)
+        logger.info("uid %s: %s -> %s", raw.uid, outcome.summary, folder)
+        return Filing(raw.uid, folder, sha)
 
     def _decide(self, msg: InboundMessage, txn: Txn, now: datetime) -> Outcome:
         read = read_message(msg, self.settings)
@@ -337,123 +380,36 @@ class App:
     def _load(txn: Txn, ref: str | None) -> Case | None:
         return txn.get_case(ref) if ref else None
 
-    def _file(self, uid: str, folder: str, sha: str) -> None:
+    def _file(self, filing: list[Filing]) -> None:
+        """Move a group's messages to their folders (one move per folder), then record them filed.
+
+        Killed in between, a message's ledger entry still says ``moved=False``; the message is no
+        longer in the inbox (or is, and is filed again the next pass), so nothing is lost or redone.
+        """
         assert self.source is not None
-        self.source.move(uid, folder)
-        with self.store.transaction() as txn:
-            txn.ledger_update(sha, LedgerEntry.filed)
-            txn.meta_delete(poison.started_key(sha))
+        by_folder: dict[str, list[Filing]] = {}
+        for item in filing:
+            by_folder.setdefault(item.folder, []).append(item)
+        moved: list[Filing] = []
+        try:
+            for folder, items in by_folder.items():
+                self.source.move_many([item.uid for item in items], folder)
+                moved.extend(items)
+        finally:
+            if moved:
+                with self.store.transaction() as txn:
+                    for item in moved:
+                        txn.ledger_update(item.sha256, LedgerEntry.filed)
 
-    # -- poison messages and size (SPEC 3) ---------------------------------------------------------
+    def _shunt(self, txn: Txn, raw: RawMessage, now: datetime, exc: Exception) -> Filing | None:
+        """A message we could not process: recorded, to be filed in triage, the coordinators told.
 
-    def _too_large(self, raw: RawMessage) -> bool:
-        return raw.too_large or raw.bytes_size > self.cfg.limits.max_message_bytes
-
-    def _file_too_large(self, raw: RawMessage, now: datetime, report: PassReport) -> None:
-        """Filed in triage unread, the coordinators told and a human sender answered.
-
-        Only the header section is parsed (the source fetched no more); its hash keys the ledger
-        entry, which keeps no Message-ID, so a later, smaller copy of the message is read.
+        None when even that failed: the message then stays in the inbox.
         """
-        limit = self.cfg.limits.max_message_bytes
-        head = parse_message(
-            raw.raw if raw.too_large else header_section(BytesIO(raw.raw)), raw.uid
-        )
-        sha, folder = head.sha256, self.folders["triage"]
-        with self.store.transaction() as txn:
-            if txn.ledger_get(None, sha) is None:
-                self._queue(
-                    txn,
-                    poison.too_large(head, raw.bytes_size, limit, folder, self.settings),
-                    None,
-                    now,
-                )
-                txn.ledger_put(
-                    LedgerEntry(
-                        sha256=sha,
-                        message_id=None,
-                        uid=raw.uid,
-                        outcome="too_large",
-                        case_reference=None,
-                        processed_at=now,
-                        folder=folder,
-                    )
-                )
-                report.processed += 1
-                report.count("too_large")
-                logger.warning(
-                    "uid %s: %d bytes, over max_message_bytes (%d): filed unread in %s",
-                    raw.uid,
-                    raw.bytes_size,
-                    limit,
-                    folder,
-                )
-            else:
-                report.duplicates += 1
-        self._file(raw.uid, folder, sha)
-
-    def _start_on(self, raw: RawMessage, sha: str, now: datetime, report: PassReport) -> bool:
-        """Note, durably, that the bot starts on this message; True if it was filed instead.
-
-        A message the bot had started on ``poison.STARTS_BEFORE_TRIAGE`` times without finishing
-        stopped the process each time (a memory limit, a crash in a library): it is filed in triage
-        unread, with a notice, so the messages behind it are read.
-        """
-        if self.store.ledger_get(None, sha) is not None:
-            return False  # taken in already: it is only to be filed
-        key = poison.started_key(sha)
-        with self.store.transaction() as txn:
-            starts = int(txn.meta_get(key) or 0)
-            if not poison.stopped_the_bot(starts):
-                txn.meta_set(key, starts + 1)
-                return False
-        logger.error(
-            "uid %s: the bot stopped %d times while reading this message; filing it unread",
-            raw.uid,
-            starts,
-        )
-        folder = self.folders["triage"]
-        with self.store.transaction() as txn:
-            txn.ledger_put(
-                LedgerEntry(
-                    sha256=sha,
-                    message_id=None,
-                    uid=raw.uid,
-                    outcome="error",
-                    case_reference=None,
-                    processed_at=now,
-                    folder=folder,
-                    error="StoppedTheBot",
-                )
-            )
-            notice = policy.error_notice(
-                sha,
-                raw.uid,
-                folder,
-                f"the bot stopped {starts} times while reading it",
-                self.cfg.partnership.coordinators,
-            )
-            self._queue(txn, (notice,), None, now)
-        report.failed += 1
-        report.count("poison")
-        self._file(raw.uid, folder, sha)
-        return True
-
-    def _clear_started(self, sha: str) -> None:
-        """Forget the started-on marker if filing did not (a copy filed under another hash, or
-        processing that ended in an exception)."""
-        key = poison.started_key(sha)
-        if self.store.meta_get(key) is None:
-            return
-        with self.store.transaction() as txn:
-            txn.meta_delete(key)
-
-    def _shunt(self, raw: RawMessage, now: datetime, exc: Exception) -> None:
-        """A message we could not process: recorded, filed in triage, and the coordinators told."""
         sha = hashlib.sha256(raw.raw).hexdigest()
         folder = self.folders["triage"]
         try:
-            with self.store.transaction() as txn:
+            with txn.savepoint():
                 if txn.ledger_get(None, sha) is None:
                     error = type(exc).__name__
                     txn.ledger_put(
@@ -472,13 +428,158 @@ class App:
                         sha, raw.uid, folder, error, self.cfg.partnership.coordinators
                     )
                     self._queue(txn, (notice,), None, now)
-            self._file(raw.uid, folder, sha)
         except Exception as again:
             logger.error(
                 "uid %s: could not even file the message; it stays in the inbox: %s",
                 raw.uid,
                 trace_without_values(again),
             )
+            return None
+        return Filing(raw.uid, folder, sha)
+
+    # -- poison messages and size (SPEC 3) ---------------------------------------------------------
+
+    def _start_group(self, waiting: deque[RawMessage]) -> deque[RawMessage]:
+        """The next group from ``waiting``, its messages noted as started on in one commit.
+
+        Each message's started-on count goes up before it is parsed, so a message the process dies
+        on is known at the next start. A message left started by a process that died (its group's
+        count) is taken in a group of its own: one of the others in that group was the cause, and
+        only the one the process dies on alone reaches ``poison.STARTS_BEFORE_TRIAGE``.
+        """
+        group: deque[RawMessage] = deque()
+        with self.store.transaction() as txn:
+            while waiting:
+                raw = waiting[0]
+                sha = hashlib.sha256(raw.raw).hexdigest()
+                key = poison.started_key(sha)
+                starts = int(txn.meta_get(key) or 0)
+                if starts and group:
+                    break  # a suspect starts a group of its own
+                waiting.popleft()
+                group.append(raw)
+                self._starts[raw.uid] = (sha, starts)
+                if not self._too_large(raw) and txn.ledger_get(None, sha) is None:
+                    txn.meta_set(key, starts + 1)
+                if starts:
+                    break
+        return group
+
+    def _finished(self, txn: Txn, raw: RawMessage) -> None:
+        """The started-on marker goes with the decision: committed together, or neither."""
+        sha, _starts = self._starts.get(raw.uid, (hashlib.sha256(raw.raw).hexdigest(), 0))
+        txn.meta_delete(poison.started_key(sha))
+
+    def _decided(self, group: deque[RawMessage]) -> None:
+        """Forget the messages of a committed group (those not left in ``group``)."""
+        left = {raw.uid for raw in group}
+        for uid in [uid for uid in self._starts if uid not in left]:
+            del self._starts[uid]
+
+    def _unstart(self) -> None:
+        """Give back the starts of messages not decided: the process lived (stopped, or the mailbox
+        or the disk failed), so they did not stop it. Never a reason to fail on top of that."""
+        started, self._starts = self._starts, {}
+        if not started:
+            return
+        try:
+            with self.store.transaction() as txn:
+                for sha, starts in started.values():
+                    if starts:
+                        txn.meta_set(poison.started_key(sha), starts)
+                    else:
+                        txn.meta_delete(poison.started_key(sha))
+        except StoreError as exc:
+            logger.error("could not give back %d started-on marker(s): %s", len(started), exc)
+
+    def _take_unless_poison(
+        self, txn: Txn, raw: RawMessage, now: datetime, report: PassReport
+    ) -> Filing:
+        """A message too large is filed unread; one that stopped the bot twice, not read again."""
+        if self._too_large(raw):
+            return self._take_too_large(txn, raw, now, report)
+        sha, starts = self._starts.get(raw.uid, (hashlib.sha256(raw.raw).hexdigest(), 0))
+        if poison.stopped_the_bot(starts) and txn.ledger_get(None, sha) is None:
+            return self._take_poison(txn, raw, sha, starts, now, report)
+        return self._take(txn, raw, now, report)
+
+    def _too_large(self, raw: RawMessage) -> bool:
+        return raw.too_large or raw.bytes_size > self.cfg.limits.max_message_bytes
+
+    def _take_too_large(
+        self, txn: Txn, raw: RawMessage, now: datetime, report: PassReport
+    ) -> Filing:
+        """Filed in triage unread, the coordinators told and a human sender answered.
+
+        Only the header section is parsed (the source fetched no more); its hash keys the ledger
+        entry, which keeps no Message-ID, so a later, smaller copy of the message is read.
+        """
+        limit = self.cfg.limits.max_message_bytes
+        head = parse_message(
+            raw.raw if raw.too_large else header_section(BytesIO(raw.raw)), raw.uid
+        )
+        sha, folder = head.sha256, self.folders["triage"]
+        if txn.ledger_get(None, sha) is not None:
+            report.duplicates += 1
+            return Filing(raw.uid, folder, sha)
+        notices = poison.too_large(head, raw.bytes_size, limit, folder, self.settings)
+        self._queue(txn, notices, None, now)
+        txn.ledger_put(
+            LedgerEntry(
+                sha256=sha,
+                message_id=None,
+                uid=raw.uid,
+                outcome="too_large",
+                case_reference=None,
+                processed_at=now,
+                folder=folder,
+            )
+        )
+        report.processed += 1
+        report.count("too_large")
+        logger.warning(
+            "uid %s: %d bytes, over max_message_bytes (%d): filed unread in %s",
+            raw.uid,
+            raw.bytes_size,
+            limit,
+            folder,
+        )
+        return Filing(raw.uid, folder, sha)
+
+    def _take_poison(
+        self, txn: Txn, raw: RawMessage, sha: str, starts: int, now: datetime, report: PassReport
+    ) -> Filing:
+        """A message the process died on ``starts`` times (a memory limit, a crash in a library):
+        filed in triage unread with a notice, so the messages behind it are read."""
+        logger.error(
+            "uid %s: the bot stopped %d times while reading this message; filing it unread",
+            raw.uid,
+            starts,
+        )
+        folder = self.folders["triage"]
+        txn.ledger_put(
+            LedgerEntry(
+                sha256=sha,
+                message_id=None,
+                uid=raw.uid,
+                outcome="error",
+                case_reference=None,
+                processed_at=now,
+                folder=folder,
+                error="StoppedTheBot",
+            )
+        )
+        notice = policy.error_notice(
+            sha,
+            raw.uid,
+            folder,
+            f"the bot stopped {starts} times while reading it",
+            self.cfg.partnership.coordinators,
+        )
+        self._queue(txn, (notice,), None, now)
+        report.failed += 1
+        report.count("poison")
+        return Filing(raw.uid, folder, sha)
 
     # -- the outbox -------------------------------------------------------------------------------
 

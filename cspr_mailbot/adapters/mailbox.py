@@ -64,6 +64,8 @@ class MailSource(Protocol):
 
     def move(self, uid: str, folder: str) -> None: ...
 
+    def move_many(self, uids: Sequence[str], folder: str) -> None: ...
+
     def append_sent(self, raw: bytes) -> None: ...
 
     def append_sent_many(self, raws: Sequence[bytes]) -> None: ...
@@ -410,32 +412,39 @@ class ImapSource:
     # -- changing -------------------------------------------------------------------------------
 
     def move(self, uid: str, folder: str) -> None:
-        """Move message ``uid`` from the inbox to ``folder`` (created if missing).
+        """Move message ``uid`` from the inbox to ``folder`` (created if missing): ``move_many``."""
+        self.move_many([uid], folder)
 
-        MOVE where the server has it, else COPY, flag \\Deleted and UID EXPUNGE (plain EXPUNGE
-        without UIDPLUS). A UID that is no longer in the inbox is not an error. Without MOVE, a
-        connection lost between COPY and EXPUNGE leaves the message in both folders; it is then
-        fetched again and the app's ledger recognises it.
+    def move_many(self, uids: Sequence[str], folder: str) -> None:
+        """Move messages ``uids`` from the inbox to ``folder`` (created if missing), in one command.
+
+        One UID MOVE of the whole set where the server has MOVE, else UID COPY, flag \\Deleted and
+        UID EXPUNGE (plain EXPUNGE without UIDPLUS). A UID that is no longer in the inbox is not an
+        error. Without MOVE, a connection lost between COPY and EXPUNGE leaves the messages in both
+        folders; they are then fetched again and the app's ledger recognises them.
         """
+        if not uids:
+            return
         client = self._require()
+        named = _uid_list(uids)
         if self._fetched_uidvalidity is not None and self._fetched_uidvalidity != self.uidvalidity:
             raise MailSourceError(
-                f"IMAP move uid {uid}: UIDVALIDITY changed since the fetch; fetch again",
+                f"IMAP move uid {named}: UIDVALIDITY changed since the fetch; fetch again",
                 retryable=True,
             )
-        number = int(uid)
-        with self._guard("move", uid):
+        numbers = [int(uid) for uid in uids]
+        with self._guard("move", named):
             self._ensure_folder(client, folder)
             if self.use_move and b"MOVE" in self._capabilities:
-                client.move([number], folder)
+                client.move(numbers, folder)
             else:
-                client.copy([number], folder)
-                client.add_flags([number], [DELETED], silent=True)
+                client.copy(numbers, folder)
+                client.add_flags(numbers, [DELETED], silent=True)
                 if b"UIDPLUS" in self._capabilities:
-                    client.uid_expunge([number])
+                    client.uid_expunge(numbers)
                 else:
                     client.expunge()
-        logger.info("moved uid %s to %s", uid, folder)
+        logger.info("moved uid %s to %s", named, folder)
 
     def append_sent(self, raw: bytes) -> None:
         """Keep a copy of a sent message in the sent folder, flagged \\Seen (if there is one)."""
@@ -771,32 +780,38 @@ class MaildirSource:
 
     def move(self, uid: str, folder: str) -> None:
         """Move message ``uid`` to ``folder``; nothing happens if it is no longer in the inbox."""
+        self.move_many([uid], folder)
+
+    def move_many(self, uids: Sequence[str], folder: str) -> None:
+        """Move messages ``uids`` to ``folder``, one rename each after one listing of the inbox.
+
+        A message no longer in the inbox is skipped.
+        """
+        if not uids:
+            return
         self._require()
+        moved: list[str] = []
         try:
             target = self._folder_dir(folder)
-            source = next(
-                (p for _m, key, p in self._entries(self._folder_dir(self.inbox)) if key == uid),
-                None,
-            )
-            if source is None:
-                logger.debug("uid %s is no longer in the inbox", uid)
-                return
-            destination = target / source.parent.name / source.name
-            try:
-                os.rename(source, destination)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                mailbox.Maildir(target, factory=None, create=False).add(source.read_bytes())
-                source.unlink(missing_ok=True)
-        except FileNotFoundError:
-            logger.debug("uid %s vanished while being moved", uid)
-            return
+            where = {key: p for _m, key, p in self._entries(self._folder_dir(self.inbox))}
+            for uid in uids:
+                source = where.get(uid)
+                if source is None:
+                    logger.debug("uid %s is no longer in the inbox", uid)
+                    continue
+                try:
+                    _move_file(source, target)
+                except FileNotFoundError:
+                    logger.debug("uid %s vanished while being moved", uid)
+                    continue
+                moved.append(uid)
         except OSError as exc:
             raise MailSourceError(
-                f"Maildir: cannot move uid {uid}: {exc}", retryable=_transient(exc)
+                f"Maildir: cannot move uid {_uid_list(uids)}: {exc}", retryable=_transient(exc)
             ) from exc
-        logger.info("moved uid %s to %s", uid, folder)
+        finally:
+            if moved:
+                logger.info("moved uid %s to %s", _uid_list(moved), folder)
 
     def append_sent_many(self, raws: Sequence[bytes]) -> None:
         for raw in raws:
@@ -881,6 +896,27 @@ def header_section(f: BinaryIO) -> bytes:
         if line in (b"\n", b"\r\n"):
             break
     return b"".join(lines)
+
+
+def _move_file(source: Path, target: Path) -> None:
+    """Rename a Maildir message into the folder ``target`` (same subdirectory, same name).
+
+    Atomic on one filesystem; across filesystems, a copy is added to the folder and the original
+    removed (a crash in between leaves a duplicate, which the app's ledger recognises).
+    """
+    destination = target / source.parent.name / source.name
+    try:
+        os.rename(source, destination)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        mailbox.Maildir(target, factory=None, create=False).add(source.read_bytes())
+        source.unlink(missing_ok=True)
+
+
+def _uid_list(uids: Sequence[str]) -> str:
+    """UIDs for a log line: ``7``, or ``7,8,9`` (a batch; UIDs name no one)."""
+    return ",".join(uids)
 
 
 def _message_id_of(raw: bytes) -> str | None:

@@ -1,0 +1,261 @@
+"""Group commit (issue 15) on the real Dovecot and aiosmtpd: a backlog is taken in groups, each decided
+in one store transaction, filed with one UID MOVE per folder and its Sent copies kept in one APPEND;
+one bad message in a group is undone and shunted alone; a pass that dies after a group's commit is
+finished by the next one, with no second case and no second reply (SPEC 3).
+
+The app runs in this process so that the IMAP commands on the wire (imapclient's protocol log) and the
+store's fdatasyncs can be counted; the servers, the store on disk and the mail are all real.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e import (
+    COORDINATOR,
+    INBOX,
+    PASSWORD_ENV,
+    PROCESSED,
+    REFERRAL,
+    SENT,
+    TRIAGE,
+    by_template,
+    make_bot,
+    referral_mail,
+    sent_to,
+    template_of,
+)
+from servers import DovecotServer, SmtpServer
+
+from cspr_mailbot.adapters.mailbox import ImapSource
+from cspr_mailbot.adapters.store import Store
+from cspr_mailbot.app import App, PassReport
+from cspr_mailbot.config import load_config
+from cspr_mailbot.core import policy
+from cspr_mailbot.core.workdays import LONDON
+from cspr_mailbot.errors import MailSourceError
+from cspr_mailbot.wiring import build_app
+
+pytestmark = pytest.mark.dovecot
+
+NOW = datetime(2026, 11, 30, 10, 0, tzinfo=LONDON)  # a Monday, 10:00
+
+
+def referrer(i: int) -> str:
+    return f"referrer{i:02d}@example.org"
+
+
+def numbered_referral(i: int) -> bytes:
+    values = {**REFERRAL, "referrer_email": referrer(i), "referrer_name": f"Referrer {i}"}
+    return referral_mail(values, sender=referrer(i), message_id=f"<group-{i:02d}@example.org>")
+
+
+@pytest.fixture
+def run_pass(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., PassReport]:
+    """One pass of the real app in this process (config as the e2e tests write it)."""
+    bot = make_bot(tmp_path, dovecot, smtp_server)
+    monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
+    cfg = load_config(bot.config)
+
+    def run(now: datetime = NOW) -> PassReport:
+        with Store(cfg.store_path) as store:
+            app = build_app(cfg, store)
+            assert app.source is not None
+            app.source.connect()
+            try:
+                return app.run_once(now)
+            finally:
+                app.source.close()
+
+    run.store_path = cfg.store_path  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.fixture
+def groups_of(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """Groups of exactly ``n`` messages: no time limit, so the counts below do not depend on load."""
+
+    def set_size(n: int) -> None:
+        monkeypatch.setattr(App, "group_size", n)
+        monkeypatch.setattr(App, "group_seconds", 3600.0)
+
+    return set_size
+
+
+@pytest.fixture
+def wire(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[str], int]]:
+    """How many IMAP commands ``verb`` were sent since ``caplog.clear()``: imapclient logs each line it
+    sends (the test's own sessions to the Dovecot too, so clear it just before the pass)."""
+    caplog.set_level(logging.DEBUG, logger="imapclient")
+
+    def count(verb: str) -> int:
+        pattern = re.compile(rf"^> b'([A-Z]+\d+) {verb}\b")
+        tags = {
+            m.group(1)
+            for r in caplog.records
+            if r.name.startswith("imapclient") and (m := pattern.match(r.getMessage()))
+        }
+        return len(tags)
+
+    yield count
+
+
+@pytest.fixture
+def fdatasyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every fdatasync the process makes (the store's commits), counted as it goes to the disk."""
+    calls: list[int] = []
+    real = os.fdatasync
+
+    def counted(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counted)
+    return calls
+
+
+@pytest.fixture
+def inbox_share(fdatasyncs: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """[fdatasyncs, messages sent] during the pass's inbox part (``process_inbox``), once it ran."""
+    share: list[int] = []
+    real = App.process_inbox
+
+    def counted(self: App, now: datetime, report: PassReport, *args: Any, **kw: Any) -> None:
+        synced, sent = len(fdatasyncs), report.sent
+        real(self, now, report, *args, **kw)
+        share[:] = [len(fdatasyncs) - synced, report.sent - sent]
+
+    monkeypatch.setattr(App, "process_inbox", counted)
+    return share
+
+
+def test_a_backlog_is_decided_in_groups_one_commit_one_move_one_sent_append_each(
+    run_pass: Callable[..., PassReport],
+    groups_of: Callable[[int], None],
+    wire: Callable[[str], int],
+    inbox_share: list[int],
+    caplog: pytest.LogCaptureFixture,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+) -> None:
+    n = 12
+    for i in range(n):
+        dovecot.append(numbered_referral(i), INBOX)
+    groups_of(5)  # 5 + 5 + 2
+
+    caplog.clear()
+    report = run_pass()
+    moves, appends = wire("UID MOVE"), wire("APPEND")
+
+    assert report.processed == n and report.failed == 0
+    assert dovecot.folder_count(INBOX) == 0 and dovecot.folder_count(PROCESSED) == n
+    for i in range(n):
+        (ack,) = sent_to(smtp_server, referrer(i))
+        assert template_of(ack) == "acknowledgement"
+    assert len(by_template(smtp_server, "new_referral")) == n
+    assert dovecot.folder_count(SENT) == report.sent
+    # One UID MOVE per group, not one per message (issue 15: 150 moves for 150 referrals).
+    assert moves == 3
+    # The Sent copies: one APPEND per group's flush and one for the pass's last flush (digest,
+    # notices), not one after every message (issue 15: 151 appends for 150 referrals).
+    assert appends <= 3 + 1
+    # The store: per group one commit of the decisions and one of the moves; per reply one (it is
+    # recorded as sent the moment the server took it, SPEC 3). Before: two per message besides.
+    synced, sent = inbox_share
+    assert synced - sent <= 2 * 3 + 1, inbox_share  # +1: the inbox's UIDVALIDITY, remembered once
+
+
+def test_one_bad_message_in_a_group_is_undone_and_shunted_alone(
+    run_pass: Callable[..., PassReport],
+    groups_of: Callable[[int], None],
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    n = 5
+    for i in range(n):
+        dovecot.append(numbered_referral(i), INBOX)
+    groups_of(n)  # all five in one transaction
+    real_log_queued = policy.log_queued
+
+    def fails_for_the_third(case: Any, queued: Any, now: datetime) -> Any:
+        # After the case took its reference and its replies were rendered into the outbox.
+        if case is not None and case.referral.get("referrer_email") == referrer(2):
+            raise ValueError("a bug half way through one message")
+        return real_log_queued(case, queued, now)
+
+    monkeypatch.setattr(policy, "log_queued", fails_for_the_third)
+
+    report = run_pass()
+
+    assert (report.processed, report.failed) == (n - 1, 1)
+    assert dovecot.folder_count(INBOX) == 0
+    assert dovecot.folder_count(PROCESSED) == n - 1 and dovecot.folder_count(TRIAGE) == 1
+    # Its half-done writes were taken back: no reply to its sender, no reference used up.
+    assert sent_to(smtp_server, referrer(2)) == []
+    for i in (0, 1, 3, 4):
+        assert [template_of(r) for r in sent_to(smtp_server, referrer(i))] == ["acknowledgement"]
+    with Store(run_pass.store_path) as store:  # type: ignore[attr-defined]
+        refs = sorted(c.reference for c in store.cases())
+    assert refs == [f"DSPP-2026-{k:04d}" for k in range(1, n)]
+    errors = [r for r in sent_to(smtp_server, COORDINATOR) if template_of(r) == "error_notice"]
+    assert len(errors) == 1  # the coordinators are told, once
+
+    monkeypatch.setattr(policy, "log_queued", real_log_queued)
+    before = len(smtp_server.messages)
+    again = run_pass()  # nothing left to do: the failed message is in the ledger, in triage
+    assert (again.processed, again.failed) == (0, 0)
+    assert len(smtp_server.messages) == before
+
+
+def test_a_pass_that_dies_after_a_groups_commit_is_finished_by_the_next_without_repeats(
+    run_pass: Callable[..., PassReport],
+    groups_of: Callable[[int], None],
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    n = 6
+    for i in range(n):
+        dovecot.append(numbered_referral(i), INBOX)
+    groups_of(n)
+    real_move_many = ImapSource.move_many
+
+    def connection_lost_at_the_move(self: ImapSource, uids: Any, folder: str) -> None:
+        assert self._client is not None
+        self._client.shutdown()  # the real socket goes: the MOVE fails as a lost connection does
+        real_move_many(self, uids, folder)
+
+    monkeypatch.setattr(ImapSource, "move_many", connection_lost_at_the_move)
+    with pytest.raises(MailSourceError):
+        run_pass()
+    # The group was committed: its cases, ledger entries (not yet moved) and replies are stored,
+    # nothing is sent, every message is still in the inbox.
+    assert dovecot.folder_count(INBOX) == n and smtp_server.messages == []
+    with Store(run_pass.store_path) as store:  # type: ignore[attr-defined]
+        assert len(store.cases()) == n
+        assert len(store.outbox_pending()) >= 2 * n
+
+    monkeypatch.setattr(ImapSource, "move_many", real_move_many)
+    report = run_pass()
+    assert report.processed == 0 and report.duplicates == n  # only filed, never decided again
+    assert dovecot.folder_count(INBOX) == 0 and dovecot.folder_count(PROCESSED) == n
+    with Store(run_pass.store_path) as store:  # type: ignore[attr-defined]
+        assert len(store.cases()) == n
+        entries = [store.ledger_get(f"<group-{i:02d}@example.org>", "") for i in range(n)]
+        assert all(e is not None and e.moved for e in entries)
+    for i in range(n):
+        assert [template_of(r) for r in sent_to(smtp_server, referrer(i))] == ["acknowledgement"]
+    assert len(by_template(smtp_server, "new_referral")) == n
