@@ -56,6 +56,7 @@ pytestmark = pytest.mark.dovecot
 MIB = 1024 * 1024
 CHILD = "Jamie Quennell"  # the child in e2e.REFERRAL, and in the subjects below
 OTHER = "alex.morgan@example.org"
+EARLY = "early.referrer@example.org"
 
 
 @dataclass
@@ -243,20 +244,27 @@ def test_a_message_that_killed_the_bot_twice_is_filed_on_the_third_start(
     # (lxml's tree): the fetch costs little, so the kill comes after the started-on marker.
     form = main_bin_docx(int(9.5 * MIB), main="word/document.xml")
     poison = referral_mail(sender=OTHER, attachment=("form.docx", form, DOCX_TYPE))
+    # One referral before it (decided in the same group, lost with it) and one behind it.
+    early = {**REFERRAL, "child_name": "Robin Ashby", "referrer_email": EARLY}
+    dovecot.append(referral_mail(early, sender=EARLY))
     dovecot.append(poison)
     dovecot.append(referral_mail())
 
     for start in (1, 2):
         run = run_once(bot, kill_above_mb=KILL_ABOVE_MB)
         assert run.killed, f"start {start}: not killed: {run.stderr[-2000:]}"
-        assert len(folder(dovecot, INBOX)) == 2, f"start {start}"
+        assert len(folder(dovecot, INBOX)) == 3 - (start - 1), f"start {start}"
         assert not sent_to(smtp_server, REFERRER)
+    # The second start took each message the first had left started on in a group of its own:
+    # the early referral was read, and only the poison message has died twice.
+    assert [list(r.rcpt_tos) for r in by_template(smtp_server, "acknowledgement")] == [[EARLY]]
 
     third = run_once(bot, kill_above_mb=KILL_ABOVE_MB)
     assert not third.killed and third.returncode == 0, third.stderr[-3000:]
     assert list(map(message_id, folder(dovecot, TRIAGE))) == [message_id(poison)]
-    assert len(folder(dovecot, PROCESSED)) == 1
-    assert [list(r.rcpt_tos) for r in by_template(smtp_server, "acknowledgement")] == [[REFERRER]]
+    assert len(folder(dovecot, PROCESSED)) == 2
+    acks = by_template(smtp_server, "acknowledgement")
+    assert [list(r.rcpt_tos) for r in acks] == [[EARLY], [REFERRER]]
     notices = by_template(smtp_server, "error_notice")
     assert len(notices) == 1 and list(notices[0].rcpt_tos) == [COORDINATOR]
     assert "stopped 2 times" in text_parts(notices[0].message)["text/plain"]
