@@ -21,16 +21,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from email.utils import getaddresses
+from io import BytesIO
 from itertools import islice
 from typing import NamedTuple
 
 from .adapters.documents import DocumentBuilder
-from .adapters.mailbox import MailSource
+from .adapters.mailbox import MailSource, header_section
 from .adapters.outbox import Renderer, forbidden_words
 from .adapters.smtp import Sender
 from .adapters.store import Store, Txn
 from .config import Config
-from .core import digest, forms, handlers, intake, pack_mail, policy, schedule, workflow
+from .core import (
+    digest,
+    forms,
+    handlers,
+    intake,
+    pack_mail,
+    poison,
+    policy,
+    schedule,
+    workflow,
+)
 from .core.classify import Context, classify, lookups
 from .core.commands import parse_commands
 from .core.message import parse_message
@@ -158,6 +169,8 @@ class App:
             "ignored": cfg.folders.ignored,
         }
         self._not_lost = False  # check_not_lost has passed in this process
+        # uid -> (sha256, started-on count before this start), for the group being decided
+        self._starts: dict[str, tuple[str, int]] = {}
 
     # -- the pass ---------------------------------------------------------------------------------
 
@@ -206,10 +219,16 @@ class App:
                 waiting.extend(islice(messages, self.group_size))  # fetched outside the lock
             if not waiting:
                 break
-            filing = self._decide_group(waiting, now, report, stop)
-            self._file(filing)
-            # Send each group's replies, so an acknowledgement leaves within a second in a backlog.
-            self.flush_outbox(now, report, patient=patient, keep_open=True)
+            group = self._start_group(waiting)
+            try:
+                while group and (stop is None or not stop.is_set()):
+                    filing = self._decide_group(group, now, report, stop)
+                    self._decided(group)
+                    self._file(filing)
+                    # Send each group's replies: an acknowledgement leaves within a second.
+                    self.flush_outbox(now, report, patient=patient, keep_open=True)
+            finally:
+                self._unstart()
 
     def _decide_group(
         self,
@@ -232,7 +251,7 @@ class App:
                 raw = waiting.popleft()
                 try:
                     with txn.savepoint():
-                        filing.append(self._take(txn, raw, now, report))
+                        filing.append(self._take_unless_poison(txn, raw, now, report))
                 except (MailSourceError, StoreError):
                     raise  # the connection or the disk: the daemon reconnects or waits
                 except Exception as exc:  # one bad message never stops the others
@@ -245,6 +264,7 @@ class App:
                     shunted = self._shunt(txn, raw, now, exc)
                     if shunted is not None:
                         filing.append(shunted)
+                self._finished(txn, raw)
         return filing
 
     def _check_uidvalidity(self) -> None:
@@ -418,6 +438,150 @@ class App:
                 trace_without_values(again),
             )
             return None
+        return Filing(raw.uid, folder, sha)
+
+    # -- poison messages and size (SPEC 3) ---------------------------------------------------------
+
+    def _start_group(self, waiting: deque[RawMessage]) -> deque[RawMessage]:
+        """The next group from ``waiting``, its messages noted as started on in one commit.
+
+        Each message's started-on count goes up before it is parsed, so a message the process dies
+        on is known at the next start. A message left started by a process that died (its group's
+        count) is taken in a group of its own: one of the others in that group was the cause, and
+        only the one the process dies on alone reaches ``poison.STARTS_BEFORE_TRIAGE``.
+        """
+        group: deque[RawMessage] = deque()
+        with self.store.transaction() as txn:
+            while waiting:
+                raw = waiting[0]
+                sha = hashlib.sha256(raw.raw).hexdigest()
+                key = poison.started_key(sha)
+                starts = int(txn.meta_get(key) or 0)
+                if starts and group:
+                    break  # a suspect starts a group of its own
+                waiting.popleft()
+                group.append(raw)
+                self._starts[raw.uid] = (sha, starts)
+                if not self._too_large(raw) and txn.ledger_get(None, sha) is None:
+                    txn.meta_set(key, starts + 1)
+                if starts:
+                    break
+        return group
+
+    def _finished(self, txn: Txn, raw: RawMessage) -> None:
+        """The started-on marker goes with the decision: committed together, or neither."""
+        sha, _starts = self._starts.get(raw.uid, (hashlib.sha256(raw.raw).hexdigest(), 0))
+        txn.meta_delete(poison.started_key(sha))
+
+    def _decided(self, group: deque[RawMessage]) -> None:
+        """Forget the messages of a committed group (those not left in ``group``)."""
+        left = {raw.uid for raw in group}
+        for uid in [uid for uid in self._starts if uid not in left]:
+            del self._starts[uid]
+
+    def _unstart(self) -> None:
+        """Give back the starts of messages not decided: the process lived (stopped, or the mailbox
+        or the disk failed), so they did not stop it. Never a reason to fail on top of that."""
+        started, self._starts = self._starts, {}
+        if not started:
+            return
+        try:
+            with self.store.transaction() as txn:
+                for sha, starts in started.values():
+                    if starts:
+                        txn.meta_set(poison.started_key(sha), starts)
+                    else:
+                        txn.meta_delete(poison.started_key(sha))
+        except StoreError as exc:
+            logger.error("could not give back %d started-on marker(s): %s", len(started), exc)
+
+    def _take_unless_poison(
+        self, txn: Txn, raw: RawMessage, now: datetime, report: PassReport
+    ) -> Filing:
+        """A message too large is filed unread; one that stopped the bot twice, not read again."""
+        if self._too_large(raw):
+            return self._take_too_large(txn, raw, now, report)
+        sha, starts = self._starts.get(raw.uid, (hashlib.sha256(raw.raw).hexdigest(), 0))
+        if poison.stopped_the_bot(starts) and txn.ledger_get(None, sha) is None:
+            return self._take_poison(txn, raw, sha, starts, now, report)
+        return self._take(txn, raw, now, report)
+
+    def _too_large(self, raw: RawMessage) -> bool:
+        return raw.too_large or raw.bytes_size > self.cfg.limits.max_message_bytes
+
+    def _take_too_large(
+        self, txn: Txn, raw: RawMessage, now: datetime, report: PassReport
+    ) -> Filing:
+        """Filed in triage unread, the coordinators told and a human sender answered.
+
+        Only the header section is parsed (the source fetched no more); its hash keys the ledger
+        entry, which keeps no Message-ID, so a later, smaller copy of the message is read.
+        """
+        limit = self.cfg.limits.max_message_bytes
+        head = parse_message(
+            raw.raw if raw.too_large else header_section(BytesIO(raw.raw)), raw.uid
+        )
+        sha, folder = head.sha256, self.folders["triage"]
+        if txn.ledger_get(None, sha) is not None:
+            report.duplicates += 1
+            return Filing(raw.uid, folder, sha)
+        notices = poison.too_large(head, raw.bytes_size, limit, folder, self.settings)
+        self._queue(txn, notices, None, now)
+        txn.ledger_put(
+            LedgerEntry(
+                sha256=sha,
+                message_id=None,
+                uid=raw.uid,
+                outcome="too_large",
+                case_reference=None,
+                processed_at=now,
+                folder=folder,
+            )
+        )
+        report.processed += 1
+        report.count("too_large")
+        logger.warning(
+            "uid %s: %d bytes, over max_message_bytes (%d): filed unread in %s",
+            raw.uid,
+            raw.bytes_size,
+            limit,
+            folder,
+        )
+        return Filing(raw.uid, folder, sha)
+
+    def _take_poison(
+        self, txn: Txn, raw: RawMessage, sha: str, starts: int, now: datetime, report: PassReport
+    ) -> Filing:
+        """A message the process died on ``starts`` times (a memory limit, a crash in a library):
+        filed in triage unread with a notice, so the messages behind it are read."""
+        logger.error(
+            "uid %s: the bot stopped %d times while reading this message; filing it unread",
+            raw.uid,
+            starts,
+        )
+        folder = self.folders["triage"]
+        txn.ledger_put(
+            LedgerEntry(
+                sha256=sha,
+                message_id=None,
+                uid=raw.uid,
+                outcome="error",
+                case_reference=None,
+                processed_at=now,
+                folder=folder,
+                error="StoppedTheBot",
+            )
+        )
+        notice = policy.error_notice(
+            sha,
+            raw.uid,
+            folder,
+            f"the bot stopped {starts} times while reading it",
+            self.cfg.partnership.coordinators,
+        )
+        self._queue(txn, (notice,), None, now)
+        report.failed += 1
+        report.count("poison")
         return Filing(raw.uid, folder, sha)
 
     # -- the outbox -------------------------------------------------------------------------------

@@ -488,11 +488,18 @@ def _timescales(sec: _Section | None) -> Timescales:
         raise ConfigError(sec.key(name.strip()), problem.strip() or str(exc)) from None
 
 
+MIN_MESSAGE_BYTES = 64 * 1024  # the least [limits] max_message_bytes may be
+
+
 def _limits(sec: _Section | None) -> Limits:
     if sec is None:
         return Limits()
     kw: dict[str, Any] = {}
     for f in fields(Limits):
+        if f.name == "max_message_bytes":
+            # Below 64 KiB every message with an attachment would be filed unread.
+            kw[f.name] = sec.integer(f.name, Limits.max_message_bytes, minimum=MIN_MESSAGE_BYTES)
+            continue
         if f.name in sec.data:
             value = sec.get(f.name, (int, float))
             if value <= 0:

@@ -66,9 +66,12 @@ def mail_source(cfg: Config, tokens: TokenSource | None = None) -> MailSource:
             ssl_context=_ssl_context(cfg.imap.cafile),
             timeout=cfg.imap.timeout,
             oauth2_token=oauth2_token,
+            max_message_bytes=cfg.limits.max_message_bytes,
         )
     assert cfg.maildir is not None  # the config has one or the other
-    return MaildirSource(cfg.maildir, sent_folder=cfg.folders.sent)
+    return MaildirSource(
+        cfg.maildir, sent_folder=cfg.folders.sent, max_message_bytes=cfg.limits.max_message_bytes
+    )
 
 
 def sender(cfg: Config, tokens: TokenSource | None = None) -> Sender:

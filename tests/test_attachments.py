@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -537,4 +538,49 @@ def test_a_doctype_across_two_chunks_of_a_utf16_be_part_is_an_xml_bomb() -> None
 
     body = " " * (CHUNK // 2 - 3) + "<!DOCTYPE x []><x/>"  # the marker starts 6 bytes before
     data = rebuild(docx_bytes(), replace={"word/styles.xml": body.encode("utf-16-be")})
+    assert refused(att(data)) == "xml_bomb"
+
+
+# --------------------------------------------------------------------------- every part, whatever its name
+# Issue 10 finding 6: the checks looked only at *.xml/*.rels/*.vml, so a main part named word/main.bin
+# (the package relationships name it; the reader parses it) escaped the XML cap and the scan.
+
+_MAIN_BIN_RELS = (
+    b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+    b'relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/'
+    b'2006/relationships/officeDocument" Target="word/main.bin"/></Relationships>'
+)
+
+
+def test_a_main_part_not_named_xml_is_held_to_the_xml_cap() -> None:
+    xml = b'<?xml version="1.0"?><w:document>' + b"<w:p/>" * (2 * MIB // 6) + b"</w:document>"
+    data = rebuild(
+        docx_bytes(), replace={"_rels/.rels": _MAIN_BIN_RELS}, add={"word/main.bin": xml}
+    )
+    assert refused(att(data), Limits(max_xml_bytes=MIB, max_ratio=10_000)) == "zip_bomb"
+    # The same part in UTF-16, after its byte-order mark: XML too.
+    utf16 = rebuild(docx_bytes(), add={"word/main.bin": xml.decode().encode("utf-16")})
+    assert refused(att(utf16), Limits(max_xml_bytes=MIB, max_ratio=10_000)) == "zip_bomb"
+    assert check_docx(att(data), Limits(max_xml_bytes=4 * MIB, max_ratio=10_000)) == data
+
+
+def test_a_picture_over_the_xml_cap_is_not_xml() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + random.Random(3).randbytes(2 * MIB)
+    data = rebuild(docx_bytes(), add={"word/media/image1.png": png})
+    assert check_docx(att(data), Limits(max_xml_bytes=MIB)) == data
+
+
+@pytest.mark.parametrize(
+    "name", ["word/main.bin", "customXml/item1.dat", "word/embeddings/x", "word/media/image1.svg"]
+)
+def test_an_entity_declaration_in_any_part_is_an_xml_bomb(name: str) -> None:
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
+    assert refused(att(rebuild(docx_bytes(), add={name: bomb}))) == "xml_bomb"
+
+
+def test_a_doctype_in_a_part_not_named_xml_is_an_xml_bomb() -> None:
+    doctype = b'<?xml version="1.0"?><!DOCTYPE w:document SYSTEM "x"><w:document/>'
+    data = rebuild(
+        docx_bytes(), replace={"_rels/.rels": _MAIN_BIN_RELS}, add={"word/main.bin": doctype}
+    )
     assert refused(att(data)) == "xml_bomb"

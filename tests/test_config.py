@@ -233,3 +233,15 @@ def test_none_is_warned_at_every_start(
     caplog.clear()
     assert main(["-c", str(path), "check-config"]) == 0
     assert not [r for r in caplog.records if "sender_check" in r.getMessage()]
+
+
+def test_max_message_bytes_defaults_to_35_mib_and_a_bad_value_names_the_key() -> None:
+    assert parse_config(BASE).limits.max_message_bytes == 36700160
+    assert (
+        parse_config(with_(limits={"max_message_bytes": 2097152})).limits.max_message_bytes
+        == 2097152
+    )
+    for bad in (0, 1000, "35MB", 2.5):
+        with pytest.raises(ConfigError) as info:
+            parse_config(with_(limits={"max_message_bytes": bad}))
+        assert "limits.max_message_bytes" in str(info.value)

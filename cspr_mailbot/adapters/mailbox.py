@@ -1,7 +1,9 @@
 """Where mail comes from: the shared mailbox over IMAP (imapclient), or a local Maildir.
 
 Both sources hand over ``RawMessage`` values (a UID and the message's bytes) and move each
-processed message to the folder for its outcome; nothing is ever deleted. ``ImapSource`` waits for
+processed message to the folder for its outcome; nothing is ever deleted. A message larger than
+``max_message_bytes`` is not read: its size is known first (IMAP ``RFC822.SIZE``, the file's size)
+and only its header section is handed over, marked ``too_large``. ``ImapSource`` waits for
 mail with IDLE (polling where IDLE is missing) and reconnects with backoff; ``MaildirSource`` is the
 embedded default that needs no server. Logs name message UIDs and folders only, never subjects
 or addresses.
@@ -22,7 +24,7 @@ from contextlib import contextmanager
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from imapclient import DELETED, SEEN, IMAPClient
 from imapclient import exceptions as imap_errors
@@ -37,6 +39,8 @@ Security = Literal["ssl", "starttls", "none"]
 
 # Response codes (RFC 5530) after which trying again later may work.
 _TRANSIENT_CODES = ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]", "[SERVERBUG]")
+# The most of a too-large message's header section that is read (it names the sender).
+HEADER_BYTES = 256 * 1024
 
 
 class MailSource(Protocol):
@@ -143,6 +147,7 @@ class ImapSource:
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
         oauth2_token: Callable[[bool], str] | None = None,
+        max_message_bytes: int | None = None,
     ) -> None:
         if security not in ("ssl", "starttls", "none"):
             raise ValueError(f"security must be ssl, starttls or none, not {security!r}")
@@ -169,6 +174,7 @@ class ImapSource:
         # auth = "oauth2": called for a bearer token (True: the last one was refused, get a new one).
         self._oauth2_token = oauth2_token
         self._token_refused = False
+        self.max_message_bytes = max_message_bytes  # None: no limit
 
     def __repr__(self) -> str:
         return f"ImapSource({self.host}:{self.port}, {self.security})"
@@ -352,6 +358,12 @@ class ImapSource:
                 if uid not in sizes:
                     continue  # moved or expunged since the search
                 size = int(sizes[uid].get(b"RFC822.SIZE", 0))
+                if self.max_message_bytes is not None and size > self.max_message_bytes:
+                    if batch:  # in UID order: what came before it first
+                        yield from self._fetch_bodies(client, batch)
+                        batch, batch_bytes = [], 0
+                    yield from self._fetch_header(client, uid, size)
+                    continue
                 if batch and (
                     len(batch) >= self.batch_size or batch_bytes + size > self.batch_bytes
                 ):
@@ -371,6 +383,25 @@ class ImapSource:
             if body is None:
                 continue
             yield RawMessage(uid=str(uid), raw=bytes(body))
+
+    def _fetch_header(self, client: IMAPClient, uid: int, size: int) -> Iterator[RawMessage]:
+        """A message too large to fetch: its header section only (at most ``HEADER_BYTES``)."""
+        logger.warning(
+            "uid %s: %d bytes, over the limit of %d: fetching its headers only",
+            uid,
+            size,
+            self.max_message_bytes,
+        )
+        with self._guard("fetch headers", str(uid)):
+            self._check_same(client)
+            data = client.fetch([uid], [f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>".encode()])
+        found = data.get(uid)
+        if found is None:
+            return  # moved or expunged meanwhile
+        header = next(
+            (bytes(v) for k, v in found.items() if k.startswith(b"BODY[HEADER]") and v), b""
+        )
+        yield RawMessage(uid=str(uid), raw=header, size=size, too_large=True)
 
     def _check_same(self, client: IMAPClient) -> None:
         if self._client is not client:
@@ -624,8 +655,10 @@ class MaildirSource:
         inbox: str = "INBOX",
         sent_folder: str | None = "Sent",
         poll_seconds: float = 1.0,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.path = Path(path)
+        self.max_message_bytes = max_message_bytes  # None: no limit
         self.inbox = inbox
         self.sent_folder = sent_folder or None
         self.poll_seconds = poll_seconds
@@ -720,14 +753,28 @@ class MaildirSource:
     def _read(self, entries: list[tuple[int, str, Path]]) -> Iterator[RawMessage]:
         for _mtime, key, path in entries:
             try:
-                raw = path.read_bytes()
+                message = self._read_one(key, path)
             except FileNotFoundError:
                 continue  # moved away since the listing (or its flags changed: next pass)
             except OSError as exc:
                 raise MailSourceError(
                     f"Maildir: cannot read uid {key}: {exc}", retryable=_transient(exc)
                 ) from exc
-            yield RawMessage(uid=key, raw=raw)
+            yield message
+
+    def _read_one(self, key: str, path: Path) -> RawMessage:
+        """The message in ``path``; only its header section when it is over the size limit."""
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if self.max_message_bytes is None or size <= self.max_message_bytes:
+                return RawMessage(uid=key, raw=f.read(), size=size)
+            logger.warning(
+                "uid %s: %d bytes, over the limit of %d: reading its headers only",
+                key,
+                size,
+                self.max_message_bytes,
+            )
+            return RawMessage(uid=key, raw=header_section(f), size=size, too_large=True)
 
     # -- changing -------------------------------------------------------------------------------
 
@@ -833,6 +880,22 @@ class MaildirSource:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or stop.wait(min(self.poll_seconds, remaining)):
                 return False
+
+
+def header_section(f: BinaryIO) -> bytes:
+    """The header section of the message ``f`` is at the start of: up to and including the blank
+    line that ends it, and at most ``HEADER_BYTES``."""
+    lines: list[bytes] = []
+    total = 0
+    while total < HEADER_BYTES:
+        line = f.readline(HEADER_BYTES - total)
+        if not line:
+            break
+        lines.append(line)
+        total += len(line)
+        if line in (b"\n", b"\r\n"):
+            break
+    return b"".join(lines)
 
 
 def _move_file(source: Path, target: Path) -> None:

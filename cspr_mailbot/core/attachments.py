@@ -2,7 +2,8 @@
 
 ``kind_of`` names what a file really is from its magic bytes (then its name and type).
 ``check_docx`` passes a .docx on to python-docx only after its zip directory, every member's real
-inflated size and every XML part's text have been checked against ``Limits``; otherwise it raises
+inflated size and every member's text (whatever its name: a main part called word/main.bin is XML
+too) have been checked against ``Limits``; otherwise it raises
 ``UnreadableAttachment`` with a code and a sentence the sender can act on (``describe_problem``).
 Members are inflated in chunks and discarded, so a hostile file costs little memory whatever it
 claims about itself.
@@ -36,6 +37,14 @@ _XML_BOMB_MARKERS = tuple(
     for marker in ("<!DOCTYPE", "<!ENTITY", "<!doctype", "<!entity")
     for encoding in ("utf-8", "utf-16-le", "utf-16-be")
 )
+# Pictures (an SVG logo often has a DOCTYPE) may have a DOCTYPE but never an ENTITY declaration:
+# the reader's parser resolves no entities, so a DOCTYPE alone cannot grow.
+_ENTITY_MARKERS = tuple(
+    marker.encode(encoding)
+    for marker in ("<!ENTITY", "<!entity")
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be")
+)
+_MEDIA_FOLDERS = ("word/media/",)
 _MARKER_OVERLAP = max(len(m) for m in _XML_BOMB_MARKERS)
 # Every marker holds one of these ("<!" in UTF-8, "<\0!" in either UTF-16): a window without
 # them holds no marker, so most chunks cost two scans instead of twelve.
@@ -93,7 +102,8 @@ _PROBLEMS = {
 
 @dataclass(frozen=True)
 class Limits:
-    """What one attachment may cost. Sizes are bytes; the ratio is uncompressed / compressed."""
+    """What one message and one attachment may cost. Sizes are bytes; the ratio is uncompressed /
+    compressed."""
 
     max_attachment_bytes: int = 25 * MIB  # the compressed file
     max_uncompressed_bytes: int = 60 * MIB  # sum of declared sizes of all zip members
@@ -103,6 +113,9 @@ class Limits:
     # Any XML part: python-docx holds it as an lxml tree of about 11 times its size (a 40 MiB
     # document.xml took the process from 172 to 633 MiB), so this keeps parsing near 150 MB.
     max_xml_bytes: int = 10 * MIB
+    # The whole message (SPEC 3 "Poison messages and size"): a larger one is filed in triage unread.
+    # 35 MiB is Exchange Online's usual limit; it is read from the server before the message is.
+    max_message_bytes: int = 35 * MIB
 
 
 def describe_problem(code: str) -> str:
@@ -315,7 +328,8 @@ def check_docx(att: Attachment, limits: Limits | None = None) -> VettedDocx:
     Order: size of the file; what it really is; the zip directory (member count, declared sizes,
     compression ratios, encryption, word/document.xml); then every member inflated in chunks
     with a hard cap (a member that inflates past its declared size is a bomb; a CRC error is
-    corruption) and every XML part scanned for DOCTYPE/ENTITY declarations. The zip is opened
+    corruption), every member scanned for DOCTYPE/ENTITY declarations, and any member that starts
+    like XML held to ``max_xml_bytes``, whatever its name. The zip is opened
     once, and the parts in ``KEPT_PARTS`` are kept as they come out (``VettedDocx``), so the
     form reader inflates nothing again.
     """
@@ -430,26 +444,43 @@ class _MemberScan:
         self.att = att
         self.declared = info.file_size
         self.cap = min(info.file_size, limits.max_member_bytes)
-        self.scan_xml = _is_xml(info.filename)
+        self.max_xml = limits.max_xml_bytes
         self.total, self.crc, self.tail = 0, 0, b""
         self.kept: list[bytes] | None = [] if keep else None
+        media = info.filename.lower().startswith(_MEDIA_FOLDERS) and not _is_xml(info.filename)
+        self.markers = _ENTITY_MARKERS if media else _XML_BOMB_MARKERS
 
     def feed(self, chunk: bytes) -> None:
+        if self.total == 0 and chunk and self.declared > self.max_xml and _looks_like_xml(chunk):
+            # A part the reader may parse, whatever it is called (word/main.bin): the XML cap.
+            raise _fail("zip_bomb", self.att, f"XML part declares {self.declared} bytes")
         self.total += len(chunk)
         if self.total > self.cap:
             raise _fail("zip_bomb", self.att, f"member inflates past {self.declared} bytes")
         self.crc = zlib.crc32(chunk, self.crc)
         if self.kept is not None:
             self.kept.append(chunk)
-        if self.scan_xml:
-            window = self.tail + chunk
-            if _has_marker(window):
-                raise _fail("xml_bomb", self.att, "DOCTYPE/ENTITY in an XML part")
-            self.tail = window[-_MARKER_OVERLAP:]
+        # Every part is scanned, whatever its name: a marker is a few bytes in what is inflated
+        # anyway, and a part's name says nothing about whether a parser will be given it.
+        window = self.tail + chunk
+        if _has_marker(window, self.markers):
+            raise _fail("xml_bomb", self.att, "DOCTYPE/ENTITY in a part")
+        self.tail = window[-_MARKER_OVERLAP:]
 
 
-def _has_marker(window: bytes) -> bool:
-    """Whether a DOCTYPE or ENTITY declaration (UTF-8 or UTF-16) is in ``window``.
+def _looks_like_xml(head: bytes) -> bool:
+    """Whether a part's first bytes could start an XML document: after a byte-order mark and white
+    space (NUL bytes too, for UTF-16), a ``<``. Images, fonts and embedded objects start otherwise."""
+    for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        if head.startswith(bom):
+            head = head[len(bom) :]
+            break
+    stripped = head[:4096].lstrip(b" \t\r\n\x00")
+    return stripped.startswith(b"<") or not stripped
+
+
+def _has_marker(window: bytes, markers: tuple[bytes, ...] = _XML_BOMB_MARKERS) -> bool:
+    """Whether one of ``markers`` (DOCTYPE or ENTITY declarations, UTF-8 or UTF-16) is in ``window``.
 
     Every marker holds "<!" or "<\\0!", so the search is for "!" first: rare in XML, where "<" is
     on every tag (searching for "<!" stops at each of them, ~5 ms for python-docx's 440 KB
@@ -464,7 +495,7 @@ def _has_marker(window: bytes) -> bool:
         if before.endswith(b"<") or before == b"<\x00":
             break
         at = window.find(b"!", at + 1)
-    return any(marker in window for marker in _XML_BOMB_MARKERS)
+    return any(marker in window for marker in markers)
 
 
 _BANGS_LOOKED_AT = 32  # "!" looked at one by one in a window; past that, the full search

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from email.generator import BytesGenerator
 from email.headerregistry import AddressHeader, UnstructuredHeader
 from email.message import Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesFeedParser, BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from html import unescape
 from io import BytesIO
@@ -51,6 +51,12 @@ MAX_MIME_DEPTH = 40  # deeper nesting than this is hostile; its inner parts are 
 MAX_PARTS = 1000  # parts looked at per message
 MAX_FORWARD_DEPTH = 3  # how deep forwarded_messages() looks into messages attached to messages
 MAX_FILENAME_CHARS = 150
+_FEED_BYTES = 1024 * 1024  # the slice of a message handed to the MIME parser at a time
+_FAST_BASE64_CHARS = 1024 * 1024  # a base64 part this long is decoded by binascii directly
+# HTML bodies longer than this are not laid out by inscriptis (about 50 MB and 6 s a MiB of dense
+# markup, so a 30 MB body took 1 GB): their text is taken tag by tag instead (``_rough_text``).
+MAX_LAID_OUT_HTML = 1024 * 1024
+_ROUGH_SLICE = 256 * 1024
 
 _GEN_POLICY = email.policy.default.clone(refold_source="none", max_line_length=0)
 _MSGID = re.compile(r"<([^<>\s]+)>")
@@ -66,6 +72,15 @@ _CLOSERS = {
     t: re.compile(rf"</{t}\s*>", re.IGNORECASE) for t in ("head", "style", "script", "title")
 }
 _CLOSING_BODY = re.compile(r"</\s*(?:body|html)\s*>", re.IGNORECASE)
+_BLOCK_TAG = re.compile(
+    r"<\s*/?\s*(?:br|p|div|tr|li|h[1-6]|table|blockquote|hr|pre|ul|ol)\b[^>]*>", re.IGNORECASE
+)
+_CELL_TAG = re.compile(r"<\s*/\s*t[dh]\s*>", re.IGNORECASE)
+_OTHER_TAG = re.compile(r"<[^>]*>")
+_ROUGH_SPACES = re.compile(r"[^\S\t\n]+")
+_ROUGH_AROUND_LINES = re.compile(r" ?\n ?")
+_ROUGH_AROUND_TABS = re.compile(r" ?\t ?")
+_ROUGH_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 _MESSAGE_TYPES = ("message/rfc822", "message/global")
 _BODY_TYPES = ("text/plain", "text/html")
@@ -195,6 +210,8 @@ def html_to_text(html: str) -> str:
     ``<br>``, an empty paragraph as a blank line, table cells apart (a tab between them), entities
     decoded, no more than one blank line in a row. Never raises."""
     html = _undo_surrogates(html)
+    if len(html) > MAX_LAID_OUT_HTML:
+        return _rough_text(html)
     text = ""
     try:
         # A list server's footer after </html> is shown by browsers; lxml would drop it.
@@ -213,6 +230,33 @@ def html_to_text(html: str) -> str:
         "\t".join(" ".join(cell.split()) for cell in line.split("\t")) for line in text.splitlines()
     ]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in lines)).strip()
+
+
+def _rough_text(html: str) -> str:
+    """The text of HTML too large to lay out: a line break for each block tag, a tab between
+    table cells, nothing for other tags, entities decoded.
+
+    Taken a slice at a time (each ending after a ``>``), so it costs the text it finds and one
+    slice, whatever the size of the markup; an element hidden from view (``<style>``...) that
+    spans two slices shows its tail.
+    """
+    pieces: list[str] = []
+    start = 0
+    while start < len(html):
+        end = html.find(">", start + _ROUGH_SLICE)
+        end = len(html) if end < 0 else end + 1
+        if piece := _rough_slice(html[start:end]):
+            pieces.append(piece)
+        start = end
+    return "\n".join(pieces)
+
+
+def _rough_slice(html: str) -> str:
+    text = _BLOCK_TAG.sub("\n", _visible_markup(html).replace("\r", " ").replace("\n", " "))
+    text = unescape(_OTHER_TAG.sub("", _CELL_TAG.sub("\t", text)))
+    text = _ROUGH_SPACES.sub(" ", text)
+    text = _ROUGH_AROUND_TABS.sub("\t", _ROUGH_AROUND_LINES.sub("\n", text))
+    return _ROUGH_BLANK_LINES.sub("\n", text).strip()
 
 
 def _visible_markup(html: str) -> str:
@@ -327,8 +371,30 @@ def _filename_of(part: Message) -> str | None:
     return None
 
 
+def _large_base64(part: Message) -> bytes | None:
+    """A large base64 part decoded in one step, or None to leave it to the stdlib.
+
+    ``get_payload(decode=True)`` encodes the text to bytes, splits it into lines and joins them
+    before decoding: five copies of a 25 MB attachment at once. ``binascii.a2b_base64`` reads the
+    text as it is, skipping line breaks. Anything odd (bad padding, 8-bit bytes) goes the
+    stdlib's way, which records what was wrong.
+    """
+    payload = part.get_payload()
+    if not isinstance(payload, str) or len(payload) < _FAST_BASE64_CHARS:
+        return None
+    if str(part.get("content-transfer-encoding", "")).strip().lower() != "base64":
+        return None
+    if not payload.isascii():
+        return None
+    try:
+        return binascii.a2b_base64(payload)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _leaf_bytes(part: Message, walk: _Walk) -> bytes:
-    data = part.get_payload(decode=True)
+    fast = _large_base64(part)
+    data = part.get_payload(decode=True) if fast is None else fast
     for d in part.defects:
         walk.defect(type(d).__name__)
     if isinstance(data, bytes):
@@ -577,8 +643,22 @@ def _mailparser_view(raw: bytes) -> _MailParserView:
 # --------------------------------------------------------------------------- parse_message
 
 
+def _parse_bytes(raw: bytes, policy: Any) -> Message:
+    """The MIME tree of ``raw``, the bytes fed to the stdlib's parser a slice at a time.
+
+    ``BytesParser.parsebytes`` decodes the whole message into one str and reads it back through
+    a ``StringIO``, which holds 4 bytes a character: a 34 MB message cost 250 MB before a part
+    was decoded. Fed in slices, the parser holds the lines of the part it is in and no more.
+    """
+    parser = BytesFeedParser(policy=policy)
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED_BYTES):
+        parser.feed(bytes(view[start : start + _FEED_BYTES]))
+    return parser.close()
+
+
 def _parse_with(raw: bytes, uid: str, policy: Any, mp: _MailParserView) -> InboundMessage:
-    msg = BytesParser(policy=policy).parsebytes(raw)
+    msg = _parse_bytes(raw, policy)
     walk = _Walk()
     _walk(msg, walk, 0, True)
     return _build(raw, uid, msg, walk, mp)

@@ -87,10 +87,22 @@ class Attachment:
 
 @dataclass(frozen=True)
 class RawMessage:
-    """A message as the mail source hands it over: its id in that source and its bytes."""
+    """A message as the mail source hands it over: its id in that source and its bytes.
+
+    ``size`` is the message's size as the source knows it (IMAP ``RFC822.SIZE``, the file's size).
+    A message over ``[limits] max_message_bytes`` is ``too_large``: it was not fetched, and ``raw``
+    holds its header section only (SPEC 3 "Poison messages and size").
+    """
 
     uid: str
     raw: bytes
+    size: int = -1  # -1: not known; then len(raw)
+    too_large: bool = False
+
+    @property
+    def bytes_size(self) -> int:
+        """The message's size in bytes: as the source said, else what was fetched."""
+        return self.size if self.size >= 0 else len(self.raw)
 
 
 @dataclass(frozen=True)
