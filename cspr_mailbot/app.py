@@ -28,6 +28,7 @@ from typing import NamedTuple
 from .adapters.documents import DocumentBuilder
 from .adapters.mailbox import MailSource, header_section
 from .adapters.outbox import Renderer, forbidden_words
+from .adapters.progress import Progress
 from .adapters.smtp import Sender
 from .adapters.store import Store, Txn
 from .config import Config
@@ -169,8 +170,8 @@ class App:
             "ignored": cfg.folders.ignored,
         }
         self._not_lost = False  # check_not_lost has passed in this process
-        # uid -> (sha256, started-on count before this start), for the group being decided
-        self._starts: dict[str, tuple[str, int]] = {}
+        # The message being read, beside the store: a process that dies leaves it named (SPEC 3).
+        self.progress = Progress(store.path.with_name(store.path.name + ".reading"))
 
     # -- the pass ---------------------------------------------------------------------------------
 
@@ -211,6 +212,7 @@ class App:
         if not self._not_lost:  # before anything is taken in, and so before a reference is given
             check_not_lost(self.store, self.source, filed_folders(self.cfg))
             self._not_lost = True
+            self._count_death()
         self._check_uidvalidity()
         messages = iter(self.source.fetch_new())
         waiting: deque[RawMessage] = deque()
@@ -219,16 +221,11 @@ class App:
                 waiting.extend(islice(messages, self.group_size))  # fetched outside the lock
             if not waiting:
                 break
-            group = self._start_group(waiting)
-            try:
-                while group and (stop is None or not stop.is_set()):
-                    filing = self._decide_group(group, now, report, stop)
-                    self._decided(group)
-                    self._file(filing)
-                    # Send each group's replies: an acknowledgement leaves within a second.
-                    self.flush_outbox(now, report, patient=patient, keep_open=True)
-            finally:
-                self._unstart()
+            filing = self._decide_group(waiting, now, report, stop)
+            self.progress.clear()  # committed: no message of the group is in progress
+            self._file(filing)
+            # Send each group's replies, so an acknowledgement leaves within a second in a backlog.
+            self.flush_outbox(now, report, patient=patient, keep_open=True)
 
     def _decide_group(
         self,
@@ -442,68 +439,42 @@ class App:
 
     # -- poison messages and size (SPEC 3) ---------------------------------------------------------
 
-    def _start_group(self, waiting: deque[RawMessage]) -> deque[RawMessage]:
-        """The next group from ``waiting``, its messages noted as started on in one commit.
+    def _count_death(self) -> None:
+        """Once a process: a message the last process was reading when it died is counted against.
 
-        Each message's started-on count goes up before it is parsed, so a message the process dies
-        on is known at the next start. A message left started by a process that died (its group's
-        count) is taken in a group of its own: one of the others in that group was the cause, and
-        only the one the process dies on alone reaches ``poison.STARTS_BEFORE_TRIAGE``.
+        The count is committed; a message that reaches ``poison.STARTS_BEFORE_TRIAGE`` is filed
+        unread when it comes round again (``_take_unless_poison``).
         """
-        group: deque[RawMessage] = deque()
+        sha = self.progress.left_over()
+        if sha is None:
+            return
+        key = poison.started_key(sha)
         with self.store.transaction() as txn:
-            while waiting:
-                raw = waiting[0]
-                sha = hashlib.sha256(raw.raw).hexdigest()
-                key = poison.started_key(sha)
-                starts = int(txn.meta_get(key) or 0)
-                if starts and group:
-                    break  # a suspect starts a group of its own
-                waiting.popleft()
-                group.append(raw)
-                self._starts[raw.uid] = (sha, starts)
-                if not self._too_large(raw) and txn.ledger_get(None, sha) is None:
-                    txn.meta_set(key, starts + 1)
-                if starts:
-                    break
-        return group
+            deaths = int(txn.meta_get(key) or 0) + 1
+            txn.meta_set(key, deaths)
+        self.progress.clear()
+        logger.warning(
+            "the last process stopped while reading a message (%s..., %d time(s) now)",
+            sha[:12],
+            deaths,
+        )
 
     def _finished(self, txn: Txn, raw: RawMessage) -> None:
-        """The started-on marker goes with the decision: committed together, or neither."""
-        sha, _starts = self._starts.get(raw.uid, (hashlib.sha256(raw.raw).hexdigest(), 0))
-        txn.meta_delete(poison.started_key(sha))
-
-    def _decided(self, group: deque[RawMessage]) -> None:
-        """Forget the messages of a committed group (those not left in ``group``)."""
-        left = {raw.uid for raw in group}
-        for uid in [uid for uid in self._starts if uid not in left]:
-            del self._starts[uid]
-
-    def _unstart(self) -> None:
-        """Give back the starts of messages not decided: the process lived (stopped, or the mailbox
-        or the disk failed), so they did not stop it. Never a reason to fail on top of that."""
-        started, self._starts = self._starts, {}
-        if not started:
-            return
-        try:
-            with self.store.transaction() as txn:
-                for sha, starts in started.values():
-                    if starts:
-                        txn.meta_set(poison.started_key(sha), starts)
-                    else:
-                        txn.meta_delete(poison.started_key(sha))
-        except StoreError as exc:
-            logger.error("could not give back %d started-on marker(s): %s", len(started), exc)
+        """A message decided (or shunted) is no poison: its count goes with the decision."""
+        txn.meta_delete(poison.started_key(hashlib.sha256(raw.raw).hexdigest()))
 
     def _take_unless_poison(
         self, txn: Txn, raw: RawMessage, now: datetime, report: PassReport
     ) -> Filing:
-        """A message too large is filed unread; one that stopped the bot twice, not read again."""
+        """A message too large is filed unread; one that stopped the bot twice, not read again;
+        any other is noted as being read, then taken in."""
         if self._too_large(raw):
             return self._take_too_large(txn, raw, now, report)
-        sha, starts = self._starts.get(raw.uid, (hashlib.sha256(raw.raw).hexdigest(), 0))
-        if poison.stopped_the_bot(starts) and txn.ledger_get(None, sha) is None:
-            return self._take_poison(txn, raw, sha, starts, now, report)
+        sha = hashlib.sha256(raw.raw).hexdigest()
+        deaths = int(txn.meta_get(poison.started_key(sha)) or 0)
+        if poison.stopped_the_bot(deaths) and txn.ledger_get(None, sha) is None:
+            return self._take_poison(txn, raw, sha, deaths, now, report)
+        self.progress.note(sha)  # before it is parsed
         return self._take(txn, raw, now, report)
 
     def _too_large(self, raw: RawMessage) -> bool:

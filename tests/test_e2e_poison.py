@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.message
 import email.policy
+import hashlib
 import io
 import os
 import random
@@ -167,6 +168,12 @@ def message_id(raw: bytes) -> str:
     return str(BytesHeaderParser().parsebytes(raw)["Message-ID"])
 
 
+def stored(dovecot: DovecotServer, raw: bytes) -> bytes:
+    """The bytes of ``raw`` as the server keeps them (it writes CRLF line ends)."""
+    wanted = message_id(raw)
+    return next(m for m in folder(dovecot, INBOX) if message_id(m) == wanted)
+
+
 def folder(dovecot: DovecotServer, name: str) -> list[bytes]:
     return dovecot.list_folder(name)
 
@@ -244,7 +251,7 @@ def test_a_message_that_killed_the_bot_twice_is_filed_on_the_third_start(
     # (lxml's tree): the fetch costs little, so the kill comes after the started-on marker.
     form = main_bin_docx(int(9.5 * MIB), main="word/document.xml")
     poison = referral_mail(sender=OTHER, attachment=("form.docx", form, DOCX_TYPE))
-    # One referral before it (decided in the same group, lost with it) and one behind it.
+    # One referral before it (decided in the same group, so lost with it) and one behind it.
     early = {**REFERRAL, "child_name": "Robin Ashby", "referrer_email": EARLY}
     dovecot.append(referral_mail(early, sender=EARLY))
     dovecot.append(poison)
@@ -253,11 +260,13 @@ def test_a_message_that_killed_the_bot_twice_is_filed_on_the_third_start(
     for start in (1, 2):
         run = run_once(bot, kill_above_mb=KILL_ABOVE_MB)
         assert run.killed, f"start {start}: not killed: {run.stderr[-2000:]}"
-        assert len(folder(dovecot, INBOX)) == 3 - (start - 1), f"start {start}"
-        assert not sent_to(smtp_server, REFERRER)
-    # The second start took each message the first had left started on in a group of its own:
-    # the early referral was read, and only the poison message has died twice.
-    assert [list(r.rcpt_tos) for r in by_template(smtp_server, "acknowledgement")] == [[EARLY]]
+        # The group dies before its commit: the early referral's decision is lost with it.
+        assert len(folder(dovecot, INBOX)) == 3, f"start {start}"
+        assert not by_template(smtp_server, "acknowledgement")
+    # Each death was counted against the message being read, and that one only.
+    assert started_markers(bot) == [
+        f"started:{hashlib.sha256(stored(dovecot, poison)).hexdigest()}"
+    ]
 
     third = run_once(bot, kill_above_mb=KILL_ABOVE_MB)
     assert not third.killed and third.returncode == 0, third.stderr[-3000:]
