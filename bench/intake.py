@@ -336,6 +336,20 @@ def child_env(dovecot: DovecotServer) -> dict[str, str]:
     return env
 
 
+def fresh_mailbox(dovecot: DovecotServer) -> None:
+    """An empty mailbox for a fresh store: each run is a new installation. (With mail the bot
+    filed left in Processed, a new store is refused as a lost one: SPEC 10.)"""
+    with dovecot.session() as c:
+        for folder in ("Processed", "Needs triage", "Ignored", "Sent"):
+            if c.folder_exists(folder):
+                c.delete_folder(folder)
+        c.select_folder("INBOX")
+        uids = c.search(["ALL"])
+        if uids:
+            c.delete_messages(uids)
+            c.expunge()
+
+
 def fill_inbox(dovecot: DovecotServer, referrals: list[Referral]) -> float:
     began = time.perf_counter()
     with dovecot.session() as c:
@@ -905,6 +919,7 @@ def profile_pass(
 ) -> tuple[PhaseTable, str]:
     """The per-phase table of a profiled ``run_once`` on a fresh backlog and store, in a child."""
     cfg = write_config(folder, dovecot, smtp)
+    fresh_mailbox(dovecot)
     fill_inbox(dovecot, make_referrals(n, tag="prof"))
     out = folder / "profile"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--profile-child", str(cfg), str(out)]
@@ -940,6 +955,7 @@ def tracemalloc_pass(
     from cspr_mailbot.cli import parse_now
 
     cfg = write_config(folder, dovecot, smtp)
+    fresh_mailbox(dovecot)
     fill_inbox(dovecot, make_referrals(n, tag="mem"))
     app = _in_process_app(cfg, dovecot)
     tracemalloc.start()
@@ -977,6 +993,7 @@ def one_run(
     """A fresh backlog of ``n`` (its own Message-IDs) and a fresh store; the floor, then the run."""
     refs = make_referrals(n, tag=f"r{k}" if k else "")
     cfg = write_config(work / f"once{k + 1}", dovecot, smtp)
+    fresh_mailbox(dovecot)
     fill_inbox(dovecot, refs)
     floor = measure_floor(dovecot, smtp, n)
     if floor.messages != n:
@@ -988,7 +1005,7 @@ def one_run(
         broken.append(
             f"run {k + 1}: {once.acks} acknowledgements and {once.notices} notices, not {n}"
         )
-    if once.inbox_left != 0 or once.processed != (k + 1) * n:
+    if once.inbox_left != 0 or once.processed != n:
         broken.append(f"run {k + 1}: INBOX holds {once.inbox_left}, Processed {once.processed}")
     return Run(floor, once), cfg
 
