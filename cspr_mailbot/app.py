@@ -413,16 +413,7 @@ class App:
                 if txn.ledger_get(None, sha) is None:
                     error = type(exc).__name__
                     txn.ledger_put(
-                        LedgerEntry(
-                            sha256=sha,
-                            message_id=None,
-                            uid=raw.uid,
-                            outcome="error",
-                            case_reference=None,
-                            processed_at=now,
-                            folder=folder,
-                            error=error,
-                        )
+                        LedgerEntry.unread(sha, raw.uid, "error", folder, now, error=error)
                     )
                     notice = policy.error_notice(
                         sha, raw.uid, folder, error, self.cfg.partnership.coordinators
@@ -498,17 +489,7 @@ class App:
             return Filing(raw.uid, folder, sha)
         notices = poison.too_large(head, raw.bytes_size, limit, folder, self.settings)
         self._queue(txn, notices, None, now)
-        txn.ledger_put(
-            LedgerEntry(
-                sha256=sha,
-                message_id=None,
-                uid=raw.uid,
-                outcome="too_large",
-                case_reference=None,
-                processed_at=now,
-                folder=folder,
-            )
-        )
+        txn.ledger_put(LedgerEntry.unread(sha, raw.uid, "too_large", folder, now))
         report.processed += 1
         report.count("too_large")
         logger.warning(
@@ -532,16 +513,7 @@ class App:
         )
         folder = self.folders["triage"]
         txn.ledger_put(
-            LedgerEntry(
-                sha256=sha,
-                message_id=None,
-                uid=raw.uid,
-                outcome="error",
-                case_reference=None,
-                processed_at=now,
-                folder=folder,
-                error="StoppedTheBot",
-            )
+            LedgerEntry.unread(sha, raw.uid, "error", folder, now, error="StoppedTheBot")
         )
         notice = policy.error_notice(
             sha,

@@ -30,6 +30,20 @@ class LedgerEntry:
     fingerprint: str | None = None
     error: str | None = None
 
+    @classmethod
+    def unread(
+        cls,
+        sha256: str,
+        uid: str,
+        outcome: str,
+        folder: str,
+        processed_at: datetime,
+        error: str | None = None,
+    ) -> LedgerEntry:
+        """A message filed without being read into a case (too large, failed, or one the bot died
+        on): only its hash is kept, so a readable copy with the same Message-ID is still read."""
+        return cls(sha256, None, uid, outcome, None, processed_at, folder, error=error)
+
     def filed(self) -> LedgerEntry:
         """The entry once the message has been moved to its folder."""
         return replace(self, moved=True)
