@@ -370,20 +370,55 @@ SIN_FROM_26 = "2026-12-03"
 SIN_FROM_MONDAY = "2026-12-07"  # provisional, from receipt
 
 
+def mailed(doc: bytes, filename: str, n: int, cover: str = COVER, **kw: Any) -> bytes:
+    """A referrer's message (see ``send``): a cover note and the form attached as ``filename``."""
+    return send([text(cover), attach(doc, filename)], n, **kw)
+
+
+def acked(
+    ref: dict[str, Any],
+    *,
+    sin: str,
+    rr: str = RR_MONDAY,
+    to: str = FULL["referrer_email"],
+    also: Sequence[dict[str, Any]] = (),
+    result: str = "met",
+    **more: Any,
+) -> dict[str, Any]:
+    """A referral read: ``to`` is acknowledged and the coordinators told, then any ``also``."""
+    return expect(
+        "referral", ref, result=result, sin=sin, rr=rr, messages=[*ack(to), *also], **more
+    )
+
+
+def for_triage(
+    ref: dict[str, Any], reasons: Sequence[str], *, sin: str = SIN_FROM_MONDAY, **more: Any
+) -> dict[str, Any]:
+    """Sent to triage: criteria unclear, the referrer told and the coordinators asked to look."""
+    return expect(
+        "triage",
+        ref,
+        result="unclear",
+        sin=sin,
+        rr=RR_MONDAY,
+        messages=triaged(FULL["referrer_email"]),
+        triage=reasons,
+        **more,
+    )
+
+
+def ignored() -> dict[str, Any]:
+    """Automatic mail: filed away, no case, nothing sent."""
+    return expect("automatic", None, result=None, sin=None, rr=None, messages=[])
+
+
 # ---- layouts -----------------------------------------------------------------------------------
 
 
 @case("01_own_form_full")
 def _own_form_full() -> tuple[bytes, dict[str, Any]]:
-    raw = send([text(COVER), attach(own_form(FULL), "CSPR referral form - NPA.docx")], 1)
-    return raw, expect(
-        "referral",
-        FULL,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    raw = mailed(own_form(FULL), "CSPR referral form - NPA.docx", 1)
+    return raw, acked(FULL, sin=SIN_FROM_27)
 
 
 # The labels a partnership's older form used, with the values as typed.
@@ -417,15 +452,8 @@ NO_AGENCIES = {**FULL, "agencies_involved": None}
 @case("02_two_column_table")
 def _two_column() -> tuple[bytes, dict[str, Any]]:
     doc = fixed_zip(f.two_column(_pairs()))
-    raw = send([text(COVER), attach(doc, "referral.docx")], 2)
-    return raw, expect(
-        "referral",
-        NO_AGENCIES,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    raw = mailed(doc, "referral.docx", 2)
+    return raw, acked(NO_AGENCIES, sin=SIN_FROM_27)
 
 
 @case("03_four_column_table")
@@ -437,49 +465,28 @@ def _four_column() -> tuple[bytes, dict[str, Any]]:
         "Tamsin died at home on 26 November; cause of death not yet known."
     )
     doc = fixed_zip(f.four_column(pairs))
-    raw = send([text(COVER), attach(doc, "CSPR_referral_v3.docx")], 3)
+    raw = mailed(doc, "CSPR_referral_v3.docx", 3)
     ref = {
         **NO_AGENCIES,
         "incident_type": "death",
         "abuse_or_neglect": "known",
         "incident_summary": pairs["Summary of incident"],
     }
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27)
 
 
 @case("04_label_paragraphs")
 def _label_paragraphs() -> tuple[bytes, dict[str, Any]]:
     doc = fixed_zip(f.paragraphs(_pairs()))
-    raw = send([text(COVER), attach(doc, "referral (paragraphs).docx")], 4)
-    return raw, expect(
-        "referral",
-        NO_AGENCIES,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    raw = mailed(doc, "referral (paragraphs).docx", 4)
+    return raw, acked(NO_AGENCIES, sin=SIN_FROM_27)
 
 
 @case("05_value_in_next_paragraph")
 def _next_paragraph() -> tuple[bytes, dict[str, Any]]:
     doc = fixed_zip(f.paragraphs(_pairs(), next_line=True))
-    raw = send([text(COVER), attach(doc, "referral.docx")], 5)
-    return raw, expect(
-        "referral",
-        NO_AGENCIES,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    raw = mailed(doc, "referral.docx", 5)
+    return raw, acked(NO_AGENCIES, sin=SIN_FROM_27)
 
 
 @case("06_content_controls")
@@ -509,7 +516,7 @@ def _content_controls() -> tuple[bytes, dict[str, Any]]:
         "Rationale": RATIONALE,
     }
     doc = fixed_zip(f.content_controls(pairs))
-    raw = send([text(COVER), attach(doc, "Referral form (controls).docx")], 6)
+    raw = mailed(doc, "Referral form (controls).docx", 6)
     ref = {
         **NO_AGENCIES,
         "referrer_phone": None,
@@ -518,14 +525,7 @@ def _content_controls() -> tuple[bytes, dict[str, Any]]:
         "la_aware_date": None,
         "national_panel_notified": None,
     }
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_MONDAY)
 
 
 @case("07_legacy_form_fields")
@@ -566,16 +566,9 @@ def _legacy() -> tuple[bytes, dict[str, Any]]:
         "Rationale": RATIONALE,
     }
     doc = fixed_zip(f.legacy_fields(pairs))
-    raw = send([text(COVER), attach(doc, "CSPR Referral (legacy fields).docx")], 7)
+    raw = mailed(doc, "CSPR Referral (legacy fields).docx", 7)
     ref = {**NO_AGENCIES, "referrer_phone": None, "child_ethnicity": None}
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27)
 
 
 @case("08_w14_checkboxes")
@@ -590,7 +583,7 @@ def _w14() -> tuple[bytes, dict[str, Any]]:
     pairs["National Panel notified"] = f.w14_options(("Yes", "No"), ("Yes",))
     pairs["Date of notification"] = "27/11/2026"
     doc = fixed_zip(f.two_column(pairs))
-    raw = send([text(COVER), attach(doc, "referral.docx")], 8)
+    raw = mailed(doc, "referral.docx", 8)
     ref = {
         **NO_AGENCIES,
         "incident_type": "death",
@@ -599,14 +592,7 @@ def _w14() -> tuple[bytes, dict[str, Any]]:
         "notification_date": "2026-11-27",
     }
     # Notified on Fri 27 Nov: the Rapid Review runs 15 working days from the SIN date.
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr="2026-12-18",
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27, rr="2026-12-18")
 
 
 @case("09_typed_marks")
@@ -618,15 +604,8 @@ def _typed_marks() -> tuple[bytes, dict[str, Any]]:
     pairs["Looked after child"] = "Yes     No X"
     pairs["National Panel notified"] = "[ ] Yes  [x] No"
     doc = fixed_zip(f.two_column(pairs))
-    raw = send([text(COVER), attach(doc, "referral.docx")], 9)
-    return raw, expect(
-        "referral",
-        NO_AGENCIES,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    raw = mailed(doc, "referral.docx", 9)
+    return raw, acked(NO_AGENCIES, sin=SIN_FROM_27)
 
 
 @case("10_yes_no_spellings")
@@ -637,16 +616,9 @@ def _yes_no() -> tuple[bytes, dict[str, Any]]:
     pairs["National Panel notified"] = "Yes - done"
     pairs["Date of notification"] = "Thurs 26th Nov 2026"
     doc = fixed_zip(f.two_column(pairs))
-    raw = send([text(COVER), attach(doc, "referral.docx")], 10)
+    raw = mailed(doc, "referral.docx", 10)
     ref = {**NO_AGENCIES, "national_panel_notified": True, "notification_date": "2026-11-26"}
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr="2026-12-17",
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27, rr="2026-12-17")
 
 
 @case("11_agencies_table")
@@ -663,7 +635,7 @@ def _agencies() -> tuple[bytes, dict[str, Any]]:
     doc = fixed_zip(
         f.two_column(_pairs(), f.heading("Agencies involved with the child and family"), table)
     )
-    raw = send([text(COVER), attach(doc, "referral.docx")], 11)
+    raw = mailed(doc, "referral.docx", 11)
     ref = {
         **FULL,
         "agencies_involved": [
@@ -679,14 +651,7 @@ def _agencies() -> tuple[bytes, dict[str, Any]]:
     }
     # WMP and Children's Services are in the directory; the nursery has no address: the
     # coordinators are told.
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=[*ack(FULL["referrer_email"]), NO_ADDRESS],
-    )
+    return raw, acked(ref, sin=SIN_FROM_27, also=[NO_ADDRESS])
 
 
 @case("12_relabelled_synonyms")
@@ -715,15 +680,8 @@ def _relabelled() -> tuple[bytes, dict[str, Any]]:
     doc = fixed_zip(
         f.two_column(pairs, title="Referral for a Local Child Safeguarding Practice Review")
     )
-    raw = send([text(COVER), attach(doc, "LCSPR referral.docx")], 12)
-    return raw, expect(
-        "referral",
-        NO_AGENCIES,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    raw = mailed(doc, "LCSPR referral.docx", 12)
+    return raw, acked(NO_AGENCIES, sin=SIN_FROM_27)
 
 
 # ---- UK dates ------------------------------------------------------------------------------------
@@ -748,14 +706,7 @@ def _dates_case(
         "national_panel_notified": True,
         "notification_date": "2026-11-27",
     }
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_26,
-        rr="2026-12-18",
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_26, rr="2026-12-18")
 
 
 @case("13_dates_numeric")
@@ -850,14 +801,7 @@ SIN_FROM_25 = "2026-12-02"
 @case("16_body_only")
 def _body_only() -> tuple[bytes, dict[str, Any]]:
     raw = send([text(BODY_REFERRAL)], 16, sender=MARCUS, subject="CSPR referral - no form attached")
-    return raw, expect(
-        "referral",
-        BODY_REF,
-        result="met",
-        sin=SIN_FROM_25,
-        rr=RR_MONDAY,
-        messages=ack("marcus.eddington@example-dudley.gov.uk"),
-    )
+    return raw, acked(BODY_REF, sin=SIN_FROM_25, to="marcus.eddington@example-dudley.gov.uk")
 
 
 @case("17_forwarded_as_attachment")
@@ -880,14 +824,7 @@ def _forwarded_attachment() -> tuple[bytes, dict[str, Any]]:
         [text(cover), rfc822(inner)], 17, sender=helen, subject="FW: CSPR referral for your review"
     )
     # The form's own referrer email stands; the acknowledgement goes to whoever sent the mail.
-    return raw, expect(
-        "referral",
-        FULL,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack("h.marsh@netherton-primary.example.sch.uk"),
-    )
+    return raw, acked(FULL, sin=SIN_FROM_27, to="h.marsh@netherton-primary.example.sch.uk")
 
 
 @case("18_forwarded_body")
@@ -904,14 +841,7 @@ def _forwarded_body() -> tuple[bytes, dict[str, Any]]:
     raw = send([text(body)], 18, sender=gemma, subject="Fwd: CSPR referral")
     # The body gives no referrer email; the forwarder's From is what we have, and we answer her.
     ref = {**BODY_REF, "referrer_email": "gemma.fairclough@example-dudley.gov.uk"}
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_25,
-        rr=RR_MONDAY,
-        messages=ack("gemma.fairclough@example-dudley.gov.uk"),
-    )
+    return raw, acked(ref, sin=SIN_FROM_25, to="gemma.fairclough@example-dudley.gov.uk")
 
 
 # ---- outcomes ------------------------------------------------------------------------------------
@@ -953,13 +883,12 @@ def _lac() -> tuple[bytes, dict[str, Any]]:
     )
     # Abuse or neglect not known: criteria unclear, but the Secretary of State and Ofsted must be
     # told anyway. Aware on Sat 28 Nov: day 0 is that Saturday, the SIN is due Fri 4 Dec.
-    return raw, expect(
-        "referral",
+    return raw, acked(
         LAC_REF,
-        result="unclear",
         sin="2026-12-04",
-        rr=RR_MONDAY,
-        messages=[*ack("daniel.osei@example-dudley.gov.uk"), LAC],
+        to="daniel.osei@example-dudley.gov.uk",
+        also=[LAC],
+        result="unclear",
     )
 
 
@@ -974,15 +903,8 @@ def _not_met() -> tuple[bytes, dict[str, Any]]:
         "abuse_or_neglect": "no",
         "rationale": "Referred for completeness at the request of the school governors.",
     }
-    raw = send([text(COVER), attach(own_form(ref), "referral.docx")], 20)
-    return raw, expect(
-        "referral",
-        ref,
-        result="not_met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    raw = mailed(own_form(ref), "referral.docx", 20)
+    return raw, acked(ref, sin=SIN_FROM_27, result="not_met")
 
 
 @case("21_criteria_unclear")
@@ -990,31 +912,20 @@ def _unclear() -> tuple[bytes, dict[str, Any]]:
     pairs = _pairs()
     pairs["Abuse or neglect known or suspected"] = "Don't know yet - police enquiries ongoing"
     doc = fixed_zip(f.two_column(pairs))
-    raw = send([text(COVER), attach(doc, "referral.docx")], 21)
+    raw = mailed(doc, "referral.docx", 21)
     ref = {**NO_AGENCIES, "abuse_or_neglect": "unknown"}
-    return raw, expect(
-        "referral",
-        ref,
-        result="unclear",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27, result="unclear")
 
 
 @case("22_key_fields_missing")
 def _missing() -> tuple[bytes, dict[str, Any]]:
     values = {k: v for k, v in FULL.items() if k not in ("child_name", "incident_type")}
-    raw = send([text(COVER), attach(own_form(values), "referral.docx")], 22)
+    raw = mailed(own_form(values), "referral.docx", 22)
     ref = {**FULL, "child_name": None, "incident_type": None}
-    return raw, expect(
-        "triage",
+    return raw, for_triage(
         ref,
-        result="unclear",
+        ["missing", "the child's name", "whether the child died or was seriously harmed"],
         sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=triaged(FULL["referrer_email"]),
-        triage=["missing", "the child's name", "whether the child died or was seriously harmed"],
     )
 
 
@@ -1027,14 +938,7 @@ def _after_cutoff() -> tuple[bytes, dict[str, Any]]:
         date="Fri, 27 Nov 2026 17:01:00 +0000",
     )
     # Received Mon 30 Nov: SIN (provisional, from receipt) Mon 7 Dec, Rapid Review Mon 21 Dec.
-    return raw, expect(
-        "referral",
-        values,
-        result="met",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(values, sin=SIN_FROM_MONDAY)
 
 
 @case("24_friday_1659_counts_friday")
@@ -1045,15 +949,7 @@ def _before_cutoff() -> tuple[bytes, dict[str, Any]]:
         24,
         date="Fri, 27 Nov 2026 16:59:00 +0000",
     )
-    return raw, expect(
-        "referral",
-        values,
-        result="met",
-        sin=SIN_FROM_27,
-        rr="2026-12-18",
-        messages=ack(FULL["referrer_email"]),
-        received_on="2026-11-27",
-    )
+    return raw, acked(values, sin=SIN_FROM_27, rr="2026-12-18", received_on="2026-11-27")
 
 
 @case("25_html_table_body")
@@ -1094,14 +990,7 @@ def _html_body() -> tuple[bytes, dict[str, Any]]:
         abuse_or_neglect="suspected",
         looked_after=False,
     )
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=ack("s.pritchard@example-nhs.uk"),
-    )
+    return raw, acked(ref, sin=SIN_FROM_MONDAY, to="s.pritchard@example-nhs.uk")
 
 
 @case("27_body_signature_and_na_answers")
@@ -1144,14 +1033,7 @@ Address: Wordsley Green Surgery, 9 Brook Street, Stourbridge DY8 5YL
         ),
         abuse_or_neglect="suspected",
     )
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=ack("hannah.voss@example-nhs.uk"),
-    )
+    return raw, acked(ref, sin=SIN_FROM_MONDAY, to="hannah.voss@example-nhs.uk")
 
 
 @case("26_blank_form_sent_by_mistake")
@@ -1161,14 +1043,9 @@ def _blank() -> tuple[bytes, dict[str, Any]]:
     )
     # The form is ours, so it is read; nothing is filled in but the sender's address.
     ref = referral(referrer_email=FULL["referrer_email"])
-    return raw, expect(
-        "triage",
+    return raw, for_triage(
         ref,
-        result="unclear",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=triaged(FULL["referrer_email"]),
-        triage=[
+        [
             "missing",
             "the child's name",
             "whether the child died or was seriously harmed",
@@ -1189,16 +1066,7 @@ def _qp(text: str) -> bytes:
 
 def _bad(n: int, att: Part, reasons: Sequence[str], **kw: Any) -> tuple[bytes, dict[str, Any]]:
     raw = send([text(COVER), att], n, **kw.pop("send", {}))
-    return raw, expect(
-        "triage",
-        {},
-        result="unclear",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=triaged(FULL["referrer_email"]),
-        triage=reasons,
-        **kw,
-    )
+    return raw, for_triage({}, reasons, **kw)
 
 
 @case("30_corrupt_zip_named_docx")
@@ -1250,34 +1118,18 @@ def _entities() -> tuple[bytes, dict[str, Any]]:
 
 @case("36_missing_closing_boundary")
 def _truncated_mime() -> tuple[bytes, dict[str, Any]]:
-    raw = send([text(COVER), attach(own_form(FULL), "CSPR referral.docx")], 36, close=False)
+    raw = mailed(own_form(FULL), "CSPR referral.docx", 36, close=False)
     raw = raw[: len(raw) * 2 // 3]  # the message was cut off mid-attachment: no closing boundary
-    return raw, expect(
-        "triage",
-        {},
-        result="unclear",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=triaged(FULL["referrer_email"]),
-        triage=["CSPR referral.docx", "damaged"],
-    )
+    return raw, for_triage({}, ["CSPR referral.docx", "damaged"])
 
 
 @case("37_bad_base64")
 def _bad_base64() -> tuple[bytes, dict[str, Any]]:
-    raw = send([text(COVER), attach(own_form(FULL), "CSPR referral.docx")], 37)
+    raw = mailed(own_form(FULL), "CSPR referral.docx", 37)
     head, sep, rest = raw.partition(b'filename="CSPR referral.docx"')
     cut = len(rest) // 2
     rest = rest[:cut] + b"!!*%%" + rest[cut + 7 :]  # seven characters lost, junk in their place
-    return head + sep + rest, expect(
-        "triage",
-        {},
-        result="unclear",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=triaged(FULL["referrer_email"]),
-        triage=["CSPR referral.docx", "damaged"],
-    )
+    return head + sep + rest, for_triage({}, ["CSPR referral.docx", "damaged"])
 
 
 @case("38_undeclared_8bit_subject")
@@ -1285,16 +1137,8 @@ def _eight_bit() -> tuple[bytes, dict[str, Any]]:
     # Outlook on a misconfigured relay: cp1252 bytes in the Subject, no encoded-word. The
     # referral itself is fine and must be read.
     subject = "CSPR referral \x96 urgent, r\xe9f NPA/2026/114".encode("latin-1")
-    raw = send([text(COVER), attach(own_form(FULL), "referral.docx")], 38, subject=subject)
-    return raw, expect(
-        "referral",
-        FULL,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-        subject="CSPR referral – urgent, réf NPA/2026/114",
-    )
+    raw = mailed(own_form(FULL), "referral.docx", 38, subject=subject)
+    return raw, acked(FULL, sin=SIN_FROM_27, subject="CSPR referral – urgent, réf NPA/2026/114")
 
 
 @case("39_rfc2231_file_name")
@@ -1337,7 +1181,7 @@ def _ooo() -> tuple[bytes, dict[str, Any]]:
             "In-Reply-To: <unknown-0040@example.gov.uk>",
         ),
     )
-    return raw, expect("automatic", None, result=None, sin=None, rr=None, messages=[])
+    return raw, ignored()
 
 
 @case("41_dsn_bounce")
@@ -1365,7 +1209,7 @@ def _dsn() -> tuple[bytes, dict[str, Any]]:
         top_params="; report-type=delivery-status",
         extra=("Return-Path: <>",),
     )
-    return raw, expect("automatic", None, result=None, sin=None, rr=None, messages=[])
+    return raw, ignored()
 
 
 @case("42_mailing_list")
@@ -1386,7 +1230,7 @@ def _list() -> tuple[bytes, dict[str, Any]]:
             "Precedence: bulk",
         ),
     )
-    return raw, expect("automatic", None, result=None, sin=None, rr=None, messages=[])
+    return raw, ignored()
 
 
 # ---- wordings real partnerships use --------------------------------------------------------------
@@ -1537,7 +1381,7 @@ def _nhs_reporter() -> tuple[bytes, dict[str, Any]]:
     ]
     doc = fixed_zip(f.two_column(worded(rows), title="Serious Incident Notification Form"))
     sian = "Sian Pritchard <s.pritchard@example-nhs.uk>"
-    raw = send([text(COVER), attach(doc, "SI notification.docx")], 52, sender=sian)
+    raw = mailed(doc, "SI notification.docx", 52, sender=sian)
     ref = referral(
         referrer_name="Sian Pritchard",
         referrer_role="Named Nurse for Safeguarding Children",
@@ -1558,14 +1402,7 @@ def _nhs_reporter() -> tuple[bytes, dict[str, Any]]:
         abuse_or_neglect="suspected",
         police_investigation=True,
     )
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin="2026-12-02",
-        rr=RR_MONDAY,
-        messages=ack("s.pritchard@example-nhs.uk"),
-    )
+    return raw, acked(ref, sin="2026-12-02", to="s.pritchard@example-nhs.uk")
 
 
 @case("53_wording_case_for_consideration")
@@ -1613,7 +1450,7 @@ def _consideration() -> tuple[bytes, dict[str, Any]]:
             title="Case for Consideration for a Child Safeguarding Practice Review",
         )
     )
-    raw = send([text(COVER), attach(doc, "Case for consideration.docx")], 53)
+    raw = mailed(doc, "Case for consideration.docx", 53)
     ref = {
         **NO_AGENCIES,
         "child_gender": None,
@@ -1633,14 +1470,7 @@ def _consideration() -> tuple[bytes, dict[str, Any]]:
             },
         ],
     }
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27)
 
 
 @case("54_wording_initial_notification")
@@ -1670,7 +1500,7 @@ def _initial_notification() -> tuple[bytes, dict[str, Any]]:
     ]
     doc = fixed_zip(f.four_column(worded(rows)))
     daniel = "Daniel Osei <daniel.osei@example-dudley.gov.uk>"
-    raw = send([text(COVER), attach(doc, "initial notification.docx")], 54, sender=daniel)
+    raw = mailed(doc, "initial notification.docx", 54, sender=daniel)
     ref = referral(
         referrer_name="Daniel Osei",
         referrer_role="Independent Reviewing Officer",
@@ -1688,14 +1518,7 @@ def _initial_notification() -> tuple[bytes, dict[str, Any]]:
         incident_summary="Kieran was stabbed near his home.",
         rationale="Known to CSC under a CP plan for criminal exploitation.",
     )
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=ack("daniel.osei@example-dudley.gov.uk"),
-    )
+    return raw, acked(ref, sin=SIN_FROM_MONDAY, to="daniel.osei@example-dudley.gov.uk")
 
 
 @case("55_wording_marf_style")
@@ -1735,7 +1558,7 @@ def _marf_style() -> tuple[bytes, dict[str, Any]]:
         ("Reason for referral", "rationale", RATIONALE),
     ]
     doc = fixed_zip(f.two_column(worded(rows), title="Multi-Agency Referral Form: CSPR"))
-    raw = send([text(COVER), attach(doc, "MARF CSPR.docx")], 55)
+    raw = mailed(doc, "MARF CSPR.docx", 55)
     ref = {
         **NO_AGENCIES,
         "referral_date": "2026-11-30",
@@ -1743,14 +1566,7 @@ def _marf_style() -> tuple[bytes, dict[str, Any]]:
         "child_postcode": "DY2 9QQ",
         "child_school": "Netherton Primary Academy",
     }
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27)
 
 
 BODY_QUESTIONS = [
@@ -1815,14 +1631,7 @@ def _body_questions() -> tuple[bytes, dict[str, Any]]:
             },
         ],
     )
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin="2026-12-03",
-        rr=RR_MONDAY,
-        messages=ack("gemma.fairclough@example-dudley.gov.uk"),
-    )
+    return raw, acked(ref, sin="2026-12-03", to="gemma.fairclough@example-dudley.gov.uk")
 
 
 @case("57_forwarded_own_lines")
@@ -1865,14 +1674,7 @@ def _forwarded_own_lines() -> tuple[bytes, dict[str, Any]]:
         looked_after=False,
         police_investigation=True,
     )
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_MONDAY,
-        rr=RR_MONDAY,
-        messages=ack("marcus.eddington@example-dudley.gov.uk"),
-    )
+    return raw, acked(ref, sin=SIN_FROM_MONDAY, to="marcus.eddington@example-dudley.gov.uk")
 
 
 @case("58_wording_serious_incident_notification")
@@ -1907,7 +1709,7 @@ def _sin_wording() -> tuple[bytes, dict[str, Any]]:
         ("Why do you think this case meets the criteria?", "rationale", RATIONALE),
     ]
     doc = fixed_zip(f.four_column(worded(rows)))
-    raw = send([text(COVER), attach(doc, "SIN referral.docx")], 58)
+    raw = mailed(doc, "SIN referral.docx", 58)
     ref = referral(
         **{k: FULL[k] for k in ("referrer_name", "referrer_role", "referrer_agency")},
         referrer_email=FULL["referrer_email"],
@@ -1925,14 +1727,7 @@ def _sin_wording() -> tuple[bytes, dict[str, Any]]:
         other_children_at_risk="A half-brother, 2, placed with his father.",
         rationale=RATIONALE,
     )
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=SIN_NOTIFIED_27,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27, rr=SIN_NOTIFIED_27)
 
 
 @case("59_questions_as_paragraphs")
@@ -1958,7 +1753,7 @@ def _question_paragraphs() -> tuple[bytes, dict[str, Any]]:
         ("Why do you think this case meets the criteria for a review?", "rationale", RATIONALE),
     ]
     doc = fixed_zip(f.paragraphs(worded(rows), next_line=True))
-    raw = send([text(COVER), attach(doc, "referral questions.docx")], 59)
+    raw = mailed(doc, "referral questions.docx", 59)
     ref = {
         **NO_AGENCIES,
         "referrer_phone": None,
@@ -1967,14 +1762,7 @@ def _question_paragraphs() -> tuple[bytes, dict[str, Any]]:
         "safeguarding_lead_consulted": None,
         "national_panel_notified": None,
     }
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27)
 
 
 @case("60_wording_rapid_review_referral")
@@ -2021,14 +1809,7 @@ def _rapid_review_referral() -> tuple[bytes, dict[str, Any]]:
         incident_summary="Head injury, unexplained.",
         national_panel_notified=False,
     )
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_25,
-        rr=RR_MONDAY,
-        messages=ack("marcus.eddington@example-dudley.gov.uk"),
-    )
+    return raw, acked(ref, sin=SIN_FROM_25, to="marcus.eddington@example-dudley.gov.uk")
 
 
 @case("61_answers_that_start_with_a_label_word")
@@ -2060,7 +1841,7 @@ def _label_word_answers() -> tuple[bytes, dict[str, Any]]:
         ),
     ]
     doc = fixed_zip(f.two_column(worded(rows)))
-    raw = send([text(COVER), attach(doc, "referral.docx")], 61)
+    raw = mailed(doc, "referral.docx", 61)
     ref = referral(
         referrer_name="Priya Chaudhry",
         referrer_email=FULL["referrer_email"],
@@ -2076,14 +1857,7 @@ def _label_word_answers() -> tuple[bytes, dict[str, Any]]:
         looked_after=False,
         rationale="Agencies involved did not share the burns seen in October.",
     )
-    return raw, expect(
-        "referral",
-        ref,
-        result="met",
-        sin=SIN_FROM_27,
-        rr=RR_MONDAY,
-        messages=ack(FULL["referrer_email"]),
-    )
+    return raw, acked(ref, sin=SIN_FROM_27)
 
 
 # -- writing -----------------------------------------------------------------------------------------
