@@ -446,46 +446,59 @@ def _pairs() -> dict[str, Any]:
     }
 
 
+def older_form(
+    n: int,
+    changes: Mapping[str, Any] | None = None,
+    *blocks: Any,
+    layout: Callable[..., bytes] = f.two_column,
+    filename: str = "referral.docx",
+    **layout_kw: Any,
+) -> bytes:
+    """The older form as ``layout`` lays it out (then ``blocks``), with ``changes`` to what was
+    typed (new labels go last), mailed by Priya as message ``n``."""
+    pairs = {**_pairs(), **(changes or {})}
+    return mailed(fixed_zip(layout(pairs, *blocks, **layout_kw)), filename, n)
+
+
 NO_AGENCIES = {**FULL, "agencies_involved": None}
 
 
 @case("02_two_column_table")
 def _two_column() -> tuple[bytes, dict[str, Any]]:
-    doc = fixed_zip(f.two_column(_pairs()))
-    raw = mailed(doc, "referral.docx", 2)
-    return raw, acked(NO_AGENCIES, sin=SIN_FROM_27)
+    return older_form(2), acked(NO_AGENCIES, sin=SIN_FROM_27)
 
 
 @case("03_four_column_table")
 def _four_column() -> tuple[bytes, dict[str, Any]]:
-    pairs = _pairs()
-    pairs["Death or serious harm"] = "Death"
-    pairs["Abuse or neglect known or suspected"] = "Known"
-    pairs["Summary of incident"] = (
-        "Tamsin died at home on 26 November; cause of death not yet known."
+    summary = "Tamsin died at home on 26 November; cause of death not yet known."
+    raw = older_form(
+        3,
+        {
+            "Death or serious harm": "Death",
+            "Abuse or neglect known or suspected": "Known",
+            "Summary of incident": summary,
+        },
+        layout=f.four_column,
+        filename="CSPR_referral_v3.docx",
     )
-    doc = fixed_zip(f.four_column(pairs))
-    raw = mailed(doc, "CSPR_referral_v3.docx", 3)
     ref = {
         **NO_AGENCIES,
         "incident_type": "death",
         "abuse_or_neglect": "known",
-        "incident_summary": pairs["Summary of incident"],
+        "incident_summary": summary,
     }
     return raw, acked(ref, sin=SIN_FROM_27)
 
 
 @case("04_label_paragraphs")
 def _label_paragraphs() -> tuple[bytes, dict[str, Any]]:
-    doc = fixed_zip(f.paragraphs(_pairs()))
-    raw = mailed(doc, "referral (paragraphs).docx", 4)
+    raw = older_form(4, layout=f.paragraphs, filename="referral (paragraphs).docx")
     return raw, acked(NO_AGENCIES, sin=SIN_FROM_27)
 
 
 @case("05_value_in_next_paragraph")
 def _next_paragraph() -> tuple[bytes, dict[str, Any]]:
-    doc = fixed_zip(f.paragraphs(_pairs(), next_line=True))
-    raw = mailed(doc, "referral.docx", 5)
+    raw = older_form(5, layout=f.paragraphs, next_line=True)
     return raw, acked(NO_AGENCIES, sin=SIN_FROM_27)
 
 
@@ -573,17 +586,19 @@ def _legacy() -> tuple[bytes, dict[str, Any]]:
 
 @case("08_w14_checkboxes")
 def _w14() -> tuple[bytes, dict[str, Any]]:
-    pairs = _pairs()
-    pairs["Discussed with safeguarding lead?"] = f.w14_options(("Yes", "No"), ("Yes",))
-    pairs["Death or serious harm"] = f.w14_options(("Death", "Serious harm"), ("Death",))
-    pairs["Abuse or neglect known or suspected"] = f.w14_options(
-        ("Known", "Suspected", "No", "Unknown"), ("Known",)
+    raw = older_form(
+        8,
+        {
+            "Discussed with safeguarding lead?": f.w14_options(("Yes", "No"), ("Yes",)),
+            "Death or serious harm": f.w14_options(("Death", "Serious harm"), ("Death",)),
+            "Abuse or neglect known or suspected": f.w14_options(
+                ("Known", "Suspected", "No", "Unknown"), ("Known",)
+            ),
+            "Looked after child": f.w14_options(("Yes", "No"), ("No",)),
+            "National Panel notified": f.w14_options(("Yes", "No"), ("Yes",)),
+            "Date of notification": "27/11/2026",
+        },
     )
-    pairs["Looked after child"] = f.w14_options(("Yes", "No"), ("No",))
-    pairs["National Panel notified"] = f.w14_options(("Yes", "No"), ("Yes",))
-    pairs["Date of notification"] = "27/11/2026"
-    doc = fixed_zip(f.two_column(pairs))
-    raw = mailed(doc, "referral.docx", 8)
     ref = {
         **NO_AGENCIES,
         "incident_type": "death",
@@ -597,26 +612,30 @@ def _w14() -> tuple[bytes, dict[str, Any]]:
 
 @case("09_typed_marks")
 def _typed_marks() -> tuple[bytes, dict[str, Any]]:
-    pairs = _pairs()
-    pairs["Discussed with safeguarding lead?"] = "☒ Yes   ☐ No"
-    pairs["Death or serious harm"] = "Death [ ]   Serious harm [X]"
-    pairs["Abuse or neglect known or suspected"] = "Known ☐  Suspected ☒  No ☐  Unknown ☐"
-    pairs["Looked after child"] = "Yes     No X"
-    pairs["National Panel notified"] = "[ ] Yes  [x] No"
-    doc = fixed_zip(f.two_column(pairs))
-    raw = mailed(doc, "referral.docx", 9)
+    raw = older_form(
+        9,
+        {
+            "Discussed with safeguarding lead?": "☒ Yes   ☐ No",
+            "Death or serious harm": "Death [ ]   Serious harm [X]",
+            "Abuse or neglect known or suspected": "Known ☐  Suspected ☒  No ☐  Unknown ☐",
+            "Looked after child": "Yes     No X",
+            "National Panel notified": "[ ] Yes  [x] No",
+        },
+    )
     return raw, acked(NO_AGENCIES, sin=SIN_FROM_27)
 
 
 @case("10_yes_no_spellings")
 def _yes_no() -> tuple[bytes, dict[str, Any]]:
-    pairs = _pairs()
-    pairs["Discussed with safeguarding lead?"] = "Y"
-    pairs["Looked after child"] = "NO."
-    pairs["National Panel notified"] = "Yes - done"
-    pairs["Date of notification"] = "Thurs 26th Nov 2026"
-    doc = fixed_zip(f.two_column(pairs))
-    raw = mailed(doc, "referral.docx", 10)
+    raw = older_form(
+        10,
+        {
+            "Discussed with safeguarding lead?": "Y",
+            "Looked after child": "NO.",
+            "National Panel notified": "Yes - done",
+            "Date of notification": "Thurs 26th Nov 2026",
+        },
+    )
     ref = {**NO_AGENCIES, "national_panel_notified": True, "notification_date": "2026-11-26"}
     return raw, acked(ref, sin=SIN_FROM_27, rr="2026-12-17")
 
@@ -632,10 +651,7 @@ def _agencies() -> tuple[bytes, dict[str, Any]]:
         ],
         header=("Agency / service", "Named contact", "Email address"),
     )
-    doc = fixed_zip(
-        f.two_column(_pairs(), f.heading("Agencies involved with the child and family"), table)
-    )
-    raw = mailed(doc, "referral.docx", 11)
+    raw = older_form(11, None, f.heading("Agencies involved with the child and family"), table)
     ref = {
         **FULL,
         "agencies_involved": [
@@ -690,14 +706,16 @@ def _relabelled() -> tuple[bytes, dict[str, Any]]:
 def _dates_case(
     n: int, dob: str, incident: str, aware: str, notified: str
 ) -> tuple[bytes, dict[str, Any]]:
-    pairs = _pairs()
-    pairs["Date of birth"] = dob
-    pairs["Date of incident"] = incident
-    pairs["Date LA became aware"] = aware
-    pairs["National Panel notified"] = "Yes"
-    pairs["Date of notification"] = notified
-    doc = fixed_zip(f.two_column(pairs))
-    raw = send([text(COVER), attach(doc, "referral.docx")], n)
+    raw = older_form(
+        n,
+        {
+            "Date of birth": dob,
+            "Date of incident": incident,
+            "Date LA became aware": aware,
+            "National Panel notified": "Yes",
+            "Date of notification": notified,
+        },
+    )
     ref = {
         **NO_AGENCIES,
         "child_dob": "2019-12-03",
@@ -909,10 +927,9 @@ def _not_met() -> tuple[bytes, dict[str, Any]]:
 
 @case("21_criteria_unclear")
 def _unclear() -> tuple[bytes, dict[str, Any]]:
-    pairs = _pairs()
-    pairs["Abuse or neglect known or suspected"] = "Don't know yet - police enquiries ongoing"
-    doc = fixed_zip(f.two_column(pairs))
-    raw = mailed(doc, "referral.docx", 21)
+    raw = older_form(
+        21, {"Abuse or neglect known or suspected": "Don't know yet - police enquiries ongoing"}
+    )
     ref = {**NO_AGENCIES, "abuse_or_neglect": "unknown"}
     return raw, acked(ref, sin=SIN_FROM_27, result="unclear")
 
