@@ -122,6 +122,11 @@ def referral(**values: Any) -> dict[str, Any]:
     return {**NONE, **values}
 
 
+def pick(ref: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """What another case's referral says for ``keys``: the same person, the same answers."""
+    return {k: ref[k] for k in keys}
+
+
 # -- documents ---------------------------------------------------------------------------------------
 
 
@@ -946,27 +951,39 @@ def _missing() -> tuple[bytes, dict[str, Any]]:
     )
 
 
+# Not told when the local authority became aware: the SIN runs from receipt, which the 17:00
+# cut-off decides.
+UNAWARE = {**FULL, "la_aware_date": None}
+
+
 @case("23_friday_1701_rolls_to_monday")
 def _after_cutoff() -> tuple[bytes, dict[str, Any]]:
-    values = {**FULL, "la_aware_date": None}
-    raw = send(
-        [text(COVER), attach(own_form(values), "referral.docx")],
-        23,
-        date="Fri, 27 Nov 2026 17:01:00 +0000",
-    )
+    raw = mailed(own_form(UNAWARE), "referral.docx", 23, date="Fri, 27 Nov 2026 17:01:00 +0000")
     # Received Mon 30 Nov: SIN (provisional, from receipt) Mon 7 Dec, Rapid Review Mon 21 Dec.
-    return raw, acked(values, sin=SIN_FROM_MONDAY)
+    return raw, acked(UNAWARE, sin=SIN_FROM_MONDAY)
 
 
 @case("24_friday_1659_counts_friday")
 def _before_cutoff() -> tuple[bytes, dict[str, Any]]:
-    values = {**FULL, "la_aware_date": None}
-    raw = send(
-        [text(COVER), attach(own_form(values), "referral.docx")],
-        24,
-        date="Fri, 27 Nov 2026 16:59:00 +0000",
-    )
-    return raw, acked(values, sin=SIN_FROM_27, rr="2026-12-18", received_on="2026-11-27")
+    raw = mailed(own_form(UNAWARE), "referral.docx", 24, date="Fri, 27 Nov 2026 16:59:00 +0000")
+    return raw, acked(UNAWARE, sin=SIN_FROM_27, rr="2026-12-18", received_on="2026-11-27")
+
+
+HTML_REF = referral(
+    referrer_name="Sian Pritchard",
+    referrer_role="Named Nurse for Safeguarding Children",
+    referrer_email="s.pritchard@example-nhs.uk",
+    child_name="Roisin Delacroix-Mbeki",
+    child_dob="2024-07-07",
+    incident_date="2026-11-24",
+    incident_type="serious_harm",
+    incident_summary=(
+        "Roisin was admitted with a spiral fracture of the femur; the parents' account is "
+        "inconsistent."
+    ),
+    abuse_or_neglect="suspected",
+    looked_after=False,
+)
 
 
 @case("25_html_table_body")
@@ -992,22 +1009,7 @@ def _html_body() -> tuple[bytes, dict[str, Any]]:
     part = Part('text/html; charset="utf-8"', _qp(html), encoding="quoted-printable")
     sian = "Sian Pritchard <s.pritchard@example-nhs.uk>"
     raw = send([part], 25, sender=sian, subject="Referral for CSPR consideration")
-    ref = referral(
-        referrer_name="Sian Pritchard",
-        referrer_role="Named Nurse for Safeguarding Children",
-        referrer_email="s.pritchard@example-nhs.uk",
-        child_name="Roisin Delacroix-Mbeki",
-        child_dob="2024-07-07",
-        incident_date="2026-11-24",
-        incident_type="serious_harm",
-        incident_summary=(
-            "Roisin was admitted with a spiral fracture of the femur; the parents' account is "
-            "inconsistent."
-        ),
-        abuse_or_neglect="suspected",
-        looked_after=False,
-    )
-    return raw, acked(ref, sin=SIN_FROM_MONDAY, to="s.pritchard@example-nhs.uk")
+    return raw, acked(HTML_REF, sin=SIN_FROM_MONDAY, to=HTML_REF["referrer_email"])
 
 
 @case("27_body_signature_and_na_answers")
@@ -1055,9 +1057,7 @@ Address: Wordsley Green Surgery, 9 Brook Street, Stourbridge DY8 5YL
 
 @case("26_blank_form_sent_by_mistake")
 def _blank() -> tuple[bytes, dict[str, Any]]:
-    raw = send(
-        [text(COVER), attach(fixed_zip(formgen.blank_referral()), "CSPR referral form.docx")], 26
-    )
+    raw = mailed(fixed_zip(formgen.blank_referral()), "CSPR referral form.docx", 26)
     # The form is ours, so it is read; nothing is filled in but the sender's address.
     ref = referral(referrer_email=FULL["referrer_email"])
     return raw, for_triage(
@@ -1374,6 +1374,7 @@ SIN_NOTIFIED_27 = "2026-12-18"  # the Rapid Review: 15 working days from a SIN s
 @case("52_wording_nhs_reporter")
 def _nhs_reporter() -> tuple[bytes, dict[str, Any]]:
     # A health trust's serious incident form turned to CSPR use: "reporter", "what happened".
+    summary = "Spiral fracture of the femur at 4 months; the parents' account is inconsistent."
     rows: list[Row] = [
         ("Reporter Name", "referrer_name", "Sian Pritchard"),
         ("Reporter Job title/Role", "referrer_role", "Named Nurse for Safeguarding Children"),
@@ -1388,11 +1389,7 @@ def _nhs_reporter() -> tuple[bytes, dict[str, Any]]:
         ("Date of Incident", "incident_date", "24/11/2026"),
         ("Date Incident Identified", "la_aware_date", "25/11/2026"),
         ("Type of Incident", "incident_type", "Serious injury"),
-        (
-            "Description of What Happened",
-            "incident_summary",
-            "Spiral fracture of the femur at 4 months; the parents' account is inconsistent.",
-        ),
+        ("Description of What Happened", "incident_summary", summary),
         ("Is abuse or neglect known or suspected?", "abuse_or_neglect", "Suspected"),
         ("Police involvement?", "police_investigation", "Yes"),
     ]
@@ -1400,26 +1397,18 @@ def _nhs_reporter() -> tuple[bytes, dict[str, Any]]:
     sian = "Sian Pritchard <s.pritchard@example-nhs.uk>"
     raw = mailed(doc, "SI notification.docx", 52, sender=sian)
     ref = referral(
-        referrer_name="Sian Pritchard",
-        referrer_role="Named Nurse for Safeguarding Children",
+        **pick(HTML_REF, "referrer_name", "referrer_role", "referrer_email", "child_name"),
+        **pick(HTML_REF, "child_dob", "incident_date", "incident_type", "abuse_or_neglect"),
         referrer_agency="Dudley Group NHS Foundation Trust",
         referrer_phone="01384 555 0101",
-        referrer_email="s.pritchard@example-nhs.uk",
-        child_name="Roisin Delacroix-Mbeki",
-        child_dob="2024-07-07",
         child_gender="Female",
         child_ethnicity="Mixed White and Black African",
         child_nhs_number="485 777 3456",
-        incident_date="2026-11-24",
         la_aware_date="2026-11-25",
-        incident_type="serious_harm",
-        incident_summary=(
-            "Spiral fracture of the femur at 4 months; the parents' account is inconsistent."
-        ),
-        abuse_or_neglect="suspected",
+        incident_summary=summary,
         police_investigation=True,
     )
-    return raw, acked(ref, sin="2026-12-02", to="s.pritchard@example-nhs.uk")
+    return raw, acked(ref, sin="2026-12-02", to=HTML_REF["referrer_email"])
 
 
 @case("53_wording_case_for_consideration")
@@ -1519,13 +1508,8 @@ def _initial_notification() -> tuple[bytes, dict[str, Any]]:
     daniel = "Daniel Osei <daniel.osei@example-dudley.gov.uk>"
     raw = mailed(doc, "initial notification.docx", 54, sender=daniel)
     ref = referral(
-        referrer_name="Daniel Osei",
-        referrer_role="Independent Reviewing Officer",
-        referrer_agency="Dudley Children's Services",
-        referrer_email="daniel.osei@example-dudley.gov.uk",
-        child_name="Kieran Ashdown-Pryce",
-        child_dob="2010-06-19",
-        child_gender="Male",
+        **pick(LAC_REF, "referrer_name", "referrer_role", "referrer_agency", "referrer_email"),
+        **pick(LAC_REF, "child_name", "child_dob", "child_gender"),
         child_address="5 Pensnett Road, Dudley DY1 2XY",
         legal_status="child_protection_plan",
         child_school="Pensnett High School",
@@ -1535,7 +1519,7 @@ def _initial_notification() -> tuple[bytes, dict[str, Any]]:
         incident_summary="Kieran was stabbed near his home.",
         rationale="Known to CSC under a CP plan for criminal exploitation.",
     )
-    return raw, acked(ref, sin=SIN_FROM_MONDAY, to="daniel.osei@example-dudley.gov.uk")
+    return raw, acked(ref, sin=SIN_FROM_MONDAY, to=LAC_REF["referrer_email"])
 
 
 @case("55_wording_marf_style")
@@ -1681,17 +1665,12 @@ def _forwarded_own_lines() -> tuple[bytes, dict[str, Any]]:
     )
     raw = send([text(body)], 57, sender=MARCUS, subject="Fwd: Referral")
     ref = referral(
-        referrer_email="marcus.eddington@example-dudley.gov.uk",
-        child_name="Oskar Lindqvist-Hale",
-        child_dob="2023-02-14",
-        incident_date="2026-11-24",
+        **pick(BODY_REF, "referrer_email", "child_name", "child_dob", "incident_date"),
+        **pick(BODY_REF, "incident_type", "abuse_or_neglect", "looked_after"),
         incident_summary="Oskar was admitted with a head injury the parents could not explain.",
-        incident_type="serious_harm",
-        abuse_or_neglect="suspected",
-        looked_after=False,
         police_investigation=True,
     )
-    return raw, acked(ref, sin=SIN_FROM_MONDAY, to="marcus.eddington@example-dudley.gov.uk")
+    return raw, acked(ref, sin=SIN_FROM_MONDAY, to=BODY_REF["referrer_email"])
 
 
 @case("58_wording_serious_incident_notification")
@@ -1728,21 +1707,14 @@ def _sin_wording() -> tuple[bytes, dict[str, Any]]:
     doc = fixed_zip(f.four_column(worded(rows)))
     raw = mailed(doc, "SIN referral.docx", 58)
     ref = referral(
-        **{k: FULL[k] for k in ("referrer_name", "referrer_role", "referrer_agency")},
-        referrer_email=FULL["referrer_email"],
-        child_name="Tamsin Featherby",
-        child_dob="2019-12-03",
-        incident_date="2026-11-26",
-        la_aware_date="2026-11-27",
-        incident_type="serious_harm",
-        abuse_or_neglect="suspected",
-        incident_summary=SUMMARY,
+        **pick(FULL, "referrer_name", "referrer_role", "referrer_agency", "referrer_email"),
+        **pick(FULL, "child_name", "child_dob", "incident_date", "la_aware_date"),
+        **pick(FULL, "incident_type", "abuse_or_neglect", "incident_summary", "rationale"),
         national_panel_notified=True,
         notification_date="2026-11-27",
         police_investigation=True,
         parallel_processes="Coroner informed; criminal investigation.",
         other_children_at_risk="A half-brother, 2, placed with his father.",
-        rationale=RATIONALE,
     )
     return raw, acked(ref, sin=SIN_FROM_27, rr=SIN_NOTIFIED_27)
 
@@ -1811,27 +1783,22 @@ def _rapid_review_referral() -> tuple[bytes, dict[str, Any]]:
         [text("Referral attached.\n\nMarcus\n"), attach(doc, "RR referral.docx")], 60, sender=MARCUS
     )
     ref = referral(
-        referrer_name="Marcus Eddington",
-        referrer_agency="Dudley Children's Services",
-        referrer_email="marcus.eddington@example-dudley.gov.uk",
-        child_name="Oskar Lindqvist-Hale",
-        child_dob="2023-02-14",
+        **pick(BODY_REF, "referrer_name", "referrer_agency", "referrer_email", "child_name"),
+        **pick(BODY_REF, "child_dob", "incident_date", "la_aware_date", "incident_type"),
+        **pick(BODY_REF, "abuse_or_neglect", "national_panel_notified"),
         child_nhs_number="401 023 2137",
         child_school="Little Acorns Nursery",
         legal_status="child_in_need",
-        incident_date="2026-11-24",
-        la_aware_date="2026-11-25",
-        incident_type="serious_harm",
-        abuse_or_neglect="suspected",
         incident_summary="Head injury, unexplained.",
-        national_panel_notified=False,
     )
-    return raw, acked(ref, sin=SIN_FROM_25, to="marcus.eddington@example-dudley.gov.uk")
+    return raw, acked(ref, sin=SIN_FROM_25, to=BODY_REF["referrer_email"])
 
 
 @case("61_answers_that_start_with_a_label_word")
 def _label_word_answers() -> tuple[bytes, dict[str, Any]]:
     # Answers whose first words are another question's label: they are answers all the same.
+    summary = "Looked after by her grandmother since July; found with burns on 26 November."
+    rationale = "Agencies involved did not share the burns seen in October."
     rows: list[Row] = [
         ("Referrer's name", "referrer_name", "Priya Chaudhry"),
         (
@@ -1844,35 +1811,19 @@ def _label_word_answers() -> tuple[bytes, dict[str, Any]]:
         ("Date of incident", "incident_date", "26/11/2026"),
         ("Date LA became aware", "la_aware_date", "27/11/2026"),
         ("Death or serious harm", "incident_type", "Serious harm"),
-        (
-            "Brief summary of the incident",
-            "incident_summary",
-            "Looked after by her grandmother since July; found with burns on 26 November.",
-        ),
+        ("Brief summary of the incident", "incident_summary", summary),
         ("Abuse or neglect known or suspected", "abuse_or_neglect", "Suspected"),
         ("Is the child looked after?", "looked_after", "No"),
-        (
-            "Rationale for referral",
-            "rationale",
-            "Agencies involved did not share the burns seen in October.",
-        ),
+        ("Rationale for referral", "rationale", rationale),
     ]
     doc = fixed_zip(f.two_column(worded(rows)))
     raw = mailed(doc, "referral.docx", 61)
     ref = referral(
-        referrer_name="Priya Chaudhry",
-        referrer_email=FULL["referrer_email"],
-        child_name="Tamsin Featherby",
-        child_dob="2019-12-03",
-        incident_date="2026-11-26",
-        la_aware_date="2026-11-27",
-        incident_type="serious_harm",
-        incident_summary=(
-            "Looked after by her grandmother since July; found with burns on 26 November."
-        ),
-        abuse_or_neglect="suspected",
+        **pick(FULL, "referrer_name", "referrer_email", "child_name", "child_dob"),
+        **pick(FULL, "incident_date", "la_aware_date", "incident_type", "abuse_or_neglect"),
         looked_after=False,
-        rationale="Agencies involved did not share the burns seen in October.",
+        incident_summary=summary,
+        rationale=rationale,
     )
     return raw, acked(ref, sin=SIN_FROM_27)
 
