@@ -426,29 +426,57 @@ def _own_form_full() -> tuple[bytes, dict[str, Any]]:
     return raw, acked(FULL, sin=SIN_FROM_27)
 
 
-# The labels a partnership's older form used, with the values as typed.
+# What Priya typed into the older forms, by SPEC 4 field: UK dates, choices as words. A wording
+# case's row that gives only (label, field) was typed like this.
+PRIYA_TYPED: dict[str, Any] = {
+    "referrer_name": "Priya Chaudhry",
+    "referrer_role": "Designated Safeguarding Lead",
+    "referrer_agency": "Netherton Primary Academy",
+    "referrer_email": "p.chaudhry@netherton-primary.example.sch.uk",
+    "referrer_phone": "01384 555 0142",
+    "safeguarding_lead_consulted": "Yes",
+    "child_name": "Tamsin Featherby",
+    "child_dob": "03/12/2019",
+    "child_gender": "Female",
+    "child_ethnicity": "White British",
+    "child_address": "14 Larkspur Close, Netherton, Dudley DY2 9QQ",
+    "incident_date": "26/11/2026",
+    "la_aware_date": "27/11/2026",
+    "incident_type": "Serious harm",
+    "incident_summary": SUMMARY,
+    "abuse_or_neglect": "Suspected",
+    "looked_after": "No",
+    "national_panel_notified": "No",
+    "rationale": RATIONALE,
+}
+
+# The labels a partnership's older form used, with the field each asks for.
+OLDER_FORM: list[tuple[str, str]] = [
+    ("Name of referrer", "referrer_name"),
+    ("Job title of referrer", "referrer_role"),
+    ("Referring agency", "referrer_agency"),
+    ("Email address", "referrer_email"),
+    ("Telephone number", "referrer_phone"),
+    ("Discussed with safeguarding lead?", "safeguarding_lead_consulted"),
+    ("Name of child", "child_name"),
+    ("Date of birth", "child_dob"),
+    ("Gender", "child_gender"),
+    ("Ethnicity", "child_ethnicity"),
+    ("Address", "child_address"),
+    ("Date of incident", "incident_date"),
+    ("Date LA became aware", "la_aware_date"),
+    ("Death or serious harm", "incident_type"),
+    ("Summary of incident", "incident_summary"),
+    ("Abuse or neglect known or suspected", "abuse_or_neglect"),
+    ("Looked after child", "looked_after"),
+    ("National Panel notified", "national_panel_notified"),
+    ("Rationale for referral", "rationale"),
+]
+
+
 def _pairs() -> dict[str, Any]:
-    return {
-        "Name of referrer": "Priya Chaudhry",
-        "Job title of referrer": "Designated Safeguarding Lead",
-        "Referring agency": "Netherton Primary Academy",
-        "Email address": "p.chaudhry@netherton-primary.example.sch.uk",
-        "Telephone number": "01384 555 0142",
-        "Discussed with safeguarding lead?": "Yes",
-        "Name of child": "Tamsin Featherby",
-        "Date of birth": "03/12/2019",
-        "Gender": "Female",
-        "Ethnicity": "White British",
-        "Address": "14 Larkspur Close, Netherton, Dudley DY2 9QQ",
-        "Date of incident": "26/11/2026",
-        "Date LA became aware": "27/11/2026",
-        "Death or serious harm": "Serious harm",
-        "Summary of incident": SUMMARY,
-        "Abuse or neglect known or suspected": "Suspected",
-        "Looked after child": "No",
-        "National Panel notified": "No",
-        "Rationale for referral": RATIONALE,
-    }
+    """The older form as Priya filled it in: {label: typed}."""
+    return {label: PRIYA_TYPED[key] for label, key in OLDER_FORM}
 
 
 def older_form(
@@ -1260,14 +1288,18 @@ def _list() -> tuple[bytes, dict[str, Any]]:
 
 WORDINGS: list[tuple[str, str]] = []
 Row = tuple[str, str, Any]
+Asked = tuple[str, str]  # (the form's label, the field): answered as PRIYA_TYPED has it
 
 
-def worded(rows: Sequence[Row]) -> dict[str, Any]:
+def worded(rows: Sequence[Row | Asked]) -> dict[str, Any]:
     """The rows as {label: typed} for docxfactory, noting each label's field in WORDINGS."""
-    for label, key, _typed in rows:
+    pairs: dict[str, Any] = {}
+    for row in rows:
+        label, key = row[0], row[1]
         assert key in REFERRAL_FIELDS, key
         WORDINGS.append((label, key))
-    return {label: typed for label, _key, typed in rows}
+        pairs[label] = row[2] if len(row) == 3 else PRIYA_TYPED[key]
+    return pairs
 
 
 def body_worded(lines: Sequence[str | Row]) -> str:
@@ -1286,26 +1318,8 @@ def body_worded(lines: Sequence[str | Row]) -> str:
 # The labels of the corpus's older forms and bodies (cases 02-27), with the field each asks for.
 OLDER_WORDINGS: list[tuple[str, str]] = [
     # _pairs(): cases 02-05, 08-11, 13-15, 20, 21
-    ("Name of referrer", "referrer_name"),
-    ("Job title of referrer", "referrer_role"),
-    ("Referring agency", "referrer_agency"),
-    ("Email address", "referrer_email"),
-    ("Telephone number", "referrer_phone"),
-    ("Discussed with safeguarding lead?", "safeguarding_lead_consulted"),
-    ("Name of child", "child_name"),
-    ("Date of birth", "child_dob"),
-    ("Gender", "child_gender"),
-    ("Ethnicity", "child_ethnicity"),
-    ("Address", "child_address"),
-    ("Date of incident", "incident_date"),
-    ("Date LA became aware", "la_aware_date"),
-    ("Death or serious harm", "incident_type"),
-    ("Summary of incident", "incident_summary"),
-    ("Abuse or neglect known or suspected", "abuse_or_neglect"),
-    ("Looked after child", "looked_after"),
-    ("National Panel notified", "national_panel_notified"),
+    *OLDER_FORM,
     ("Date of notification", "notification_date"),
-    ("Rationale for referral", "rationale"),
     # 06: content controls
     ("Referrer's name", "referrer_name"),
     ("Referrer's role", "referrer_role"),
@@ -1414,22 +1428,22 @@ def _nhs_reporter() -> tuple[bytes, dict[str, Any]]:
 @case("53_wording_case_for_consideration")
 def _consideration() -> tuple[bytes, dict[str, Any]]:
     # A "case for consideration for review" form: family composition and other agencies as tables.
-    rows: list[Row] = [
-        ("Name of referring officer", "referrer_name", "Priya Chaudhry"),
-        ("Designation", "referrer_role", "Designated Safeguarding Lead"),
-        ("Organisation", "referrer_agency", "Netherton Primary Academy"),
-        ("Contact telephone", "referrer_phone", "01384 555 0142"),
-        ("Secure email address", "referrer_email", "p.chaudhry@netherton-primary.example.sch.uk"),
-        ("Name Of Child", "child_name", "Tamsin Featherby"),
-        ("Date of Birth", "child_dob", "03/12/2019"),
-        ("Home Address", "child_address", "14 Larkspur Close, Netherton, Dudley DY2 9QQ"),
-        ("Ethnic origin", "child_ethnicity", "White British"),
-        ("Date of critical incident", "incident_date", "26/11/2026"),
-        ("Date the local authority was made aware", "la_aware_date", "27/11/2026"),
+    rows: list[Row | Asked] = [
+        ("Name of referring officer", "referrer_name"),
+        ("Designation", "referrer_role"),
+        ("Organisation", "referrer_agency"),
+        ("Contact telephone", "referrer_phone"),
+        ("Secure email address", "referrer_email"),
+        ("Name Of Child", "child_name"),
+        ("Date of Birth", "child_dob"),
+        ("Home Address", "child_address"),
+        ("Ethnic origin", "child_ethnicity"),
+        ("Date of critical incident", "incident_date"),
+        ("Date the local authority was made aware", "la_aware_date"),
         ("Death or serious injury", "incident_type", "Serious injury"),
-        ("Circumstances that triggered the referral", "incident_summary", SUMMARY),
-        ("Abuse or neglect known or suspected", "abuse_or_neglect", "Suspected"),
-        ("Reasons for considering a review", "rationale", RATIONALE),
+        ("Circumstances that triggered the referral", "incident_summary"),
+        ("Abuse or neglect known or suspected", "abuse_or_neglect"),
+        ("Reasons for considering a review", "rationale"),
     ]
     family = f.table(
         [
@@ -1525,38 +1539,37 @@ def _initial_notification() -> tuple[bytes, dict[str, Any]]:
 @case("55_wording_marf_style")
 def _marf_style() -> tuple[bytes, dict[str, Any]]:
     # A multi-agency referral form's front page reused for CSPR referrals.
-    rows: list[Row] = [
+    rows: list[Row | Asked] = [
         ("Date of Referral", "referral_date", "30/11/2026"),
-        ("Name of Referrer", "referrer_name", "Priya Chaudhry"),
-        ("Role of person completing referral", "referrer_role", "Designated Safeguarding Lead"),
-        ("Agency/School", "referrer_agency", "Netherton Primary Academy"),
-        ("Telephone Number", "referrer_phone", "01384 555 0142"),
-        ("Email address", "referrer_email", "p.chaudhry@netherton-primary.example.sch.uk"),
+        ("Name of Referrer", "referrer_name"),
+        ("Role of person completing referral", "referrer_role"),
+        ("Agency/School", "referrer_agency"),
+        ("Telephone Number", "referrer_phone"),
+        ("Email address", "referrer_email"),
         (
             "Have you discussed this with your designated safeguarding lead?",
             "safeguarding_lead_consulted",
-            "Yes",
         ),
         (
             "Name and contact of designated Safeguarding lead",
             "safeguarding_lead_name",
             "Helen Marsh",
         ),
-        ("Child's full name", "child_name", "Tamsin Featherby"),
+        ("Child's full name", "child_name"),
         ("Date of birth (dd/mm/yy)", "child_dob", "03/12/19"),
-        ("Gender (m/f)", "child_gender", "Female"),
-        ("Ethnicity", "child_ethnicity", "White British"),
-        ("Home address", "child_address", "14 Larkspur Close, Netherton, Dudley DY2 9QQ"),
+        ("Gender (m/f)", "child_gender"),
+        ("Ethnicity", "child_ethnicity"),
+        ("Home address", "child_address"),
         ("Postcode", "child_postcode", "DY2 9QQ"),
         ("School/nursery attended", "child_school", "Netherton Primary Academy"),
-        ("Date of incident", "incident_date", "26/11/2026"),
-        ("Date LA became aware", "la_aware_date", "27/11/2026"),
-        ("Nature of incident", "incident_type", "Serious harm"),
-        ("Details of the incident", "incident_summary", SUMMARY),
-        ("Is abuse or neglect known or suspected?", "abuse_or_neglect", "Suspected"),
-        ("Is the child a looked after child?", "looked_after", "No"),
-        ("Has a Serious Incident Notification been submitted?", "national_panel_notified", "No"),
-        ("Reason for referral", "rationale", RATIONALE),
+        ("Date of incident", "incident_date"),
+        ("Date LA became aware", "la_aware_date"),
+        ("Nature of incident", "incident_type"),
+        ("Details of the incident", "incident_summary"),
+        ("Is abuse or neglect known or suspected?", "abuse_or_neglect"),
+        ("Is the child a looked after child?", "looked_after"),
+        ("Has a Serious Incident Notification been submitted?", "national_panel_notified"),
+        ("Reason for referral", "rationale"),
     ]
     doc = fixed_zip(f.two_column(worded(rows), title="Multi-Agency Referral Form: CSPR"))
     raw = mailed(doc, "MARF CSPR.docx", 55)
@@ -1677,18 +1690,18 @@ def _forwarded_own_lines() -> tuple[bytes, dict[str, Any]]:
 def _sin_wording() -> tuple[bytes, dict[str, Any]]:
     # "Serious Incident Notification" for the National Panel notification, parallel processes and
     # other children asked as questions, four columns.
-    rows: list[Row] = [
-        ("Name of person making the referral", "referrer_name", "Priya Chaudhry"),
-        ("Job title", "referrer_role", "Designated Safeguarding Lead"),
-        ("Organisation", "referrer_agency", "Netherton Primary Academy"),
-        ("Email address", "referrer_email", "p.chaudhry@netherton-primary.example.sch.uk"),
-        ("Child's name", "child_name", "Tamsin Featherby"),
-        ("Child's date of birth", "child_dob", "03/12/2019"),
-        ("Date of the serious incident", "incident_date", "26/11/2026"),
-        ("Date the local authority became aware", "la_aware_date", "27/11/2026"),
-        ("Death or serious harm?", "incident_type", "Serious harm"),
-        ("Abuse or neglect known or suspected?", "abuse_or_neglect", "Suspected"),
-        ("Summary of the incident", "incident_summary", SUMMARY),
+    rows: list[Row | Asked] = [
+        ("Name of person making the referral", "referrer_name"),
+        ("Job title", "referrer_role"),
+        ("Organisation", "referrer_agency"),
+        ("Email address", "referrer_email"),
+        ("Child's name", "child_name"),
+        ("Child's date of birth", "child_dob"),
+        ("Date of the serious incident", "incident_date"),
+        ("Date the local authority became aware", "la_aware_date"),
+        ("Death or serious harm?", "incident_type"),
+        ("Abuse or neglect known or suspected?", "abuse_or_neglect"),
+        ("Summary of the incident", "incident_summary"),
         ("Has a Serious Incident Notification been made?", "national_panel_notified", "Yes"),
         ("Date Serious Incident Notification submitted", "notification_date", "27/11/2026"),
         ("Is there a police investigation?", "police_investigation", "Yes"),
@@ -1702,7 +1715,7 @@ def _sin_wording() -> tuple[bytes, dict[str, Any]]:
             "other_children_at_risk",
             "A half-brother, 2, placed with his father.",
         ),
-        ("Why do you think this case meets the criteria?", "rationale", RATIONALE),
+        ("Why do you think this case meets the criteria?", "rationale"),
     ]
     doc = fixed_zip(f.four_column(worded(rows)))
     raw = mailed(doc, "SIN referral.docx", 58)
@@ -1722,24 +1735,20 @@ def _sin_wording() -> tuple[bytes, dict[str, Any]]:
 @case("59_questions_as_paragraphs")
 def _question_paragraphs() -> tuple[bytes, dict[str, Any]]:
     # A form written as questions in paragraphs, each answered in the paragraph after it.
-    rows: list[Row] = [
-        ("Who is making this referral?", "referrer_name", "Priya Chaudhry"),
-        ("What is your role?", "referrer_role", "Designated Safeguarding Lead"),
-        ("Which agency do you work for?", "referrer_agency", "Netherton Primary Academy"),
-        ("What is the name of the child?", "child_name", "Tamsin Featherby"),
+    rows: list[Row | Asked] = [
+        ("Who is making this referral?", "referrer_name"),
+        ("What is your role?", "referrer_role"),
+        ("Which agency do you work for?", "referrer_agency"),
+        ("What is the name of the child?", "child_name"),
         ("What is the child's date of birth?", "child_dob", "3 December 2019"),
-        (
-            "What is the child's address?",
-            "child_address",
-            "14 Larkspur Close, Netherton, Dudley DY2 9QQ",
-        ),
+        ("What is the child's address?", "child_address"),
         ("On what date did the incident take place?", "incident_date", "26 November 2026"),
         ("When did the local authority become aware?", "la_aware_date", "27 November 2026"),
         ("Has the child died or been seriously harmed?", "incident_type", "Seriously harmed"),
-        ("Is abuse or neglect of the child known or suspected?", "abuse_or_neglect", "Suspected"),
-        ("Please give a brief summary of what happened", "incident_summary", SUMMARY),
-        ("Was the child looked after by the local authority?", "looked_after", "No"),
-        ("Why do you think this case meets the criteria for a review?", "rationale", RATIONALE),
+        ("Is abuse or neglect of the child known or suspected?", "abuse_or_neglect"),
+        ("Please give a brief summary of what happened", "incident_summary"),
+        ("Was the child looked after by the local authority?", "looked_after"),
+        ("Why do you think this case meets the criteria for a review?", "rationale"),
     ]
     doc = fixed_zip(f.paragraphs(worded(rows), next_line=True))
     raw = mailed(doc, "referral questions.docx", 59)
@@ -1799,21 +1808,17 @@ def _label_word_answers() -> tuple[bytes, dict[str, Any]]:
     # Answers whose first words are another question's label: they are answers all the same.
     summary = "Looked after by her grandmother since July; found with burns on 26 November."
     rationale = "Agencies involved did not share the burns seen in October."
-    rows: list[Row] = [
-        ("Referrer's name", "referrer_name", "Priya Chaudhry"),
-        (
-            "Referrer's email address",
-            "referrer_email",
-            "p.chaudhry@netherton-primary.example.sch.uk",
-        ),
-        ("Child's full name", "child_name", "Tamsin Featherby"),
-        ("Child's date of birth", "child_dob", "03/12/2019"),
-        ("Date of incident", "incident_date", "26/11/2026"),
-        ("Date LA became aware", "la_aware_date", "27/11/2026"),
-        ("Death or serious harm", "incident_type", "Serious harm"),
+    rows: list[Row | Asked] = [
+        ("Referrer's name", "referrer_name"),
+        ("Referrer's email address", "referrer_email"),
+        ("Child's full name", "child_name"),
+        ("Child's date of birth", "child_dob"),
+        ("Date of incident", "incident_date"),
+        ("Date LA became aware", "la_aware_date"),
+        ("Death or serious harm", "incident_type"),
         ("Brief summary of the incident", "incident_summary", summary),
-        ("Abuse or neglect known or suspected", "abuse_or_neglect", "Suspected"),
-        ("Is the child looked after?", "looked_after", "No"),
+        ("Abuse or neglect known or suspected", "abuse_or_neglect"),
+        ("Is the child looked after?", "looked_after"),
         ("Rationale for referral", "rationale", rationale),
     ]
     doc = fixed_zip(f.two_column(worded(rows)))
