@@ -493,12 +493,11 @@ def _walk(part: Message, walk: _Walk, depth: int, body_allowed: bool) -> None:
     for d in part.defects:
         walk.defect(type(d).__name__)
     ctype = part.get_content_type()
+    maintype = ctype.split("/")[0]  # as part.get_content_maintype() has it
     walk.types.append(ctype)
     filename = _filename_of(part)
     index = len(walk.attachments) + 1
-    if ctype in _MESSAGE_TYPES or (
-        part.get_content_maintype() == "message" and part.is_multipart()
-    ):
+    if ctype in _MESSAGE_TYPES or (maintype == "message" and part.is_multipart()):
         data = _message_part_bytes(part)
         name = safe_filename(filename, index, ctype)
         walk.attachments.append(Attachment(name, ctype, data))
@@ -513,7 +512,7 @@ def _walk(part: Message, walk: _Walk, depth: int, body_allowed: bool) -> None:
         for sub in subparts:
             _walk(sub, walk, depth + 1, body_allowed)
         return
-    if part.get_content_maintype() == "multipart":
+    if maintype == "multipart":
         # A multipart whose boundary was never found: its text is all there is of the body.
         walk.defect("BrokenMultipart")
         if body_allowed:
@@ -521,9 +520,10 @@ def _walk(part: Message, walk: _Walk, depth: int, body_allowed: bool) -> None:
         return
     disposition = (part.get_content_disposition() or "").lower()
     if body_allowed and ctype in _BODY_TYPES and not filename and disposition != "attachment":
-        text, replaced = decode_bytes(_leaf_bytes(part, walk), part.get_content_charset())
+        charset = part.get_content_charset()
+        text, replaced = decode_bytes(_leaf_bytes(part, walk), charset)
         if replaced:
-            walk.defect(f"CharsetFallback: {part.get_content_charset()}")
+            walk.defect(f"CharsetFallback: {charset}")
         (walk.plain if ctype == "text/plain" else walk.html).append(text)
         return
     data = _leaf_bytes(part, walk)
