@@ -5,10 +5,11 @@ a headers-only parse as the last resort) gives the MIME tree, headers in order, 
 their exact bytes, embedded ``message/rfc822`` parts and ``multipart/report``. Its header objects
 are made only where a value is not plain (``_TEXT_POLICY``), and headers are decoded from their
 raw text on demand: ``email.headerregistry`` decodes RFC 2047 encoded-words and reads the
-sender, which ``parse_sender`` checks strictly (SPEC 3). inscriptis turns an HTML-only body into the lines its
-reader sees. mail-parser (``mailparser.parse_from_bytes``) is asked only about odd mail: body text
-and attachments it recovers when a broken boundary left the tree empty, a date the stdlib cannot
-read, and its catalogue of what is wrong with a message the stdlib already found defects in.
+sender, which ``parse_sender`` checks strictly (SPEC 3). inscriptis turns an HTML-only body into
+the lines its reader sees. mail-parser (``mailparser.parse_from_bytes``) is asked only about odd
+mail: body text and attachments it recovers when a broken boundary left the tree empty, a date
+the stdlib cannot read, and its catalogue of what is wrong with a message the stdlib already
+found defects in.
 Every text decode falls back to utf-8 and then cp1252 with replacement, so nothing here raises.
 """
 
@@ -650,8 +651,8 @@ def _read_sender(from_values: list[str]) -> Sender:
     raw = _undo_surrogates(_unfold(from_values[0]))
     plain = _PLAIN_FROM.fullmatch(raw)
     if plain is not None:
-        # Words and one address of plain ASCII: every reading below agrees on it (the header
-        # registry's address parser costs a millisecond; most mail looks like this).
+        # Words and one address of plain ASCII: every reading in _strict_sender agrees on it
+        # (tests/test_message_headers.py), and its address parser costs 0.3-0.6 ms a message.
         return Sender(addr=(plain["addr"] or plain["bare"]).lower(), name=plain["name"] or "")
     return _strict_sender(raw)
 
