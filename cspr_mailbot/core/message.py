@@ -34,17 +34,10 @@ from email.headerregistry import AddressHeader, UnstructuredHeader
 from email.message import Message
 from email.parser import BytesFeedParser, BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import cache
 from html import unescape
 from io import BytesIO
 from typing import Any
-
-import lxml.html
-import mailparser
-from inscriptis.css_profiles import CSS_PROFILES
-from inscriptis.html_engine import Inscriptis
-from inscriptis.html_properties import Display
-from inscriptis.model.config import ParserConfig
-from inscriptis.model.html_element import HtmlElement
 
 from cspr_mailbot.core.models import Attachment, InboundMessage
 
@@ -185,14 +178,25 @@ def decode_header_value(value: str | Any) -> str:
 
 # --------------------------------------------------------------------------- html to text
 
+
 # inscriptis renders HTML as a browser lays it out (lxml underneath). Its "strict" profile is
 # Firefox's defaults; mail clients zero paragraph margins (Outlook's p.MsoNormal {margin:0},
 # Outlook on the web's P {margin-top:0;margin-bottom:0}), so a paragraph is one line here, not a
-# line and a gap.
-_HTML_CSS = dict(CSS_PROFILES["strict"])
-_HTML_CSS["p"] = HtmlElement(display=Display.block)
-_HTML_CSS["hr"] = HtmlElement(display=Display.block)
-_HTML_CONFIG = ParserConfig(css=_HTML_CSS, table_cell_separator="\t")
+# line and a gap. inscriptis (and mail-parser, below) are imported when first needed: most mail
+# has a plain-text part and is not odd, and every start would pay for them.
+@cache
+def _html_config() -> Any:
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.html_properties import Display
+    from inscriptis.model.config import ParserConfig
+    from inscriptis.model.html_element import HtmlElement
+
+    css = dict(CSS_PROFILES["strict"])
+    css["p"] = HtmlElement(display=Display.block)
+    css["hr"] = HtmlElement(display=Display.block)
+    return ParserConfig(css=css, table_cell_separator="\t")
+
+
 _EMPTY_BLOCKS = ("p", "div")
 
 
@@ -215,6 +219,10 @@ def html_to_text(html: str) -> str:
     html = _undo_surrogates(html)
     if len(html) > MAX_LAID_OUT_HTML:
         return _rough_text(html)
+    import lxml.html
+    from inscriptis.html_engine import Inscriptis
+
+    config = _html_config()
     text = ""
     try:
         # A list server's footer after </html> is shown by browsers; lxml would drop it.
@@ -222,7 +230,7 @@ def html_to_text(html: str) -> str:
         if source:
             tree = lxml.html.document_fromstring(source)
             _blank_lines_for_empty_paragraphs(tree)
-            text = str(Inscriptis(tree, _HTML_CONFIG).get_text())
+            text = str(Inscriptis(tree, config).get_text())
     except Exception:  # noqa: BLE001 - hostile markup lxml refuses: strip the tags instead
         text = ""
     if not text.strip():
@@ -723,6 +731,8 @@ class _MailParserView:
 
 
 def _mailparser_view(raw: bytes) -> _MailParserView:
+    import mailparser
+
     try:
         mp = mailparser.parse_from_bytes(raw)
         date = mp.date if isinstance(mp.date, datetime) else None
