@@ -55,8 +55,7 @@ def test_labels_with_other_synonyms_are_never_answered_from_anothers_memory() ->
         only_young = f.two_column({"Young person": "Kim Example", "Referrer's name": "Jo"})
         assert read_referral_docx(only_young, "r.docx", plain).fields["child_name"] is None
         assert (
-            read_referral_docx(only_young, "r.docx", extended).fields["child_name"]
-            == "Kim Example"
+            read_referral_docx(only_young, "r.docx", extended).fields["child_name"] == "Kim Example"
         )
 
 
