@@ -428,10 +428,67 @@ def _vet(att: Attachment, zf: zipfile.ZipFile, limits: Limits) -> VettedDocx:
         raise _fail("not_a_form", att, "a zip that is not a .docx")
     parts: dict[str, bytes] = {}
     for info in infos:
-        kept = _inflate_member(att, zf, info, limits, keep=info.filename in KEPT_PARTS)
+        keep = info.filename in KEPT_PARTS
+        key = None if keep else _clean_member_key(zf, info, limits)
+        if key is not None and key in _CLEAN_MEMBERS:
+            continue  # these very bytes, so declared, passed every check below before
+        kept = _inflate_member(att, zf, info, limits, keep=keep)
         if kept is not None:
             parts[info.filename] = kept  # a name given twice: the last, as zipfile reads it
+        if key is not None:
+            _CLEAN_MEMBERS[key] = None
+            while len(_CLEAN_MEMBERS) > _CLEAN_MEMBERS_MAX:
+                del _CLEAN_MEMBERS[next(iter(_CLEAN_MEMBERS))]
     return VettedDocx(att.data, names, parts)
+
+
+# Members that passed the member checks, by everything those checks depend on: the bytes as
+# stored (by their SHA-256) and the compression method, the declared size, CRC and flags, whether
+# it is a picture (which may hold a DOCTYPE), and the limits that apply. The same bytes so declared
+# inflate to the same content, so they pass again: the partnership's form carries the same styles
+# parts (800 KB inflated) in every copy, and those are inflated and scanned once, not per form.
+# A member is looked up only when it is big enough for hashing its stored bytes to cost less than
+# inflating them; what it is stored as is read through zipfile, so its local header is checked
+# as for inflating it.
+_MemberKey = tuple[bytes, int, int, int, int, bool, int, int]
+_CLEAN_MEMBERS: dict[_MemberKey, None] = {}
+_CLEAN_MEMBERS_MAX = 256
+_CLEAN_MEMBER_MIN_BYTES = 32 * 1024
+
+
+def _clean_member_key(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits
+) -> _MemberKey | None:
+    """The key a member that passed is remembered by, or None when it is not worth one or its
+    stored bytes cannot be read (then inflating it says what is wrong)."""
+    if info.file_size < _CLEAN_MEMBER_MIN_BYTES:
+        return None
+    stored = copy(info)
+    stored.compress_type = zipfile.ZIP_STORED
+    stored.file_size = info.compress_size
+    del stored.CRC
+    digest = hashlib.sha256()
+    try:
+        with zf.open(stored) as member:
+            while chunk := member.read(CHUNK):
+                digest.update(chunk)
+    except Exception:  # noqa: BLE001 - whatever it is, inflating the member reports it
+        return None
+    return (
+        digest.digest(),
+        info.compress_type,
+        info.file_size,
+        info.CRC,
+        info.flag_bits,
+        _is_media(info.filename),
+        limits.max_member_bytes,
+        limits.max_xml_bytes,
+    )
+
+
+def _is_media(name: str) -> bool:
+    """A picture in the media folder: it may have a DOCTYPE (never an ENTITY declaration)."""
+    return name.lower().startswith(_MEDIA_FOLDERS) and not _is_xml(name)
 
 
 # The attachments that passed most recently, with what the pass kept: the check depends on
@@ -483,8 +540,7 @@ class _MemberScan:
         self.max_xml = limits.max_xml_bytes
         self.total, self.crc, self.tail = 0, 0, b""
         self.kept: list[bytes] | None = [] if keep else None
-        media = info.filename.lower().startswith(_MEDIA_FOLDERS) and not _is_xml(info.filename)
-        self.markers = _ENTITY_MARKERS if media else _XML_BOMB_MARKERS
+        self.markers = _ENTITY_MARKERS if _is_media(info.filename) else _XML_BOMB_MARKERS
 
     def feed(self, chunk: bytes) -> None:
         if self.total == 0 and chunk and self.declared > self.max_xml and _looks_like_xml(chunk):
