@@ -18,7 +18,6 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Mapping
-from copy import copy
 from dataclasses import dataclass
 from io import BytesIO
 from types import MappingProxyType
@@ -463,7 +462,7 @@ def _clean_member_key(
     stored bytes cannot be read (then inflating it says what is wrong)."""
     if info.file_size < _CLEAN_MEMBER_MIN_BYTES:
         return None
-    stored = copy(info)
+    stored = _copy_info(info)
     stored.compress_type = zipfile.ZIP_STORED
     stored.file_size = info.compress_size
     del stored.CRC
@@ -484,6 +483,23 @@ def _clean_member_key(
         limits.max_member_bytes,
         limits.max_xml_bytes,
     )
+
+
+_INFO_SLOTS = tuple(
+    slot for cls in zipfile.ZipInfo.__mro__ for slot in getattr(cls, "__slots__", ()) if slot
+)
+
+
+def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    """A copy of a directory entry to open a member through: what ``copy.copy`` makes (every slot
+    that is set), in a tenth of its time (it goes through ``__reduce_ex__``)."""
+    new = zipfile.ZipInfo.__new__(zipfile.ZipInfo)
+    for slot in _INFO_SLOTS:
+        try:
+            setattr(new, slot, getattr(info, slot))
+        except AttributeError:
+            pass  # not set on this entry (CRC of an entry being written)
+    return new
 
 
 def _is_media(name: str) -> bool:
@@ -605,7 +621,7 @@ def _inflate_member(
     more; so it is opened through a copy of its entry that allows one chunk beyond the declared
     size, and the size and CRC are checked by us over what really came out.
     """
-    probe = copy(info)
+    probe = _copy_info(info)
     # One byte more than the furthest we read, so zipfile never reaches its own end and CRC
     # check on data it cut short: we stop as soon as more than ``declared`` has come out.
     probe.file_size = info.file_size + CHUNK + 1
