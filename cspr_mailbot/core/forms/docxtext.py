@@ -8,7 +8,7 @@ checkboxes (as ☒/☐), date pickers, and skips deleted, moved-from and field-i
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from lxml import etree
@@ -225,9 +225,120 @@ def _para_text(p: etree._Element) -> str:
 
 
 def _is_heading(p: etree._Element) -> bool:
-    style = p.find(_HEADING_STYLE)
+    return _heading_name(p.find(_HEADING_STYLE))
+
+
+def _heading_name(style: etree._Element | None) -> bool:
     name = (style.get(_VAL) or "").lower() if style is not None else ""
     return name.startswith("heading") or name in {"title", "subtitle"}
+
+
+def _is_merged_continuation(tc: etree._Element) -> bool:
+    return _continues(tc.find(_VMERGE))
+
+
+def _continues(vmerge: etree._Element | None) -> bool:
+    return vmerge is not None and (vmerge.get(_VAL) or "continue") == "continue"
+
+
+class _Walk:
+    """What a block needs from its element, found by walking it (``find`` and ``_TextWalker``)."""
+
+    def children(self, el: etree._Element) -> Iterable[etree._Element]:
+        return _children(el)
+
+    def text(self, p: etree._Element) -> str:
+        return _para_text(p)
+
+    def heading(self, p: etree._Element) -> bool:
+        return _is_heading(p)
+
+    def merged(self, tc: etree._Element) -> bool:
+        return _is_merged_continuation(tc)
+
+
+_PSTYLE, _PPR, _VMERGE_TAG, _TCPR = w("pStyle"), w("pPr"), w("vMerge"), w("tcPr")
+_SPECIAL = (w("fldChar"), w("sym"))  # a paragraph holding one is walked (and one holding an sdt)
+# Every element the index looks at, found in one pass of lxml's C iterator.
+_INDEXED = (_T, *_CHAR_TAGS, _SDT, *_WRAPPERS, *_SPECIAL, _RSTYLE, _RFONTS, _PSTYLE, _VMERGE_TAG)
+# The paragraphs with a paragraph inside them (in a text box, or in odd XML).
+_HOLDING_PARAGRAPHS = etree.XPath("descendant-or-self::w:p[.//w:p]", namespaces={"w": W})
+
+
+class _Index(_Walk):
+    """The same answers as ``_Walk`` from one pass over the container (lxml's C iterator picks the
+    few elements that matter), so most paragraphs are never walked element by element.
+
+    A paragraph is plain when its text is exactly its own runs' w:t and one-character elements
+    (p/r/t, p/r/tab...) in order: it holds no content control, field character or symbol, no run
+    style that could be the placeholder style, no Wingdings font, no text anywhere but directly in
+    a run directly in it, and no paragraph inside it. Any other paragraph is walked as before
+    (``_TextWalker``); ``tests/test_docxtext.py`` holds the two to the same text on every form.
+    """
+
+    def __init__(self, container: etree._Element) -> None:
+        self._texts: dict[etree._Element, list[str]] = {}
+        self._walked: set[etree._Element] = set(_HOLDING_PARAGRAPHS(container))
+        self._wrapping: set[etree._Element] = set()  # elements with an sdt or wrapper child
+        self._headings: dict[etree._Element, bool] = {}
+        self._merged: dict[etree._Element, bool] = {}
+        for el in container.iter(*_INDEXED):
+            tag = el.tag
+            if tag == _T or tag in _CHAR_TAGS:
+                run = el.getparent()
+                p = run.getparent() if run is not None and run.tag == _R else None
+                if p is not None and p.tag == _P:
+                    self._texts.setdefault(p, []).append(
+                        (el.text or "") if tag == _T else _CHAR_TAGS[tag]
+                    )
+                else:
+                    self._walk_around(el)
+            elif tag == _PSTYLE:
+                ppr = el.getparent()
+                p = ppr.getparent() if ppr is not None and ppr.tag == _PPR else None
+                if p is not None and p.tag == _P and p not in self._headings:
+                    self._headings[p] = _heading_name(el)  # the first, as find() finds it
+            elif tag == _VMERGE_TAG:
+                tcpr = el.getparent()
+                tc = tcpr.getparent() if tcpr is not None and tcpr.tag == _TCPR else None
+                if tc is not None and tc.tag == _TC and tc not in self._merged:
+                    self._merged[tc] = _continues(el)
+            elif tag == _RSTYLE:
+                if (el.get(_VAL) or "").lower() == "placeholdertext":
+                    self._walk_around(el)
+            elif tag == _RFONTS:
+                fonts = ((el.get(_ASCII) or "") + " " + (el.get(_HANSI) or "")).lower()
+                if "wingdings" in fonts:
+                    self._walk_around(el)
+            else:  # content control, wrapper, field character, symbol
+                parent = el.getparent()
+                if parent is not None:
+                    self._wrapping.add(parent)
+                if tag not in _WRAPPERS:
+                    self._walk_around(el)
+
+    def _walk_around(self, el: etree._Element) -> None:
+        """The paragraph holding ``el`` is walked (any paragraph holding that one already is)."""
+        parent = el.getparent()
+        while parent is not None:
+            if parent.tag == _P:
+                self._walked.add(parent)
+                return
+            parent = parent.getparent()
+
+    def children(self, el: etree._Element) -> Iterable[etree._Element]:
+        return _children(el) if el in self._wrapping else el
+
+    def text(self, p: etree._Element) -> str:
+        if p in self._walked:
+            return _para_text(p)
+        return "".join(self._texts.get(p, ()))
+
+    def heading(self, p: etree._Element) -> bool:
+        return self._headings.get(p, False)
+
+    def merged(self, tc: etree._Element) -> bool:
+        return self._merged.get(tc, False)
 
 
 def _children(el: etree._Element) -> Iterator[etree._Element]:
@@ -247,11 +358,11 @@ def _children(el: etree._Element) -> Iterator[etree._Element]:
             yield child
 
 
-def _cell_text(tc: etree._Element, nested: list[etree._Element]) -> str:
+def _cell_text(tc: etree._Element, nested: list[etree._Element], look: _Walk) -> str:
     lines: list[str] = []
-    for child in _children(tc):
+    for child in look.children(tc):
         if child.tag == _P:
-            lines.append(_para_text(child))
+            lines.append(look.text(child))
         elif child.tag == _TBL:
             nested.append(child)
     return "\n".join(lines)
@@ -259,31 +370,30 @@ def _cell_text(tc: etree._Element, nested: list[etree._Element]) -> str:
 
 def blocks(container: etree._Element) -> Iterator[Block]:
     """The body's paragraphs and table rows in order; a table's nested tables follow its end."""
-    for child in _children(container):
+    return _blocks(container, _Index(container))
+
+
+def _blocks(container: etree._Element, look: _Walk) -> Iterator[Block]:
+    for child in look.children(container):
         if child.tag == _P:
-            yield Para(_para_text(child), _is_heading(child))
+            yield Para(look.text(child), look.heading(child))
         elif child.tag == _TBL:
-            yield from _table_blocks(child)
+            yield from _table_blocks(child, look)
 
 
-def _table_blocks(tbl: etree._Element) -> Iterator[Block]:
+def _table_blocks(tbl: etree._Element, look: _Walk) -> Iterator[Block]:
     nested: list[etree._Element] = []
-    for tr in _children(tbl):
+    for tr in look.children(tbl):
         if tr.tag != _TR:
             continue
         cells: list[str] = []
-        for tc in _children(tr):
+        for tc in look.children(tr):
             if tc.tag == _TC:
-                if _is_merged_continuation(tc):
+                if look.merged(tc):
                     cells.append("")
                 else:
-                    cells.append(_cell_text(tc, nested))
+                    cells.append(_cell_text(tc, nested, look))
         yield Row(cells)
     yield TableEnd()
     for inner in nested:
-        yield from _table_blocks(inner)
-
-
-def _is_merged_continuation(tc: etree._Element) -> bool:
-    vmerge = tc.find(_VMERGE)
-    return vmerge is not None and (vmerge.get(_VAL) or "continue") == "continue"
+        yield from _table_blocks(inner, look)
