@@ -41,6 +41,7 @@ _PLACEHOLDER_PHRASES = (
     re.compile(r"click here to enter (?:text|a date)\.?", re.IGNORECASE),
     re.compile(r"choose an item\.?", re.IGNORECASE),
 )
+_PLACEHOLDER_WORDS = re.compile(r"click|choose", re.IGNORECASE)
 
 # A token of a choice's text: (position, "mark" | "option", the mark or the option chosen).
 _Token = tuple[int, str, str]
@@ -53,11 +54,18 @@ def clean_text(text: str | None, labels: Labels) -> str | None:
     """The text without placeholders, blank lines or odd spaces; None when nothing is left."""
     if text is None:
         return None
-    lines = [ln.strip() for ln in text.replace("\r", "").replace("\t", " ").split("\n")]
-    lines = [ln for ln in lines if ln and not labels.is_placeholder(ln)]
-    for placeholder in _PLACEHOLDER_PHRASES:
-        lines = [placeholder.sub("", ln).strip() for ln in lines]
-    lines = [_SPACES.sub(" ", ln) for ln in lines if ln]
+    lines: list[str] = []
+    for ln in text.replace("\r", "").replace("\t", " ").split("\n"):
+        ln = ln.strip()
+        if not ln or labels.is_placeholder(ln):
+            continue
+        # Every placeholder phrase holds one of these words: a line without them has none.
+        if _PLACEHOLDER_WORDS.search(ln):
+            for placeholder in _PLACEHOLDER_PHRASES:
+                ln = placeholder.sub("", ln).strip()
+            if not ln:
+                continue
+        lines.append(_SPACES.sub(" ", ln))
     value = "\n".join(lines).strip()
     if not value or labels.is_placeholder(value):
         return None
