@@ -131,14 +131,15 @@ def text_part(text: str, subtype: str, *, mime_version: bool = False) -> bytes:
     if max(map(len, lines), default=0) <= MAXLEN:
         body = b"\r\n".join(lines) + b"\r\n"
         cte = "7bit" if body.isascii() else "8bit"
-    elif len(_qp(b"\n".join(lines[:10]) + b"\n")) > len(
-        binascii.b2a_base64(b"\r\n".join(lines[:10]) + b"\r\n")
-    ):
-        cte = "base64"
-        body = _base64(b"\r\n".join(lines) + b"\r\n")
     else:
-        cte = "quoted-printable"
-        body = _qp(b"\n".join(lines) + b"\n").replace(b"\n", b"\r\n")
+        encoded = _qp_lines(lines)
+        sniff_qp = len(b"\n".join(encoded[:10])) + 1  # quoprimime on the first 10 lines
+        if sniff_qp > len(binascii.b2a_base64(b"\r\n".join(lines[:10]) + b"\r\n")):
+            cte = "base64"
+            body = _base64(b"\r\n".join(lines) + b"\r\n")
+        else:
+            cte = "quoted-printable"
+            body = (b"\n".join(encoded) + b"\n").replace(b"\n", b"\r\n")
     head = (
         f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}Content-Transfer-Encoding: {cte}{CRLF}'
     )
@@ -147,27 +148,24 @@ def text_part(text: str, subtype: str, *, mime_version: bool = False) -> bytes:
     return head.encode("ascii") + b"\r\n" + body
 
 
-# quoted-printable as email.quoprimime.body_encode(data.decode("latin-1"), 78) writes it, for data
-# whose lines end in "\n" alone, the last too (as set_content gives it): a byte other than tab,
-# printable ASCII or a line end as =XX, then each line over 78 broken with soft line breaks, never
-# inside an =XX, and white space at a line's end quoted. quoprimime maps every character through a
-# table in Python; here the escaping is bytes.replace, and only the lines that need it are broken.
+# quoted-printable as email.quoprimime.body_encode(data.decode("latin-1"), 78) writes it, a line at a
+# time: a byte other than tab or printable ASCII as =XX, then a line over 78 broken with soft line
+# breaks, never inside an =XX, and white space at its end quoted. quoprimime maps every character
+# through a table in Python; here the escaping is bytes.replace, and only the lines that need it
+# are broken in Python.
 _QP_SAFE = bytes([9, 10, *range(32, 61), *range(62, 127)])
 _QP_HEX = [b"=%02X" % c for c in range(256)]
 
 
-def _qp(data: bytes) -> bytes:
+def _qp_lines(lines: list[bytes]) -> list[bytes]:
+    """Each of ``lines`` (no line breaks in them) quoted-printable, its soft breaks as "=\\n"."""
+    data = b"\n".join(lines)
     body = data.replace(b"=", b"=3D")
     for c in set(data.translate(None, _QP_SAFE)) - {ord("=")}:
         body = body.replace(bytes((c,)), _QP_HEX[c])  # "=XX" holds no byte still to replace
-    lines = body.split(b"\n")
-    if b" \n" in body or b"\t\n" in body:
-        return b"\n".join(
-            [_qp_line(x) if len(x) > MAXLEN or x[-1:] in (b" ", b"\t") else x for x in lines]
-        )
-    if max(map(len, lines)) <= MAXLEN:
-        return body
-    return b"\n".join([_qp_line(x) if len(x) > MAXLEN else x for x in lines])
+    return [
+        _qp_line(x) if len(x) > MAXLEN or x[-1:] in (b" ", b"\t") else x for x in body.split(b"\n")
+    ]
 
 
 def _qp_line(line: bytes) -> bytes:

@@ -271,29 +271,27 @@ class NameGuard:
 
 @lru_cache(maxsize=512)
 def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
-    r"""One pattern matching any of ``phrases`` where NameGuard says, its alternatives as a trie.
+    r"""One pattern matching any of ``phrases`` where NameGuard says.
 
     It matches just where ``(?<!\w)(p1|p2|...)(?!\w)`` does (each phrase its escaped characters, with
-    ``\s+`` for the white space between its words), but shares the phrases' common beginnings
-    ("12 June 2011", "12 Jun 2011", "12/06/2011" start with one "12"), so that the search tries a
-    handful of branches at each character, not every phrase: a quarter of the time. Cached by the
-    phrases themselves, so a case whose details change gets a pattern of its own.
+    ``\s+`` for the white space between its words), but with the phrases grouped by their first
+    character, ``(?:1(?:2 June 2011|2/06/2011)|A(?:my|my Example))``, so that at each character the
+    search tries the few groups, not every phrase: about half the time, for the same compiling time
+    (a trie of every character searches no faster and compiles slower). Cached by the phrases
+    themselves, so a case whose details change gets a pattern of its own.
     """
-    end = ""  # the key that marks the end of a phrase in the trie (atoms are never empty)
-    trie: dict[str, Any] = {}
+    groups: dict[str, set[str]] = {}
     for phrase in phrases:
-        node = trie
-        for k, word in enumerate(phrase.split()):
-            atoms = [re.escape(c) for c in word]
-            for atom in ([r"\s+"] if k else []) + atoms:
-                node = node.setdefault(atom, {})
-        node[end] = {}
-
-    def alternatives(node: dict[str, Any]) -> str:
-        alts = [atom + alternatives(child) if atom else "" for atom, child in node.items()]
-        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-
-    return re.compile(r"(?<!\w)" + alternatives(trie) + r"(?!\w)", re.IGNORECASE)
+        escaped = r"\s+".join(re.escape(word) for word in phrase.split())
+        first = re.escape(phrase[0])
+        groups.setdefault(first, set()).add(escaped[len(first) :])
+    alternatives = []
+    for first, rests in groups.items():
+        ordered = sorted(rests, key=len, reverse=True)
+        alternatives.append(
+            first + (ordered[0] if len(ordered) == 1 else f"(?:{'|'.join(ordered)})")
+        )
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
 
 
 _POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b", re.IGNORECASE)
