@@ -289,6 +289,8 @@ def test_quoted_printable_is_quoprimime_s() -> None:
             )
             for _ in range(rng.randint(1, 6))
         ]
+        if rng.random() < 0.3:  # plain lines around the cuts: 77, 78, 79, 154, 155...
+            lines.append("y" * rng.choice([76, 77, 78, 79, 80, 153, 154, 155, 156, 231, 232, 400]))
         data = b"\n".join(x.encode("utf-8") for x in lines) + b"\n"
         expected = quoprimime.body_encode(data.decode("latin-1"), 78).encode("ascii")
         encoded = mime._qp_lines([x.encode("utf-8") for x in lines])

@@ -170,6 +170,10 @@ def _qp_lines(lines: list[bytes]) -> list[bytes]:
 
 def _qp_line(line: bytes) -> bytes:
     """One line broken as quoprimime.body_encode breaks it (maxlinelen 78)."""
+    if b"=" not in line and line[-1:] not in (b" ", b"\t"):  # no =XX to keep whole: cut every 77
+        n = (len(line) - MAXLEN - 1) // (MAXLEN - 1) + 1
+        cuts = range(0, n * (MAXLEN - 1), MAXLEN - 1)
+        return b"=\n".join([line[i : i + MAXLEN - 1] for i in cuts] + [line[n * (MAXLEN - 1) :]])
     out = []
     start = 0
     laststart = len(line) - 1 - MAXLEN
