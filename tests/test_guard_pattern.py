@@ -66,13 +66,26 @@ def _texts(rng: random.Random, phrases: list[str]) -> list[str]:
                 p.replace(" ", "\n  \t"),
                 p.replace(" ", ""),
                 p.replace(" ", " \u00a0"),
+                p.replace(" ", "\x1c"),
+                p.replace(" ", "\x0b\x0c\r\n"),
+                p.replace(" ", "_"),
+                p.replace("-", " "),
+                p.replace("s", "ſ")
+                .replace("k", "\u212a")
+                .replace("i", "ı"),  # IGNORECASE takes these
+                p.replace("S", "ſ").replace("K", "\u212a").replace("I", "İ") + " · ",
                 "(" + p + ")",
                 p + "'s",
             ]
         )
-        before = rng.choice(["", " ", "the ", "a-", "é", "9", "\n", "'"])
-        after = rng.choice(["", " ", ".", ", and", "é", "0", "\n", "s"])
+        before = rng.choice(
+            ["", " ", "the ", "a-", "é", "9", "\n", "'", "_", "\x1f", "·", "٣", "\u2028"]
+        )
+        after = rng.choice(
+            ["", " ", ".", ", and", "é", "0", "\n", "s", "_", "\t", "’", "中", "\xa0"]
+        )
         out.append(f"Some text {before}{variant}{after} more text")
+        out.append(f"{before}{variant}{after}")  # at the very start and end of the text
     return out
 
 
@@ -88,6 +101,22 @@ def test_the_grouped_pattern_finds_what_the_alternation_found(k: int) -> None:
     old = legacy_pattern(phrases)
     for text in _texts(rng, sorted(phrases)):
         assert guard.finds(text) == (old.search(text) is not None), text
+
+
+def test_ascii_is_searched_without_compiling_a_pattern() -> None:
+    _pattern.cache_clear()
+    guard = NameGuard(forbidden_words(_referral(0)), frozenset())
+    assert guard.finds("Dear colleague, about AMY   example.") and not guard.finds("Dear colleague")
+    assert _pattern.cache_info().misses == 0
+    assert guard.finds("Dear colleague · about Amy Example — ’")  # no other cased letter
+    assert _pattern.cache_info().misses == 0
+    assert guard.finds(
+        "Dear colleague, about Amy Example, née…"
+    )  # a letter with a case: the pattern
+    assert _pattern.cache_info().misses == 1
+    assert NameGuard(["Kim"], frozenset()).finds(
+        "\u212aim"
+    )  # the Kelvin sign, as IGNORECASE has it
 
 
 def test_one_pattern_per_set_of_phrases_and_a_new_one_when_they_change() -> None:

@@ -251,9 +251,13 @@ def docx_text(data: bytes) -> str:
 class NameGuard:
     """Finds the child's details in text: ``forbidden`` phrases, a lone word only if not a common one.
 
-    A phrase is found where it stands alone (no letter or digit just before or after it), in any case,
-    with any run of white space between its words. The pattern is compiled once for a set of phrases
-    (``_pattern``): every message of a case is searched with the same one.
+    A phrase is found where it stands alone (no letter, digit or _ just before or after it), in any
+    case, with any run of white space between its words: where ``pattern`` matches. That pattern is
+    compiled once for a set of phrases (``_pattern``), but compiling it costs about a millisecond
+    a case, more than the searches of a pass; so when the phrases are ASCII and the text has no
+    other letter with a case (``_uncased_beyond_ascii``), where "in any case" is plain ASCII lower
+    case and white space is what ``str.split`` splits on, the same search is done without it
+    (``_finds_ascii``); the pattern is compiled only for a text or a child's details that are not.
     """
 
     def __init__(self, forbidden: Iterable[str], common: frozenset[str]) -> None:
@@ -263,10 +267,58 @@ class NameGuard:
             if lone and w.casefold() in common:
                 continue  # "Dudley" of the Dudley partnership: the whole name is still looked for
             phrases.add(w)
-        self.pattern = _pattern(tuple(sorted(phrases))) if phrases else None
+        self.phrases = tuple(sorted(phrases))
+        self._ascii = (
+            tuple(sorted({" ".join(p.lower().split()) for p in phrases}))
+            if all(p.isascii() for p in phrases)
+            else None
+        )
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        return _pattern(self.phrases) if self.phrases else None
 
     def finds(self, text: str) -> bool:
-        return self.pattern is not None and self.pattern.search(text) is not None
+        if not self.phrases:
+            return False
+        if self._ascii is not None and _uncased_beyond_ascii(text):
+            return _finds_ascii(self._ascii, " ".join(text.lower().split()))
+        pattern = self.pattern
+        return pattern is not None and pattern.search(text) is not None
+
+
+def _finds_ascii(phrases: tuple[str, ...], text: str) -> bool:
+    """Whether one of ``phrases`` stands alone in ``text``: both ASCII, lower case, single-spaced.
+
+    The pattern's search in ASCII: IGNORECASE is ASCII case, ``\\s+`` is a run of what ``split``
+    splits on (one space here), ``\\w`` a letter, a digit or _.
+    """
+    end = len(text)
+    for phrase in phrases:
+        at = text.find(phrase)
+        while at >= 0:
+            after = at + len(phrase)
+            if (at == 0 or not _is_word(text[at - 1])) and (
+                after == end or not _is_word(text[after])
+            ):
+                return True
+            at = text.find(phrase, at + 1)
+    return False
+
+
+def _uncased_beyond_ascii(text: str) -> bool:
+    """Whether every character of ``text`` past ASCII has no case (as "·", "’", "—" and "€").
+
+    Such a character is never taken for an ASCII one by IGNORECASE (those that are, the Kelvin
+    sign K or the long s ſ, have a case), and ``lower`` leaves it as it is: the ASCII search holds.
+    """
+    return text.isascii() or not any(
+        c.lower() != c or c.upper() != c for c in set(text) if not c.isascii()
+    )
+
+
+def _is_word(c: str) -> bool:
+    return c.isalnum() or c == "_"
 
 
 @lru_cache(maxsize=512)
