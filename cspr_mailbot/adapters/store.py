@@ -133,6 +133,22 @@ def _ops_payload(ops: list[Op], texts: list[str | None] | None) -> bytes:
     ).encode()
 
 
+def _snapshot_payload(snapshot: Doc, doc_text: Callable[[str, str, Doc], str | None]) -> bytes:
+    """``_dumps(snapshot)``, its documents' JSON taken from ``doc_text`` where it knows it."""
+    head = {k: v for k, v in snapshot.items() if k != "tables"}
+    tables = ",".join(
+        _text(name)
+        + ":{"
+        + ",".join(
+            f"{_text(key)}:{text if (text := doc_text(name, key, doc)) is not None else _text(doc)}"
+            for key, doc in table.items()
+        )
+        + "}"
+        for name, table in snapshot["tables"].items()
+    )
+    return (_text(head)[:-1] + ',"tables":{' + tables + "}}").encode()
+
+
 def _line(payload: bytes) -> bytes:
     return b"%08x " % zlib.crc32(payload) + payload + b"\n"
 
@@ -695,6 +711,8 @@ class JournalStorage(Storage):
         self.counters: dict[str, int] = {}  # reference counters, "DSPP:2026" -> last number
         self._high = 0  # the most committed transactions this process has seen: never goes down
         self._efd: int | None = None  # the evidence file, kept open by a writer
+        # The JSON text of a document where the store knows it already (a case's), else None.
+        self.doc_text: Callable[[str, str, Doc], str | None] = lambda table, key, doc: None
         self._e_ino: int | None = None
 
     # TinyDB's interface: memory only.
@@ -1068,7 +1086,7 @@ class JournalStorage(Storage):
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
-            _write_all(fd, _dumps(snapshot))
+            _write_all(fd, _snapshot_payload(snapshot, self.doc_text))
             os.fsync(fd)
             st = os.fstat(fd)
         finally:
@@ -1137,6 +1155,7 @@ class Store:
             storage = self._db.storage
             assert isinstance(storage, JournalStorage)
             self._storage = storage
+            storage.doc_text = self._doc_text
             self._tables: dict[str, _KeyedTable] = {}
             self._ledger_by_mid: dict[str, str] = {}
             # Pending outbox keys in the order they were queued (a dict as an ordered set): among
@@ -1288,6 +1307,13 @@ class Store:
 
     def _raw(self, table: str, key: str) -> Doc | None:
         return self._table(table).raw(key)
+
+    def _doc_text(self, table: str, key: str, doc: Doc) -> str | None:
+        """The JSON text of the stored ``doc`` when it is an open case's, known already."""
+        if table != CASES:
+            return None
+        version = self._versions.get(key)
+        return version.text() if version is not None and version.doc is doc else None
 
     def _version(self, table: str, key: str) -> _CaseVersion | None:
         """The committed case ``key`` of ``table``, decoded (open cases: once, then kept)."""
