@@ -20,6 +20,7 @@ for _path in (_TESTS.parent, _TESTS):  # the package without installing it, and 
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from e2e import serving  # noqa: E402
 from servers import DovecotServer, SmtpServer  # noqa: E402
 
 pytest_plugins = ["msstandins"]  # the Microsoft stand-ins' fixtures: ms, oauth_dovecot
@@ -27,12 +28,7 @@ pytest_plugins = ["msstandins"]  # the Microsoft stand-ins' fixtures: ms, oauth_
 
 @pytest.fixture(scope="session")
 def dovecot_server() -> Iterator[DovecotServer]:
-    server = DovecotServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+    yield from serving(DovecotServer())
 
 
 @pytest.fixture

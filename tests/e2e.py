@@ -9,6 +9,10 @@ The API, kept small on purpose:
 
 - ``make_bot(tmp_path, dovecot, smtp, extra_toml="")`` -> ``Bot``; ``Bot.run_once(now=NOW)``,
   ``Bot.cli(*args)``, ``Bot.case(ref)``, ``Bot.cases()``, ``Bot.popen(*args)`` (for the daemon).
+  ``write_config(...)`` and ``smtp_toml(smtp)``: the one config writer, for other kinds of bot.
+- ``serving(DovecotServer(...))``: the body of a session fixture for a Dovecot.
+- ``Days(bot)``: ``run(day, *mails)`` delivers, runs one pass that day and returns what went out.
+- ``scoping_return(reference, agency, **values)`` -> bytes: a completed Initial Scoping template.
 - ``referral_mail(values=None, ...)`` -> bytes: a referral with ``formgen.filled_referral(values)``
   attached (``REFERRAL`` by default); ``plain_mail(...)`` -> bytes for anything else.
 - ``template_of(received)``, ``sent_to(smtp, addr)``, ``by_template(smtp, name)``: read what the
@@ -25,7 +29,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -52,8 +56,14 @@ __all__ = [
     "SENT",
     "DOCX_TYPE",
     "REFERRAL",
+    "SCOPING_RETURN",
     "Bot",
+    "Days",
     "make_bot",
+    "serving",
+    "write_config",
+    "smtp_toml",
+    "scoping_return",
     "referral_mail",
     "plain_mail",
     "template_of",
@@ -167,19 +177,21 @@ class Bot:
         return json.loads(self.cli(*args).stdout)
 
 
-def make_bot(
+def write_config(
     tmp_path: Path,
     dovecot: DovecotServer,
-    smtp: SmtpServer,
+    sending: str,
     extra_toml: str = "",
     *,
+    imap_auth: str = f'password_env = "{PASSWORD_ENV}"',
     security: str = 'sender_check = "none"',
-) -> Bot:
-    """Write ``tmp_path/config.toml`` for the fixtures (plain IMAP and SMTP on 127.0.0.1).
+) -> Path:
+    """Write ``tmp_path/config.toml`` for the fixtures and return its path.
 
-    ``extra_toml`` is appended as is: more tables such as ``[digest]`` or more ``[[agencies]]``.
-    ``security`` is the body of ``[security]``, required with ``[imap]`` (SPEC 9): no sender check
-    unless a test asks for one (the fixtures' mail carries no server's verdict).
+    The partnership, ``[imap]`` on ``dovecot`` (plain, on 127.0.0.1) signing in as ``imap_auth``
+    says, ``[security]`` with ``security`` as its body, then ``sending`` (the ``[smtp]`` table and
+    whatever goes with it, e.g. ``[oauth2]``), the store, West Midlands Police in the directory, and
+    ``extra_toml`` as is: more tables such as ``[digest]`` or more ``[[agencies]]``.
     """
     config = tmp_path / "config.toml"
     config.write_text(
@@ -193,16 +205,12 @@ host = "{dovecot.host}"
 port = {dovecot.port}
 security = "none"
 username = "{dovecot.user}"
-password_env = "{PASSWORD_ENV}"
+{imap_auth}
 
 [security]
 {security}
 
-[smtp]
-host = "{smtp.host}"
-port = {smtp.port}
-security = "none"
-
+{sending}
 [store]
 path = "store/cspr.json"
 
@@ -214,7 +222,90 @@ aliases = ["WMP", "Police"]
 {extra_toml}
 """
     )
+    return config
+
+
+def smtp_toml(smtp: SmtpServer, *more: str) -> str:
+    """The ``[smtp]`` table for ``smtp`` (plain, on 127.0.0.1), with ``more`` lines (e.g. AUTH)."""
+    lines = [f'host = "{smtp.host}"', f"port = {smtp.port}", 'security = "none"', *more]
+    return "[smtp]\n" + "".join(f"{line}\n" for line in lines)
+
+
+def make_bot(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp: SmtpServer,
+    extra_toml: str = "",
+    *,
+    security: str = 'sender_check = "none"',
+) -> Bot:
+    """A bot for the fixtures (plain IMAP and SMTP on 127.0.0.1): see ``write_config``.
+
+    ``security`` is the body of ``[security]``, required with ``[imap]`` (SPEC 9): no sender check
+    unless a test asks for one (the fixtures' mail carries no server's verdict).
+    """
+    config = write_config(tmp_path, dovecot, smtp_toml(smtp), extra_toml, security=security)
     return Bot(tmp_path, config, dovecot, smtp)
+
+
+def serving(server: DovecotServer) -> Iterator[DovecotServer]:
+    """For a session fixture: ``server`` started, then closed whatever the tests did."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+class Days:
+    """The bot and its servers a simulated day at a time, and what the SMTP server got since the
+    last look."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot, self.seen = bot, 0
+
+    @property
+    def dovecot(self) -> DovecotServer:
+        return self.bot.dovecot
+
+    @property
+    def smtp(self) -> SmtpServer:
+        return self.bot.smtp
+
+    def new_mail(self) -> list[Received]:
+        """What the SMTP server got since the last look."""
+        got = self.smtp.messages[self.seen :]
+        self.seen += len(got)
+        return got
+
+    def run(self, day: str, *mails: bytes) -> list[Received]:
+        """Deliver ``mails``, one pass at 10:00 on ``day`` (ISO date); what went out. The pass must
+        leave the INBOX empty."""
+        for raw in mails:
+            self.dovecot.append(raw)
+        self.bot.run_once(f"{day}T10:00")
+        got = self.new_mail()
+        assert self.dovecot.folder_count(INBOX) == 0, f"{day}: mail left in the INBOX"
+        return got
+
+
+SCOPING_RETURN: dict[str, Any] = {
+    "completed_by": "Jane Officer",
+    "role": "Safeguarding lead",
+    "email": "jane.officer@example.org",
+    "involvement_from": "2025-01-01",
+    "involvement_to": "2026-11-25",
+    "involvement_summary": "Known to the agency since January 2025.",
+    "risks_identified": "Missed appointments.",
+    "records_secured": True,
+}
+"""What an agency's Initial Scoping return says (``scoping_return`` adds to it)."""
+
+
+def scoping_return(reference: str, agency: str, **values: Any) -> bytes:
+    """The scoping template for ``reference`` and ``agency``, completed: ``SCOPING_RETURN`` with
+    ``values`` on top."""
+    return formgen.filled_scoping({**SCOPING_RETURN, **values}, reference, agency)
 
 
 def plain_mail(

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import jwt
 import pytest
-from e2e import COORDINATOR, MAILBOX, PASSWORD_ENV, Bot
+from e2e import PASSWORD_ENV, Bot, serving, smtp_toml, write_config
 from servers import BOT_USER, Certificate, DovecotServer, SmtpServer, make_certificate
 
 OUTLOOK = "https://outlook.office365.com"
@@ -437,12 +437,7 @@ SECRET_ENV = "CSPR_TEST_OAUTH_SECRET"
 @pytest.fixture(scope="session")
 def oauth_dovecot_server() -> Iterator[DovecotServer]:
     """A second Dovecot for the session that also takes XOAUTH2 with tokens from ``FakeEntra``."""
-    server = DovecotServer(oauth2_key=KEY)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+    yield from serving(DovecotServer(oauth2_key=KEY))
 
 
 @pytest.fixture
@@ -503,43 +498,12 @@ def make_oauth_bot(
         sending = '[smtp]\ntransport = "graph"\n'
     else:
         assert smtp is not None
-        sending = f"""\
-[smtp]
-host = "{smtp.host}"
-port = {smtp.port}
-security = "none"
-username = "{BOT_USER}"
-auth = "oauth2"
-"""
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""\
-[partnership]
-mailbox = "{MAILBOX}"
-coordinators = ["{COORDINATOR}"]
-
-[imap]
-host = "{dovecot.host}"
-port = {dovecot.port}
-security = "none"
-username = "{dovecot.user}"
-auth = "{imap_auth}"
-{imap_secret}
-
-[security]
-sender_check = "none"
-
-{sending}
-{oauth_toml(ms)}
-[store]
-path = "store/cspr.json"
-
-[[agencies]]
-name = "West Midlands Police"
-email = "pvp@example.police.uk"
-aliases = ["WMP", "Police"]
-
-{extra_toml}
-"""
+        sending = smtp_toml(smtp, f'username = "{BOT_USER}"', 'auth = "oauth2"')
+    config = write_config(
+        tmp_path,
+        dovecot,
+        f"{sending}\n{oauth_toml(ms)}",
+        extra_toml,
+        imap_auth=f'auth = "{imap_auth}"\n{imap_secret}',
     )
     return OAuthBot(tmp_path, config, dovecot, smtp)  # type: ignore[arg-type]

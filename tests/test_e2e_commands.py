@@ -20,17 +20,16 @@ from typing import Any
 import pytest
 from e2e import (
     COORDINATOR,
-    INBOX,
     MAILBOX,
     REFERRAL,
-    Bot,
+    Days,
     make_bot,
     plain_mail,
     referral_mail,
     template_of,
     text_parts,
 )
-from servers import DovecotServer, Received, SmtpServer
+from servers import DovecotServer, SmtpServer
 
 from cspr_mailbot.core.workdays import LONDON
 
@@ -76,19 +75,7 @@ def alternative(text: str, html: str, subject: str, day: str) -> bytes:
     return msg.as_bytes()
 
 
-class Days:
-    def __init__(self, bot: Bot, dovecot: DovecotServer, smtp: SmtpServer) -> None:
-        self.bot, self.dovecot, self.smtp, self.seen = bot, dovecot, smtp, 0
-
-    def run(self, day: str, *mails: bytes) -> list[Received]:
-        for raw in mails:
-            self.dovecot.append(raw)
-        self.bot.run_once(f"{day}T10:00")
-        got = self.smtp.messages[self.seen :]
-        self.seen += len(got)
-        assert self.dovecot.folder_count(INBOX) == 0
-        return got
-
+class Replies(Days):
     def replies(self, day: str, *mails: bytes) -> list[str]:
         """The text of each command reply the day's mail got, in the order the mail was sent."""
         got = self.run(day, *mails)
@@ -108,7 +95,7 @@ def test_commands_as_people_write_them(
     tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer
 ) -> None:
     bot = make_bot(tmp_path, dovecot, smtp_server)
-    days = Days(bot, dovecot, smtp_server)
+    days = Replies(bot)
     subject = f"RE: OFFICIAL-SENSITIVE [{REF}] New referral received"
 
     # -- Mon 7 Dec 2026: the referral, naming West Midlands Police only. ---------------------------

@@ -29,16 +29,17 @@ from e2e import (
     REFERRAL,
     REFERRER,
     Bot,
+    Days,
     make_bot,
     plain_mail,
     referral_mail,
+    scoping_return,
     template_of,
     text_parts,
     wait_until,
 )
 from servers import DovecotServer, Received, SmtpServer
 
-from cspr_mailbot import formgen
 from cspr_mailbot.core import forms
 from cspr_mailbot.core.workdays import LONDON
 
@@ -110,36 +111,26 @@ def template_props(r: Received) -> dict[str, str]:
 
 
 def completed(agency: str) -> bytes:
-    return formgen.filled_scoping(
-        {
-            "completed_by": "Jane Officer",
-            "role": "Safeguarding lead",
-            "email": "jane.officer@example.org",
-            "phone": "0121 000 0001",
-            "involvement_from": "2025-01-01",
-            "involvement_to": "2026-12-17",
-            "involvement_summary": "Known to the agency since January 2025.",
-            "risks_identified": "Missed appointments.",
-            "good_practice": "Prompt information sharing.",
-            "learning": "Escalation when families disengage.",
-            "immediate_actions": "Records secured; staff debriefed.",
-            "records_secured": True,
-            "chronology": [
-                {"date": "14/03/2025", "event": "Home visit", "agency": "Concerns recorded"},
-                {"date": "2 June 2026", "event": "Missed appointment", "agency": "Letter sent"},
-            ],
-        },
+    return scoping_return(
         REF,
         agency,
+        phone="0121 000 0001",
+        involvement_to="2026-12-17",
+        good_practice="Prompt information sharing.",
+        learning="Escalation when families disengage.",
+        immediate_actions="Records secured; staff debriefed.",
+        chronology=[
+            {"date": "14/03/2025", "event": "Home visit", "agency": "Concerns recorded"},
+            {"date": "2 June 2026", "event": "Missed appointment", "agency": "Letter sent"},
+        ],
     )
 
 
-class Fortnight:
+class Fortnight(Days):
     """The bot, the servers and what went out on each simulated day."""
 
-    def __init__(self, bot: Bot, dovecot: DovecotServer, smtp: SmtpServer) -> None:
-        self.bot, self.dovecot, self.smtp = bot, dovecot, smtp
-        self.seen = 0
+    def __init__(self, bot: Bot) -> None:
+        super().__init__(bot)
         self.log: list[tuple[str, Sent]] = []  # every message the SMTP server got, with its day
 
     def deliver(self, raw: bytes) -> None:
@@ -152,8 +143,7 @@ class Fortnight:
         return self.check(day, expected)
 
     def check(self, day: str, expected: list[Sent]) -> list[Received]:
-        got = self.smtp.messages[self.seen :]
-        self.seen += len(got)
+        got = self.new_mail()
         self.log.extend((day, shape(r)) for r in got)
         assert Counter(shape(r) for r in got) == Counter(expected), (
             f"{day}: sent {sorted(shape(r) for r in got)}, expected {sorted(expected)}"
@@ -179,7 +169,7 @@ def test_rapid_review_by_email_over_christmas(
     tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer
 ) -> None:
     bot = make_bot(tmp_path, dovecot, smtp_server, CALENDAR)
-    f = Fortnight(bot, dovecot, smtp_server)
+    f = Fortnight(bot)
 
     # -- Mon 21 Dec 2026: the referral. -----------------------------------------------------------
     f.deliver(referral_mail(VALUES, date=when("2026-12-21", 9)))

@@ -21,22 +21,21 @@ import pytest
 from e2e import (
     COORDINATOR,
     DOCX_TYPE,
-    INBOX,
     MAILBOX,
     PROCESSED,
     REFERRAL,
     REFERRER,
     TRIAGE,
-    Bot,
+    Days,
     make_bot,
     plain_mail,
     referral_mail,
+    scoping_return,
     template_of,
     text_parts,
 )
 from servers import DovecotServer, Received, SmtpServer
 
-from cspr_mailbot import formgen
 from cspr_mailbot.core.workdays import LONDON
 
 pytestmark = pytest.mark.dovecot
@@ -116,36 +115,11 @@ def with_from(raw: bytes, from_value: bytes) -> bytes:
 
 
 def completed(agency: str) -> bytes:
-    return formgen.filled_scoping(
-        {
-            "completed_by": "Jane Officer",
-            "role": "Safeguarding lead",
-            "email": "jane.officer@example.org",
-            "involvement_from": "2025-01-01",
-            "involvement_to": "2026-11-25",
-            "involvement_summary": "Known to the agency since January 2025.",
-            "risks_identified": "Missed appointments.",
-            "records_secured": True,
-        },
-        REF,
-        agency,
-    )
+    return scoping_return(REF, agency)
 
 
-class Bench:
+class Bench(Days):
     """The bot, the servers, and what the SMTP server got since the last look."""
-
-    def __init__(self, bot: Bot, dovecot: DovecotServer, smtp: SmtpServer) -> None:
-        self.bot, self.dovecot, self.smtp, self.seen = bot, dovecot, smtp, 0
-
-    def run(self, day: str, *mails: bytes) -> list[Received]:
-        for raw in mails:
-            self.dovecot.append(raw)
-        self.bot.run_once(f"{day}T10:00")
-        got = self.smtp.messages[self.seen :]
-        self.seen += len(got)
-        assert self.dovecot.folder_count(INBOX) == 0, f"{day}: mail left in the INBOX"
-        return got
 
     def referral(self) -> Received:
         """Mon 30 Nov: the referral that makes DSPP-2026-0001; its new-referral notice."""
@@ -184,7 +158,7 @@ def test_forged_commands_are_filed_not_obeyed_and_genuine_ones_from_outlook_work
     security: str,
     genuine_headers: tuple[tuple[str, str], ...],
 ) -> None:
-    bench = Bench(make_bot(tmp_path, dovecot, smtp_server, security=security), dovecot, smtp_server)
+    bench = Bench(make_bot(tmp_path, dovecot, smtp_server, security=security))
     new = bench.referral()
 
     # -- Tue 1 Dec: the attacker adds their own "agency" and starts the Rapid Review. -------------
@@ -266,7 +240,7 @@ def test_forged_commands_are_filed_not_obeyed_and_genuine_ones_from_outlook_work
 def test_an_unverified_command_naming_no_case_goes_to_triage_unanswered(
     tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer
 ) -> None:
-    bench = Bench(make_bot(tmp_path, dovecot, smtp_server, security=EXCHANGE), dovecot, smtp_server)
+    bench = Bench(make_bot(tmp_path, dovecot, smtp_server, security=EXCHANGE))
     got = bench.run(
         "2026-11-30",
         plain_mail(
@@ -289,7 +263,7 @@ def test_an_unverified_command_naming_no_case_goes_to_triage_unanswered(
 def test_a_forged_return_is_held_until_a_coordinator_accepts_it(
     tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer
 ) -> None:
-    bench = Bench(make_bot(tmp_path, dovecot, smtp_server), dovecot, smtp_server)
+    bench = Bench(make_bot(tmp_path, dovecot, smtp_server))
     new = bench.referral()
     got = bench.run(
         "2026-11-30",
@@ -355,7 +329,7 @@ def test_genuine_returns_from_the_agency_domain_or_its_thread_are_recorded(
             {"name": oak, "contact_name": "DSL", "email": school},
         ],
     }
-    bench = Bench(make_bot(tmp_path, dovecot, smtp_server), dovecot, smtp_server)
+    bench = Bench(make_bot(tmp_path, dovecot, smtp_server))
     got = bench.run("2026-11-30", referral_mail(values, date=when("2026-11-30")))
     new = only(got, "new_referral")
     got = bench.run(
@@ -434,7 +408,7 @@ AMBIGUOUS = [
 def test_ambiguous_senders_end_in_triage_unanswered(
     tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer, from_value: bytes
 ) -> None:
-    bench = Bench(make_bot(tmp_path, dovecot, smtp_server), dovecot, smtp_server)
+    bench = Bench(make_bot(tmp_path, dovecot, smtp_server))
     bench.referral()
     # A referral with a readable form, and a "coordinator's" command on the open case.
     referral = with_from(referral_mail(date=when("2026-12-01")), from_value)
@@ -466,7 +440,7 @@ def test_ambiguous_senders_end_in_triage_unanswered(
 def test_null_senders_are_never_answered(
     tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer
 ) -> None:
-    bench = Bench(make_bot(tmp_path, dovecot, smtp_server), dovecot, smtp_server)
+    bench = Bench(make_bot(tmp_path, dovecot, smtp_server))
     from_null = with_from(referral_mail(date=when("2026-11-30")), b"<>")
     return_path_null = plain_mail(
         REFERRER,

@@ -318,3 +318,35 @@ def test_the_new_case_fields_survive_the_store() -> None:
     # A case stored before these fields existed reads as none of them.
     old = {k: v for k, v in d.items() if k not in ("linked_cases", "duplicate_of", "held_returns")}
     assert (Case.from_dict(old).linked_cases, Case.from_dict(old).duplicate_of) == ((), None)
+
+
+def _held_from_gmail(agency: str) -> HeldReturn:
+    return HeldReturn(
+        datetime(2026, 12, 11, 15, 0, tzinfo=LONDON),
+        "j.smith@gmail.example",
+        agency,
+        {"agency_name": agency, "completed_by": "J Smith"},
+        "<r1@gmail.example>",
+    )
+
+
+def test_accepting_the_last_return_sends_the_pack_as_a_return_from_the_agency_would() -> None:
+    started = run(
+        case(held_returns=(_held_from_gmail("West Midlands Police"),)), "start rapid review"
+    ).case
+    assert started is not None
+    school = replace(started.agencies[1], returned_on=date(2026, 12, 10), scoping={"x": "y"})
+    started = replace(started, agencies=(started.agencies[0], school))
+    out = run(started, "accept return: WMP")
+    assert [m.template for m in out.messages] == ["returns_complete", "command_reply"]
+    assert out.messages[0].documents[0].kind == "pack"
+    assert any("pack is on its way" in d for d in done(out))
+
+
+def test_accepting_a_return_while_others_are_outstanding_sends_no_pack() -> None:
+    started = run(
+        case(held_returns=(_held_from_gmail("West Midlands Police"),)), "start rapid review"
+    ).case
+    assert started is not None
+    out = run(started, "accept return: WMP")
+    assert [m.template for m in out.messages] == ["command_reply"]

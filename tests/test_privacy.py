@@ -23,6 +23,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 import pytest
+from e2e import REFERRAL as E2E_REFERRAL
 
 from cspr_mailbot import formgen
 from cspr_mailbot.adapters.outbox import Renderer, forbidden_words
@@ -58,6 +59,8 @@ SCHOOL = "dsl@oakfield.example.sch.uk"  # only on the form: not trusted
 LOOKALIKE = "safeguarding@evilnhs.net"  # not nhs.net
 PHONE = "01384 000000"
 TAG = "[encrypt]"
+# The least config there is: the partnership's mailbox and its coordinator.
+BASE_CONFIG: dict[str, Any] = {"partnership": {"mailbox": MAILBOX, "coordinators": [COORDINATOR]}}
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 CAL = WorkingCalendar(closures=())
@@ -93,34 +96,18 @@ IDENTIFYING = (
     NHS,
 )
 
+# The end-to-end tests' referral (the same child, CHILD_NAME at ADDRESS), with more agencies.
 REFERRAL: dict[str, Any] = {
-    "referrer_name": "Sam Carter",
-    "referrer_role": "Detective Sergeant",
-    "referrer_agency": "West Midlands Police",
-    "referrer_email": REFERRER,
-    "referrer_phone": "0121 000 0000",
-    "safeguarding_lead_consulted": True,
-    "child_name": CHILD_NAME,
-    "child_dob": CHILD_DOB,
-    "child_gender": "Male",
-    "child_ethnicity": "White British",
-    "child_address": ADDRESS,
-    "incident_date": "2026-11-25",
-    "la_aware_date": "2026-11-26",
-    "incident_type": "death",
-    "incident_summary": "Sudden unexpected death at home; concerns about neglect.",
-    "abuse_or_neglect": "suspected",
-    "looked_after": False,
-    "national_panel_notified": False,
-    "notification_date": None,
+    **E2E_REFERRAL,
     "agencies_involved": [
         {"name": "WMP", "contact_name": "DS Carter", "email": None},
         {"name": "Oakfield Primary School", "contact_name": "Mrs Patel", "email": SCHOOL},
         {"name": "Black Country Healthcare", "contact_name": None, "email": HEALTH},
         {"name": "Wrens Nest Surgery", "contact_name": None, "email": GP},
     ],
-    "rationale": "Neglect suspected; the child has died.",
 }
+assert (REFERRAL["child_name"], REFERRAL["child_dob"]) == (CHILD_NAME, CHILD_DOB)
+assert (REFERRAL["child_address"], REFERRAL["referrer_email"]) == (ADDRESS, REFERRER)
 
 
 def at(day: date, hh: int = 10) -> datetime:
@@ -248,7 +235,7 @@ def test_the_trust_rule(address: str, trusted: bool) -> None:
 
 
 def test_config_reads_privacy_and_secure_and_names_the_key_of_a_bad_one() -> None:
-    base: dict[str, Any] = {"partnership": {"mailbox": MAILBOX, "coordinators": [COORDINATOR]}}
+    base = BASE_CONFIG
     cfg = parse_config(
         {
             **base,
@@ -381,7 +368,7 @@ def test_the_outbox_checks_the_address_again_and_withholds_what_names_the_child_
 def test_case_json_shows_trusted_per_agency_from_the_config() -> None:
     cfg = parse_config(
         {
-            "partnership": {"mailbox": MAILBOX, "coordinators": [COORDINATOR]},
+            **BASE_CONFIG,
             "privacy": {"trusted_domains": ["nhs.net"]},
             "agencies": [{"name": "West Midlands Police", "email": POLICE, "secure": True}],
         }

@@ -51,39 +51,44 @@ def make_case(reference: str, received: str, **kw: Any) -> Case:
     )
 
 
+def decided(
+    reference: str, aware: str, made: str, review: str, on: str, completed: str | None = None
+) -> Case:
+    """A case received the day the LA became aware, its SIN made on ``made``, the Rapid Review's
+    decision ``review`` (the case's status since) on ``on``, that review completed on ``completed``.
+    """
+    day = date.fromisoformat
+    return make_case(
+        reference,
+        aware,
+        status=review,
+        aware_date=day(aware),
+        notified_date=day(made),
+        decision=review,
+        decision_date=day(on),
+        completed_on=day(completed) if completed else None,
+    )
+
+
 def asked(name: str, on: date, back: date | None = None) -> Agency:
     return Agency(name, requested_on=on, returned_on=back)
 
 
+# decided(reference, aware = received, SIN made, decision, decided on, review completed)
 CASES = [
     # A. SIN: aware Mon 1 Jun, due Mon 8 Jun (2,3,4,5,8); made Thu 4 Jun: 3 wd, met.
     #    RR from Thu 4 Jun, due Thu 25 Jun (5 | 8-12 | 15-19 | 22,23,24,25 = 15); decided Fri 19 Jun:
     #    5, 8-12, 15-19 = 11 wd, met. Learning review due 19 Jun + 3 months = Sat 19 Sep; completed
     #    Fri 18 Sep: Mon 22 Jun..Fri 18 Sep is 13 weeks = 65 weekdays, less 31 Aug = 64 wd, met.
-    make_case(
-        "DSPP-2026-0001",
-        "2026-06-01",
-        status="learning_review",
-        aware_date=date(2026, 6, 1),
-        notified_date=date(2026, 6, 4),
-        decision="learning_review",
-        decision_date=date(2026, 6, 19),
-        completed_on=date(2026, 9, 18),
+    decided(
+        "DSPP-2026-0001", "2026-06-01", "2026-06-04", "learning_review", "2026-06-19", "2026-09-18"
     ),
     # B. The SIN made 8 working days late whose clock started before the period: aware Fri 27 Mar,
     #    due Tue 7 Apr (30, 31 Mar, 1, 2 Apr, then Good Friday and Easter Monday, 7 Apr); made Fri 17 Apr
     #    (8,9,10,13,14,15,16,17 = 8 wd late): 4 + 9 = 13 wd, late. It fell due in the year: counted.
     #    RR from Fri 17 Apr, due Mon 11 May (20-24 | 27 Apr-1 May | 5-8 May, 4 May a bank holiday |
     #    11 May = 15); decided that day, 15 wd, met. CSPR due Wed 11 Nov, not completed: late.
-    make_case(
-        "DSPP-2026-0002",
-        "2026-03-27",
-        status="cspr",
-        aware_date=date(2026, 3, 27),
-        notified_date=date(2026, 4, 17),
-        decision="cspr",
-        decision_date=date(2026, 5, 11),
-    ),
+    decided("DSPP-2026-0002", "2026-03-27", "2026-04-17", "cspr", "2026-05-11"),
     # C. An overdue SIN never made: aware Mon 23 Nov, due Mon 30 Nov (24,25,26,27,30): late.
     #    RR, provisional from receipt Mon 23 Nov: due Mon 14 Dec (24-27 | 30 Nov-4 Dec | 7-11 | 14),
     #    TODAY and undecided: not yet late, not counted.
@@ -120,42 +125,17 @@ CASES = [
     # F. SIN: aware Mon 7 Sep, due Mon 14 Sep, made Fri 11 Sep: 4 wd, met. RR from Fri 11 Sep, due
     #    Fri 2 Oct; decided Wed 30 Sep: 14-18 | 21-25 | 28,29,30 = 13 wd, met. CSPR due Tue 30 Mar
     #    2027: not yet due, not counted (in the year to date or the whole year).
-    make_case(
-        "DSPP-2026-0006",
-        "2026-09-07",
-        status="cspr",
-        aware_date=date(2026, 9, 7),
-        notified_date=date(2026, 9, 11),
-        decision="cspr",
-        decision_date=date(2026, 9, 30),
-    ),
+    decided("DSPP-2026-0006", "2026-09-07", "2026-09-11", "cspr", "2026-09-30"),
     # G. An overdue review: SIN aware Wed 8 Apr, due Wed 15 Apr, made Thu 9 Apr: 1 wd, met.
     #    RR from Thu 9 Apr, due Thu 30 Apr (10 | 13-17 | 20-24 | 27,28,29,30); decided Fri 1 May:
     #    16 wd, late. Learning review due Sat 1 Aug, not completed: late.
-    make_case(
-        "DSPP-2026-0007",
-        "2026-04-08",
-        status="learning_review",
-        aware_date=date(2026, 4, 8),
-        notified_date=date(2026, 4, 9),
-        decision="learning_review",
-        decision_date=date(2026, 5, 1),
-    ),
+    decided("DSPP-2026-0007", "2026-04-08", "2026-04-09", "learning_review", "2026-05-01"),
     # H. Started and fell due before the period except its review: SIN aware Mon 16 Feb, due Mon 23 Feb,
     #    made Tue 17 Feb: 1 wd. RR from Tue 17 Feb, due Tue 10 Mar; decided Mon 2 Mar (18,19,20 |
     #    23-27 | 2 Mar = 9 wd). Neither is in the year to date. CSPR due Wed 2 Sep, completed Tue 1 Sep:
     #    Tue 3 Mar..Mon 31 Aug is 26 weeks = 130 weekdays, + Tue 1 Sep = 131, less 3 Apr, 6 Apr, 4 May,
     #    25 May and 31 Aug = 126 wd, met.
-    make_case(
-        "DSPP-2026-0008",
-        "2026-02-16",
-        status="cspr",
-        aware_date=date(2026, 2, 16),
-        notified_date=date(2026, 2, 17),
-        decision="cspr",
-        decision_date=date(2026, 3, 2),
-        completed_on=date(2026, 9, 1),
-    ),
+    decided("DSPP-2026-0008", "2026-02-16", "2026-02-17", "cspr", "2026-03-02", "2026-09-01"),
     # K. Closed without a decision (criteria not met): its SIN (due Mon 13 Jul) was never needed. Dropped.
     make_case(
         "DSPP-2026-0009",

@@ -23,7 +23,7 @@ from .commands import parse_commands
 from .deadlines import today_of
 from .forms import FormResult
 from .models import Agency, Case, HeldReturn, InboundMessage, OutboundMessage, Outcome
-from .pack_mail import pack_message
+from .pack_mail import on_return
 from .reading import MIN_FORM_LABELS, ReadMessage
 from .settings import Settings
 from .views import base_context, internal_view, notice, reply_headers
@@ -198,10 +198,7 @@ def on_correspondence(
                     **reply_headers(msg),
                 )
             )
-        requested = [a for a in case.agencies if a.requested_on]
-        if requested and all(a.returned_on for a in requested):
-            # The pack goes once per set of returns: a late return makes a new set (pack_mail).
-            messages.append(pack_message(case, now, cal, st, requested=False))
+        messages.extend(on_return(case, now, cal, st))
     if returned or held:
         return Outcome(
             "triage" if msg.sender_ambiguous else "processed",

@@ -25,6 +25,7 @@ from .classify import Classification
 from .commands import Command, parse_commands
 from .deadlines import today_of
 from .models import Case, OutboundMessage, Outcome, Status
+from .pack_mail import on_return
 from .reading import ReadMessage
 from .screening import screen
 from .settings import Settings
@@ -191,11 +192,14 @@ def _accept_return(case: Case, cmd: Command, step: Step) -> Applied | Refused:
     rest = case.held_returns[: named[0]] + case.held_returns[named[0] + 1 :]
     case = replace(case, agencies=tuple(agencies), held_returns=rest)
     case = case.with_event(step.now, "scoping_returned", f"{agency.name}, accepted by command")
+    pack = on_return(case, step.now, step.cal, step.st)
     return Applied(
         case,
         (
             f"Return from {held.from_addr} taken as {agency.name}'s, received {format_date(returned_on)}",
+            *(["All scoping returns are in: the Rapid Review pack is on its way"] if pack else []),
         ),
+        pack,
     )
 
 

@@ -81,6 +81,21 @@ def pack_message(
     return notice(case.reference, key, template, subject, context, st, documents=(request,), **more)
 
 
+def all_returned(case: Case) -> bool:
+    """Every agency asked for a scoping return has returned (and at least one was asked)."""
+    requested = [a for a in case.agencies if a.requested_on]
+    return bool(requested) and all(a.returned_on for a in requested)
+
+
+def on_return(
+    case: Case, now: datetime, cal: WorkingCalendar, st: Settings
+) -> tuple[OutboundMessage, ...]:
+    """What a return just recorded sends besides its own answer: the pack, when it was the last one
+    asked for, however it was recorded (from the agency, or held and taken by ``accept return``).
+    Once per set of returns: a late return makes a new set (``returns_key``)."""
+    return (pack_message(case, now, cal, st, requested=False),) if all_returned(case) else ()
+
+
 def action_messages(
     case: Case | None, actions: tuple[str, ...], now: datetime, cal: WorkingCalendar, st: Settings
 ) -> tuple[OutboundMessage, ...]:
