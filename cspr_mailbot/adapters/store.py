@@ -38,6 +38,12 @@ Closed cases live in their own table so that the open-case table stays small; lo
 Message-ID and by hash go through in-memory indexes rather than scans, and so does finding the open
 cases about a child (``core.samechild``'s keys: date of birth and name, initials and postcode).
 
+Open cases are kept decoded (``_CaseVersion``: the Case as it reads back from disk, its document,
+their JSON texts), checked against the very document the table holds, so another process's commit
+is read again; callers get private copies. Writing a case again re-encodes only what changed
+(events are immutable and only ever added), still JSON-checked at ``put_case``; the document is
+built, and its JSON text joined for the journal and the snapshot, once per commit.
+
 What goes in and comes out is typed: ``Case`` (kept in its own ``to_dict`` shape), ``LedgerEntry`` and
 ``OutboxRecord`` (written here as JSON objects with ISO date-times, the outbox's bytes in base64).
 The JSON keys are those of every earlier version, so older store files load as they are.
