@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import Config, load_config, parse_config
 from .errors import ConfigError, MailbotError, MailSourceError, StoreDamaged, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .config import Config
     from .core.models import Case
     from .core.records import OutboxRecord
 
@@ -157,6 +157,8 @@ def parse_day(flag: str, text: str) -> date:
 
 def default_config() -> Config:
     """The embedded default: a local Maildir and store under ./store, replies as .eml files."""
+    from .config import parse_config
+
     return parse_config(
         {
             "partnership": {
@@ -168,6 +170,10 @@ def default_config() -> Config:
 
 
 def resolve_config(arg: str | None) -> Config:
+    # The config (and the core modules it types its sections with) is imported here, not at the
+    # top: ``--version`` and a usage error need none of it.
+    from .config import load_config
+
     path = arg or os.environ.get(CONFIG_ENV)
     if path:
         return load_config(path)

@@ -1,9 +1,11 @@
 """``doctor``: live checks of an installation, each one line, ``OK`` or ``FAIL`` with what to change.
 
 The config (already read), the mailbox (reachable, TLS, login, every folder there or creatable), the
-sending path (it authenticates; no mail is sent unless ``--send-test ADDRESS``), the store's folder
-(writable and ours), the templates, and the bank-holiday data for the next 12 months. Written for an
-IT person: each failure names the setting to change. Exit 0 only when every check passed.
+sending path (it authenticates; no mail is sent unless ``--send-test ADDRESS``), how a sender is
+proved (``[security] sender_check``), the store's folder (writable and ours) and contents (nothing
+committed to it missing, not lost beside filed mail), the templates, and the bank-holiday data for
+the next 12 months. Written for an IT person: each failure names the setting to change. Exit 0
+only when every check passed.
 """
 
 from __future__ import annotations
@@ -69,10 +71,15 @@ def run_doctor(
         out(check.line())
 
     report(Check("config", True, f"{cfg.source_path or '(built-in default)'} is valid"))
+    mailbox: list[Check] = []
+    for check in _mailbox(cfg, tokens):
+        mailbox.append(check)
+        report(check)
     for group in (
-        _mailbox(cfg, tokens),
+        _sender_check(cfg),
         _sending(cfg, tokens, send_test),
         _store(cfg),
+        _store_contents(cfg, tokens, mailbox_ok=all(c.ok for c in mailbox)),
         _templates(cfg),
         _holidays(cfg),
     ):
@@ -389,6 +396,84 @@ def _store(cfg: Config) -> Iterator[Check]:
         f"{folder}, writable and ours"
         + (f" (mode {folder.stat().st_mode & 0o777:o}: 0700 is safer)" if loose else ""),
     )
+
+
+def _store_contents(cfg: Config, tokens: Any, *, mailbox_ok: bool) -> Iterator[Check]:
+    """What the store holds, checked as the daemon checks it at start: never less than was committed
+    to it (the evidence file), and never a store that has taken in nothing beside a mailbox whose
+    folders hold mail the bot filed (SPEC 10)."""
+    from .app import filed_folders
+    from .errors import StoreDamaged
+    from .wiring import mail_source, open_store
+
+    restore = "restore the store folder from the latest backup ([store] backups), or point [store] path at it"
+    try:
+        if not cfg.store_path.exists() and not mailbox_ok:
+            yield Check(
+                "store contents",
+                True,
+                "no store yet; whether one was lost is asked of the mailbox once it can be read",
+            )
+            return
+        if not cfg.store_path.exists():
+            filed = mail_source(cfg, tokens).filed_count(filed_folders(cfg))
+            if filed:
+                yield Check(
+                    "store contents",
+                    False,
+                    f"{cfg.store_path} does not exist, but the mailbox's folders hold {filed} "
+                    "message(s) the bot filed: the store was lost or [store] path changed",
+                    restore,
+                )
+            else:
+                yield Check("store contents", True, "no store yet: it is made at the first run")
+            return
+        with open_store(cfg) as store:
+            stats = store.stats()
+            open_cases = len(store.cases())
+    except StoreDamaged as exc:
+        yield Check("store contents", False, str(exc), restore)
+        return
+    except MailbotError as exc:
+        yield Check("store contents", False, f"cannot be read: {exc}", restore)
+        return
+    yield Check(
+        "store contents",
+        True,
+        f"{stats['cases']} case(s), {open_cases} open; {stats['ledger']} message(s) taken in; "
+        "nothing committed to it is missing",
+    )
+
+
+def _sender_check(cfg: Config) -> Iterator[Check]:
+    """How a coordinator's ``From:`` is proved (SPEC 3); none on a real mailbox lets anyone steer a case."""
+    check = cfg.security.sender_check
+    if check == "exchange-internal":
+        yield Check(
+            "sender check",
+            True,
+            "exchange-internal: commands are taken only from mail Exchange Online marks as sent "
+            "inside the organisation",
+        )
+    elif check == "authentication-results":
+        yield Check(
+            "sender check",
+            True,
+            f"authentication-results: commands are taken only when {cfg.security.authserv_id} "
+            "says dmarc=pass, or dkim=pass aligned with the From: domain",
+        )
+    elif cfg.imap is None:
+        yield Check(
+            "sender check", True, "none: the local Maildir has no mail server to vouch for senders"
+        )
+    else:
+        yield Check(
+            "sender check",
+            False,
+            "none: anyone who writes a coordinator's address in From: can steer a case",
+            'set [security] sender_check = "exchange-internal" on Microsoft 365, or '
+            '"authentication-results" with authserv_id = your mail server\'s authserv-id',
+        )
 
 
 def _user(uid: int) -> str:

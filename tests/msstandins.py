@@ -491,8 +491,11 @@ def make_oauth_bot(
     transport: str = "smtp",
     extra_toml: str = "",
     imap_auth: str = "oauth2",
+    security: str = 'sender_check = "none"',
 ) -> OAuthBot:
-    """A config for IMAP XOAUTH2 and SMTP XOAUTH2 (``smtp``) or Graph (``transport="graph"``)."""
+    """A config for IMAP XOAUTH2 and SMTP XOAUTH2 (``smtp``) or Graph (``transport="graph"``).
+
+    ``security`` is the body of ``[security]``, as for ``e2e.make_bot``."""
     imap_secret = "" if imap_auth == "oauth2" else f'password_env = "{PASSWORD_ENV}"'
     if transport == "graph":
         sending = '[smtp]\ntransport = "graph"\n'
@@ -505,5 +508,6 @@ def make_oauth_bot(
         f"{sending}\n{oauth_toml(ms)}",
         extra_toml,
         imap_auth=f'auth = "{imap_auth}"\n{imap_secret}',
+        security=security,
     )
     return OAuthBot(tmp_path, config, dovecot, smtp)  # type: ignore[arg-type]

@@ -367,3 +367,28 @@ def test_the_blank_referral_form_is_built_and_reads_as_the_referral_form() -> No
     result = forms.read_referral_docx(att.data, att.filename, ST.labels)
     assert result.found_labels >= 10  # the form's own labels, every answer empty
     assert not any(v for k, v in result.fields.items() if k.startswith("child_"))
+
+
+def test_keys_follow_the_referral_as_it_changes_not_a_cached_answer() -> None:
+    """samechild keeps its answers per string (issue 15): a referral edited in place, or a name that
+    differs only in accents, case or spacing, still gets the keys its current values give."""
+    referral: dict[str, Any] = {
+        "child_name": "Zoë O'Brien-Hall",
+        "child_dob": "2019-04-12",
+        "child_address": "14 Wrenfield Close, Dudley, DY1 4QX",
+    }
+    first = samechild.child_keys(referral)
+    assert first == ("dob-name:2019-04-12:zoeobrienhall", "initials-postcode:zobh:DY14QX")
+    assert samechild.child_keys(referral) == first  # asked again: the same answer
+    referral["child_name"] = "Jamie Quennell"  # the same mapping, corrected by `set child_name:`
+    referral["child_address"] = "2 High Street, Dudley DY2 7AB"
+    assert samechild.child_keys(referral) == (
+        "dob-name:2019-04-12:jamiequennell",
+        "initials-postcode:jq:DY27AB",
+    )
+    assert samechild.normalised_name("ZOE  o brien hall") == samechild.normalised_name(
+        "Zoë O'Brien-Hall"
+    )
+    assert samechild.initials("J.Q.") == samechild.initials("jamie quennell") == "jq"
+    assert samechild.normalised_name(None) == samechild.initials(42) == ""
+    assert samechild.postcode({"child_postcode": "no postcode here"}) == ""

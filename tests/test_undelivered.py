@@ -11,8 +11,6 @@ the digest, and ``cspr-mailbot resend`` or the coordinators' ``resend`` command 
 
 from __future__ import annotations
 
-import email
-import email.policy
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +55,7 @@ class FlakyRelay(SmtpServer):
                 if relay.refusing_data:
                     return "554 5.7.1 message refused by policy"
                 raw = bytes(envelope.original_content or envelope.content)
-                parsed = email.message_from_bytes(raw, policy=email.policy.default)
-                relay._record(
-                    Received(envelope.mail_from, tuple(envelope.rcpt_tos), raw, parsed)  # type: ignore[arg-type]
-                )
+                relay._record(Received(envelope.mail_from, tuple(envelope.rcpt_tos), raw))
                 return "250 OK"
 
         if self._controller is None:

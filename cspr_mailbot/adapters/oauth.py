@@ -18,7 +18,6 @@ import logging
 import ssl
 import subprocess
 import threading
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -330,6 +329,8 @@ def http_session(cafile: Path | None, url: str, timeout: float) -> Any:
         def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
             kwargs["ssl_context"] = context
             return super().proxy_manager_for(*args, **kwargs)
+
+    import urllib.request  # http.client, email: only for Microsoft 365
 
     session = requests.Session()
     session.trust_env = False

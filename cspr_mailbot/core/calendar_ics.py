@@ -27,8 +27,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from icalendar import Calendar, Event
-
 from .clocks import Timescales
 from .models import Case, OutAttachment
 from .pack import as_date, deadlines_of
@@ -182,6 +180,8 @@ def deadlines_ics(
     partnership: str,
 ) -> bytes:
     """The iCalendar file (RFC 5545) of every open deadline: all-day, free time, stable UIDs."""
+    from icalendar import Calendar, Event  # only when the digest is written: not at every start
+
     ics = Calendar()
     ics.add("prodid", _PRODID)
     ics.add("version", "2.0")

@@ -15,15 +15,18 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from importlib import resources
-from typing import Any, Literal, get_args
-
-from mailparser_reply import EmailReplyParser
-from mailparser_reply.constants import MAIL_LANGUAGES
-from rapidfuzz import fuzz, process
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .models import REFERRAL_FIELDS
 from .ukdates import parse_uk_date
+
+if TYPE_CHECKING:
+    from mailparser_reply import EmailReplyParser
+
+# mailparser_reply and rapidfuzz are imported where they are first needed: the config imports this
+# module for its grammar at every start, and a pass with no coordinator's mail needs neither.
 
 Verb = Literal[
     "notified",
@@ -96,7 +99,14 @@ _SPACES = re.compile(r"[\s\u00a0\u2007\u202f]+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 _FUZZY_CUTOFF = 85  # rapidfuzz ratio for a misspelt command word ("decison", "notifed", "strat")
 _SUGGEST_CUTOFF = 70  # for "did you mean" on a line that is an error anyway
-_REPLY_PARSER = EmailReplyParser(languages=list(MAIL_LANGUAGES))
+
+
+@cache
+def _reply_parser() -> EmailReplyParser:
+    from mailparser_reply import EmailReplyParser
+    from mailparser_reply.constants import MAIL_LANGUAGES
+
+    return EmailReplyParser(languages=list(MAIL_LANGUAGES))
 
 
 class CommandsConfigError(ValueError):
@@ -168,6 +178,8 @@ class Grammar:
 
     def nearest(self, words: str, cutoff: int = _SUGGEST_CUTOFF) -> Verb | None:
         """The command ``words`` is most likely a misspelling of, if any is close enough."""
+        from rapidfuzz import fuzz, process
+
         found = process.extractOne(_norm(words), list(self.aliases), scorer=fuzz.ratio)
         if found is None or found[1] < cutoff:
             return None
@@ -206,7 +218,7 @@ class ParseResult:
 def own_lines(body: str) -> list[str]:
     """The lines the coordinator wrote: quoted mail and forwarded mail cut off, spaces tidied."""
     text = body.replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
-    reply = _REPLY_PARSER.read(text)
+    reply = _reply_parser().read(text)
     latest = reply.replies[0].content if reply.replies else text
     lines: list[str] = []
     for raw in latest.split("\n"):
@@ -264,6 +276,8 @@ def _with_value(verb: Verb, line: str, rest: str, grammar: Grammar) -> Command |
         said = _norm(words[0].strip(" .,;"))
         kind = grammar.decisions.get(said)
         if kind is None:
+            from rapidfuzz import fuzz, process
+
             found = process.extractOne(said, list(grammar.decisions), scorer=fuzz.ratio)
             hint = f" (did you mean '{found[0]}'?)" if found and found[1] >= _SUGGEST_CUTOFF else ""
             return f"the decision must be cspr, learning review or no review{hint}"
@@ -299,6 +313,8 @@ def _set(line: str, field_words: str, rest: str) -> Command | str:
         valid = ", ".join(SETTABLE_FIELDS)
         if key == "agencies_involved":
             return "agencies are changed with agency: and remove agency:, not set"
+        from rapidfuzz import fuzz, process
+
         found = process.extractOne(key, SETTABLE_FIELDS, scorer=fuzz.ratio) if key else None
         hint = f"did you mean {found[0]}? " if found and found[1] >= _SUGGEST_CUTOFF else ""
         return (
@@ -321,6 +337,8 @@ def _starts_with_alias(low: str, grammar: Grammar) -> tuple[Verb, str] | None:
 
 def _misspelt(low: str, grammar: Grammar) -> Verb | None:
     """The command the line's first words misspell ("strat rapid review", "notifed 3/12/2026")."""
+    from rapidfuzz import fuzz
+
     tokens = low.split()
     for words, verb in grammar.aliases.items():
         n = len(words.split())

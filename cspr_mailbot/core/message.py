@@ -2,12 +2,14 @@
 
 The stdlib ``email`` package does the parsing: ``policy.default`` (``compat32`` when that fails;
 a headers-only parse as the last resort) gives the MIME tree, headers in order, attachments with
-their exact bytes, embedded ``message/rfc822`` parts and ``multipart/report``; its
-``email.headerregistry`` decodes RFC 2047 encoded-words and reads the sender, which
-``parse_sender`` checks strictly (SPEC 3). inscriptis turns an HTML-only body into the lines its
-reader sees. mail-parser (``mailparser.parse_from_bytes``) is asked only about odd mail: body text
-and attachments it recovers when a broken boundary left the tree empty, a date the stdlib cannot
-read, and its catalogue of what is wrong with a message the stdlib already found defects in.
+their exact bytes, embedded ``message/rfc822`` parts and ``multipart/report``. Its header objects
+are made only where a value is not plain (``_TEXT_POLICY``), and headers are decoded from their
+raw text on demand: ``email.headerregistry`` decodes RFC 2047 encoded-words and reads the
+sender, which ``parse_sender`` checks strictly (SPEC 3). inscriptis turns an HTML-only body into
+the lines its reader sees. mail-parser (``mailparser.parse_from_bytes``) is asked only about odd
+mail: body text and attachments it recovers when a broken boundary left the tree empty, a date
+the stdlib cannot read, and its catalogue of what is wrong with a message the stdlib already
+found defects in.
 Every text decode falls back to utf-8 and then cp1252 with replacement, so nothing here raises.
 """
 
@@ -17,6 +19,7 @@ import base64
 import binascii
 import email
 import email.policy
+import functools
 import hashlib
 import itertools
 import logging
@@ -31,17 +34,10 @@ from email.headerregistry import AddressHeader, UnstructuredHeader
 from email.message import Message
 from email.parser import BytesFeedParser, BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import cache
 from html import unescape
 from io import BytesIO
 from typing import Any
-
-import lxml.html
-import mailparser
-from inscriptis.css_profiles import CSS_PROFILES
-from inscriptis.html_engine import Inscriptis
-from inscriptis.html_properties import Display
-from inscriptis.model.config import ParserConfig
-from inscriptis.model.html_element import HtmlElement
 
 from cspr_mailbot.core.models import Attachment, InboundMessage
 
@@ -182,14 +178,25 @@ def decode_header_value(value: str | Any) -> str:
 
 # --------------------------------------------------------------------------- html to text
 
+
 # inscriptis renders HTML as a browser lays it out (lxml underneath). Its "strict" profile is
 # Firefox's defaults; mail clients zero paragraph margins (Outlook's p.MsoNormal {margin:0},
 # Outlook on the web's P {margin-top:0;margin-bottom:0}), so a paragraph is one line here, not a
-# line and a gap.
-_HTML_CSS = dict(CSS_PROFILES["strict"])
-_HTML_CSS["p"] = HtmlElement(display=Display.block)
-_HTML_CSS["hr"] = HtmlElement(display=Display.block)
-_HTML_CONFIG = ParserConfig(css=_HTML_CSS, table_cell_separator="\t")
+# line and a gap. inscriptis (and mail-parser, below) are imported when first needed: most mail
+# has a plain-text part and is not odd, and every start would pay for them.
+@cache
+def _html_config() -> Any:
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.html_properties import Display
+    from inscriptis.model.config import ParserConfig
+    from inscriptis.model.html_element import HtmlElement
+
+    css = dict(CSS_PROFILES["strict"])
+    css["p"] = HtmlElement(display=Display.block)
+    css["hr"] = HtmlElement(display=Display.block)
+    return ParserConfig(css=css, table_cell_separator="\t")
+
+
 _EMPTY_BLOCKS = ("p", "div")
 
 
@@ -212,6 +219,10 @@ def html_to_text(html: str) -> str:
     html = _undo_surrogates(html)
     if len(html) > MAX_LAID_OUT_HTML:
         return _rough_text(html)
+    import lxml.html
+    from inscriptis.html_engine import Inscriptis
+
+    config = _html_config()
     text = ""
     try:
         # A list server's footer after </html> is shown by browsers; lxml would drop it.
@@ -219,7 +230,7 @@ def html_to_text(html: str) -> str:
         if source:
             tree = lxml.html.document_fromstring(source)
             _blank_lines_for_empty_paragraphs(tree)
-            text = str(Inscriptis(tree, _HTML_CONFIG).get_text())
+            text = str(Inscriptis(tree, config).get_text())
     except Exception:  # noqa: BLE001 - hostile markup lxml refuses: strip the tags instead
         text = ""
     if not text.strip():
@@ -297,6 +308,83 @@ def safe_filename(name: str | None, index: int, content_type: str = "") -> str:
     if not text:
         text = f"attachment-{index}{_EXTENSIONS.get(content_type, '.bin')}"
     return text
+
+
+# --------------------------------------------------------------------------- header text
+
+# Every Content-Type, -Disposition and -Transfer-Encoding the MIME tree is asked about (by the
+# parser itself for boundaries, by ``get_content_type``, ``get_param``, ``get_payload`` ...) is
+# read through the policy's ``header_fetch_parse``. ``policy.default`` builds a header object for
+# each of those reads (a parse, and a new class, every time: about 30 reads a message), and the
+# ``email.message`` methods then use only its text. ``_TEXT_POLICY`` is ``policy.default`` handing
+# back that text itself: taken straight from the source when the value is in the plain shape
+# almost all mail uses (``_fast_header_text``), else from the header object, remembered.
+_LINESEP = re.compile(r"\r|\n")
+_FAST_NAMES = frozenset({"content-type", "content-disposition", "content-transfer-encoding"})
+_TOKEN = r"[A-Za-z0-9!#$&+\-.^_`|~]+"
+_FAST_VALUE = re.compile(
+    rf"(?P<head>{_TOKEN}(?:/{_TOKEN})?)(?P<params>(?:;[ \t]*[A-Za-z0-9\-_.]+="
+    rf"(?:{_TOKEN}|\"[!#-\[\]-~]+(?: [!#-\[\]-~]+)*\"))*)[ \t]*"
+)
+_FAST_PARAM = re.compile(rf";[ \t]*([A-Za-z0-9\-_.]+)=(?:({_TOKEN})|\"([^\"]*)\")")
+_CACHED_HEADER_CHARS = 1000  # longer values are parsed each time rather than remembered
+
+
+def _fast_header_text(name: str, value: str) -> str | None:
+    """``str(policy.default.header_factory(name, value))`` for a MIME header in the plain shape,
+    computed directly; None for any other value or header.
+
+    The plain shape: ``type/subtype`` (a bare token for a disposition or transfer encoding) and
+    ``; name=value`` parameters (not for a transfer encoding), each a token or a quoted string of
+    printable ASCII words (no backslash, no encoded-word, no RFC 2231 ``*``), every name once. The
+    header object's text is then the type as written and each parameter as ``; name="value"``;
+    ``tests/test_message_headers.py`` checks that against the header registry on generated values.
+    """
+    if name.lower() not in _FAST_NAMES:
+        return None
+    m = _FAST_VALUE.fullmatch(value)
+    if m is None or "=?" in value:
+        return None
+    head, params = m.group("head"), m.group("params")
+    if ("/" in head) != (name.lower() == "content-type"):
+        return None
+    if not params or name.lower() == "content-transfer-encoding":
+        return head if value == head else None
+    pairs = [(a, t or q) for a, t, q in _FAST_PARAM.findall(params)]  # a token is never empty
+    if len({a.lower() for a, _ in pairs}) != len(pairs):
+        return None
+    return head + "".join(f'; {a}="{v}"' for a, v in pairs)
+
+
+def _header_text_of(name: str, value: str) -> str:
+    fast = _fast_header_text(name, value)
+    return fast if fast is not None else str(email.policy.default.header_factory(name, value))
+
+
+# A part's headers are asked for a dozen times in a parse: the text is remembered (it depends on
+# the name and the value alone; a header the registry cannot read raises again each time).
+_remembered_header_text = functools.lru_cache(maxsize=512)(_header_text_of)
+
+
+def header_text(name: str, value: str) -> str:
+    """The text ``policy.default`` gives for a header read from a parsed message: the value
+    with line breaks removed, as its ``email.headerregistry`` header object reads it."""
+    value = _LINESEP.sub("", value)
+    if len(value) > _CACHED_HEADER_CHARS:
+        return _header_text_of(name, value)
+    return _remembered_header_text(name.lower(), value)
+
+
+class _TextHeaderPolicy(email.policy.EmailPolicy):
+    """``policy.default`` whose messages hand back a header's text, not a header object."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name"):  # a header object set on the message: as policy.default
+            return value
+        return header_text(name, value)
+
+
+_TEXT_POLICY = _TextHeaderPolicy()
 
 
 # --------------------------------------------------------------------------- the MIME walk
@@ -414,12 +502,11 @@ def _walk(part: Message, walk: _Walk, depth: int, body_allowed: bool) -> None:
     for d in part.defects:
         walk.defect(type(d).__name__)
     ctype = part.get_content_type()
+    maintype = ctype.split("/")[0]  # as part.get_content_maintype() has it
     walk.types.append(ctype)
     filename = _filename_of(part)
     index = len(walk.attachments) + 1
-    if ctype in _MESSAGE_TYPES or (
-        part.get_content_maintype() == "message" and part.is_multipart()
-    ):
+    if ctype in _MESSAGE_TYPES or (maintype == "message" and part.is_multipart()):
         data = _message_part_bytes(part)
         name = safe_filename(filename, index, ctype)
         walk.attachments.append(Attachment(name, ctype, data))
@@ -434,7 +521,7 @@ def _walk(part: Message, walk: _Walk, depth: int, body_allowed: bool) -> None:
         for sub in subparts:
             _walk(sub, walk, depth + 1, body_allowed)
         return
-    if part.get_content_maintype() == "multipart":
+    if maintype == "multipart":
         # A multipart whose boundary was never found: its text is all there is of the body.
         walk.defect("BrokenMultipart")
         if body_allowed:
@@ -442,9 +529,10 @@ def _walk(part: Message, walk: _Walk, depth: int, body_allowed: bool) -> None:
         return
     disposition = (part.get_content_disposition() or "").lower()
     if body_allowed and ctype in _BODY_TYPES and not filename and disposition != "attachment":
-        text, replaced = decode_bytes(_leaf_bytes(part, walk), part.get_content_charset())
+        charset = part.get_content_charset()
+        text, replaced = decode_bytes(_leaf_bytes(part, walk), charset)
         if replaced:
-            walk.defect(f"CharsetFallback: {part.get_content_charset()}")
+            walk.defect(f"CharsetFallback: {charset}")
         (walk.plain if ctype == "text/plain" else walk.html).append(text)
         return
     data = _leaf_bytes(part, walk)
@@ -554,12 +642,31 @@ def parse_sender(from_values: list[str]) -> Sender:
         return Sender(ambiguous=True, why="From: cannot be read")
 
 
+_PLAIN_ADDR = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+# ``Jane Smith <jane.smith@agency.example.org>`` or ``jane.smith@agency.example.org``: display-name
+# words of letters and digits, one space apart, nothing else in the field.
+_PLAIN_FROM = re.compile(
+    rf"(?:(?:(?P<name>[A-Za-z0-9]+(?: [A-Za-z0-9]+)*) )?<(?P<addr>{_PLAIN_ADDR})>"
+    rf"|(?P<bare>{_PLAIN_ADDR}))"
+)
+
+
 def _read_sender(from_values: list[str]) -> Sender:
     if not from_values:
         return Sender()
     if len(from_values) > 1:
         return Sender(ambiguous=True, why="more than one From: field")
     raw = _undo_surrogates(_unfold(from_values[0]))
+    plain = _PLAIN_FROM.fullmatch(raw)
+    if plain is not None:
+        # Words and one address of plain ASCII: every reading in _strict_sender agrees on it
+        # (tests/test_message_headers.py), and its address parser costs 0.3-0.6 ms a message.
+        return Sender(addr=(plain["addr"] or plain["bare"]).lower(), name=plain["name"] or "")
+    return _strict_sender(raw)
+
+
+def _strict_sender(raw: str) -> Sender:
+    """The sender from the unfolded ``From:`` value, by every rule of ``parse_sender``."""
     try:
         decoded = _decode_words(raw) if "=?" in raw else raw
     except Exception:  # noqa: BLE001 - undecodable: judge the raw text
@@ -624,6 +731,8 @@ class _MailParserView:
 
 
 def _mailparser_view(raw: bytes) -> _MailParserView:
+    import mailparser
+
     try:
         mp = mailparser.parse_from_bytes(raw)
         date = mp.date if isinstance(mp.date, datetime) else None
@@ -802,7 +911,7 @@ def parse_message(raw: bytes, uid: str) -> InboundMessage:
 def _parse(raw: bytes, uid: str) -> InboundMessage:
     mp: Any = _LazyMailParser(raw)
     attempts: list[tuple[str, Any]] = [
-        ("default", email.policy.default),
+        ("default", _TEXT_POLICY),
         ("compat32", email.policy.compat32),
     ]
     for label, policy in attempts:

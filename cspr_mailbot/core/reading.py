@@ -33,6 +33,8 @@ class Document:
     attachment: Attachment
     kind: str  # attachments.kind_of: "docx", "doc", "pdf", "image", "other"...
     top_level: bool  # attached to the message itself, not to one it forwards
+    # What named the kind, holding the zip directory it read for the checks it runs when asked.
+    vetting: attachments.Vetting = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -63,23 +65,13 @@ class ReadMessage:
     forwarded: tuple[InboundMessage, ...]  # every message forwarded in it, to depth 3, depth-first
     documents: tuple[Document, ...]
     settings: Settings
-    _vetted: dict[int, bytes | UnreadableAttachment] = field(
-        default_factory=dict, repr=False, compare=False
-    )
     _scoping: dict[int, forms.FormResult | UnreadableAttachment] = field(
         default_factory=dict, repr=False, compare=False
     )
 
     def _vet(self, i: int) -> bytes | UnreadableAttachment:
         """Document ``i``'s bytes once they passed the attachment checks, or why they did not."""
-        if i not in self._vetted:
-            try:
-                self._vetted[i] = attachments.check_docx(
-                    self.documents[i].attachment, self.settings.limits
-                )
-            except UnreadableAttachment as exc:
-                self._vetted[i] = exc
-        return self._vetted[i]
+        return self.documents[i].vetting.result()
 
     def _read_scoping(self, i: int) -> forms.FormResult | UnreadableAttachment:
         """Document ``i`` read as a scoping template, or why it could not be."""
@@ -184,10 +176,11 @@ class ReadMessage:
 def read_message(msg: InboundMessage, st: Settings) -> ReadMessage:
     """``msg`` with what it forwards parsed and its attachments listed, ready to be read on demand."""
     forwarded = tuple(forwarded_messages(msg))
-    documents = [
-        Document(a, attachments.kind_of(a), m is msg)
+    vettings = [
+        (attachments.Vetting(a, st.limits), m is msg)
         for m in (msg, *forwarded)
         for a in m.attachments
         if a.content_type != "message/rfc822"
     ]
+    documents = [Document(v.attachment, v.kind, top, v) for v, top in vettings]
     return ReadMessage(msg, forwarded, tuple(documents), st)

@@ -27,7 +27,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from statistics import median
 
 from .clocks import Timescales, agency_key, deadlines
 from .deadlines import agency_due, case_dates
@@ -83,6 +82,8 @@ class _Tally:
             self.days.append(days)
 
     def measure(self) -> Measure:
+        from statistics import median  # statistics imports fractions, decimal: when first needed
+
         taken = float(median(self.days)) if self.days else None
         return Measure(self.name, self.met, self.total, taken)
 

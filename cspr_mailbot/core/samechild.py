@@ -15,16 +15,24 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, Literal
 
 from .models import Case
 
 # A UK postcode anywhere in an address (the outward and inward codes, the space optional).
 _POSTCODE = re.compile(r"\b([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})\b", re.IGNORECASE)
+_NOT_WORD = re.compile(r"[\W_]+")
+_WORD = re.compile(r"[^\W\d_]+")
+# The store asks for every open case's keys when it indexes and when it looks up: the same few
+# names and addresses again and again. The functions below are pure functions of one string, so
+# their answers are kept (a bounded cache: a name is a few dozen bytes).
+_CACHED = 4096
 
 How = Literal["child", "sender"]
 
 
+@lru_cache(maxsize=_CACHED)
 def _plain(text: str) -> str:
     """``text`` without accents, case-folded."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -35,15 +43,24 @@ def normalised_name(name: Any) -> str:
     """The name with case, accents, spacing and punctuation gone: "Zoë O'Brien-Hall" -> "zoeobrienhall"."""
     if not isinstance(name, str):
         return ""
-    return re.sub(r"[\W_]+", "", _plain(name))
+    return _normalised(name)
+
+
+@lru_cache(maxsize=_CACHED)
+def _normalised(name: str) -> str:
+    return _NOT_WORD.sub("", _plain(name))
 
 
 def initials(name: Any) -> str:
     """The initials of a name, also of one already written as initials: "Jamie Quennell", "J.Q." -> "jq"."""
     if not isinstance(name, str):
         return ""
-    words = re.findall(r"[^\W\d_]+", _plain(name))
-    return "".join(w[0] for w in words)
+    return _initials(name)
+
+
+@lru_cache(maxsize=_CACHED)
+def _initials(name: str) -> str:
+    return "".join(w[0] for w in _WORD.findall(_plain(name)))
 
 
 def postcode(referral: Mapping[str, Any]) -> str:
@@ -51,10 +68,16 @@ def postcode(referral: Mapping[str, Any]) -> str:
     for key in ("child_postcode", "child_address"):
         value = referral.get(key)
         if isinstance(value, str):
-            found = _POSTCODE.search(value)
+            found = _postcode_in(value)
             if found:
-                return (found.group(1) + found.group(2)).upper()
+                return found
     return ""
+
+
+@lru_cache(maxsize=_CACHED)
+def _postcode_in(text: str) -> str:
+    found = _POSTCODE.search(text)
+    return (found.group(1) + found.group(2)).upper() if found else ""
 
 
 def _dob(referral: Mapping[str, Any]) -> str:

@@ -22,12 +22,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal, get_args
-
-import authres
-from publicsuffixlist import PublicSuffixList
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .models import InboundMessage
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 SenderCheck = Literal["exchange-internal", "authentication-results", "none"]
 SENDER_CHECKS: tuple[SenderCheck, ...] = get_args(SenderCheck)
@@ -93,6 +93,8 @@ def aligned(domain: str, from_domain: str) -> bool:
 
 @cache
 def _psl() -> PublicSuffixList:
+    from publicsuffixlist import PublicSuffixList  # only for sender_check = authentication-results
+
     return PublicSuffixList()
 
 
@@ -107,6 +109,8 @@ def _parse(value: str) -> tuple[str, list[_Result]] | None:
     """One header's authserv-id and results, or None when it does not parse (RFC 8601)."""
     if len(value) > MAX_AUTHRES_CHARS:
         return None
+    import authres  # only for sender_check = authentication-results
+
     try:
         header: Any = authres.AuthenticationResultsHeader.parse_value(value)
     except Exception:  # noqa: BLE001 - authres raises its own SyntaxError and others on junk

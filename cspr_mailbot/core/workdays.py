@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import holidays
-
 logger = logging.getLogger(__name__)
 
 LONDON = ZoneInfo("Europe/London")
@@ -29,7 +27,14 @@ _EARLIEST_PROBE_YEAR = 2000
 
 
 def _bank_holidays(year: int) -> frozenset[date]:
-    """England's bank holidays in ``year``, observed (substitute) days included."""
+    """England's bank holidays in ``year``, observed (substitute) days included.
+
+    ``holidays`` is imported here, when a first date is asked about, not at every start (the
+    package reads its own version from its metadata on import, and loads every country on first
+    use: about 0.1 s that ``--version``, ``check-config`` and the config need not pay).
+    """
+    import holidays
+
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
 
 
@@ -117,6 +122,8 @@ class WorkingCalendar:
         package's own ``end_year``. Measured with holidays 0.109: 2100-12-31.
         """
         if not self._data_ends_known:
+            import holidays
+
             sample = holidays.country_holidays("GB", subdiv="ENG", years=())
             last = int(getattr(sample, "end_year", _FALLBACK_LAST_YEAR))
             self._data_ends = None

@@ -8,6 +8,7 @@ text into values is ``convert``'s job. Each rule is a small method named for wha
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from cspr_mailbot.core.forms.fields import (
     TABLE_FIELDS,
     TEXT_FIELDS,
 )
-from cspr_mailbot.core.forms.labels import Labels, normalise_label
+from cspr_mailbot.core.forms.labels import MEMO_MAX_TEXT, Labels, Memo, normalise_label
 
 __all__ = ["Collector", "Hit", "label_splits"]
 
@@ -91,6 +92,20 @@ class Hit:
     loose: bool = False
 
 
+# What a short line labels, by (form, line, section), for each Labels: a pure function of the
+# three, and the same labels recur in form after form. Kept as long as the Labels lives.
+_HITS: weakref.WeakKeyDictionary[Labels, Memo[tuple[str, str, str | None], Hit | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _hits_for(labels: Labels) -> Memo[tuple[str, str, str | None], Hit | None]:
+    memo = _HITS.get(labels)
+    if memo is None:
+        memo = _HITS[labels] = Memo()
+    return memo
+
+
 # A table-row rule: (rows, index) -> how many rows it read (0: not its kind of row).
 _RowRule = Callable[["Collector", list[list[str]], int], int]
 
@@ -112,7 +127,8 @@ class Collector:
         self.pending_lines: list[str] = []
         self.pending_open = False  # a long field still taking continuation lines
         self.in_cell = False  # reading a table cell's lines: no headings there
-        self._memo: dict[tuple[str, str | None], Hit | None] = {}
+        self._memo: dict[tuple[str, str | None], Hit | None] = {}  # lines too long for _HITS
+        self._hits = _hits_for(labels)
         self.agency: dict[str, str] | None = None  # an agency given as label/value rows
         # Tables of entries (household, chronology): field -> rows as entry key -> cell text.
         self.table_rows: dict[str, list[dict[str, str]]] = {}
@@ -129,6 +145,8 @@ class Collector:
         text = line.strip()
         if not text:
             return None
+        if len(text) <= MEMO_MAX_TEXT:
+            return self._hits.get((self.form, text, self.section), lambda: self._hit(text))
         memo_key = (text, self.section)
         if memo_key not in self._memo:
             self._memo[memo_key] = self._hit(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from cspr_mailbot.core.forms.docxtext import CHECKED, UNCHECKED
@@ -79,9 +80,18 @@ def _same(a: Any, b: Any) -> bool:
 
 def _options_regex(
     options: Mapping[str, tuple[str, ...]],
-) -> tuple[re.Pattern[str], dict[str, str]]:
+) -> tuple[re.Pattern[str], Mapping[str, str]]:
+    """The pattern of every option's words, longest first, and word -> option: built once for
+    each set of options (the same few [answers] tables are asked about in every form)."""
+    return _options_regex_of(tuple(options.items()))
+
+
+@lru_cache(maxsize=64)
+def _options_regex_of(
+    options: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[re.Pattern[str], Mapping[str, str]]:
     by_words: dict[str, str] = {}
-    for option, words in options.items():
+    for option, words in options:
         for w in words:
             by_words.setdefault(w, option)
     ordered = sorted(by_words, key=len, reverse=True)

@@ -31,6 +31,11 @@ def w(tag: str) -> str:
 _T, _P, _R, _TBL, _TR, _TC = w("t"), w("p"), w("r"), w("tbl"), w("tr"), w("tc")
 _SDT, _SDT_CONTENT, _SDT_PR = w("sdt"), w("sdtContent"), w("sdtPr")
 _VAL = w("val")
+_RPR, _RSTYLE, _RFONTS, _ASCII, _HANSI = w("rPr"), w("rStyle"), w("rFonts"), w("ascii"), w("hAnsi")
+_SHOWING_PLACEHOLDER = w("showingPlcHdr")
+_WRAPPERS = frozenset({w("customXml"), w("smartTag")})  # looked through to the blocks inside
+_HEADING_STYLE = f"{w('pPr')}/{w('pStyle')}"
+_VMERGE = f"{w('tcPr')}/{w('vMerge')}"
 _SKIP_TAGS = frozenset(
     {
         w("del"),
@@ -121,9 +126,9 @@ class _TextWalker:
                 _HANDLERS.get(tag, _TextWalker.walk)(self, child)
 
     def _run(self, run: etree._Element) -> None:
-        rpr = run.find(w("rPr"))
+        rpr = run.find(_RPR)
         if rpr is not None:
-            style = rpr.find(w("rStyle"))
+            style = rpr.find(_RSTYLE)
             if style is not None and (style.get(_VAL) or "").lower() == "placeholdertext":
                 return
             if _font(rpr).lower().startswith("wingdings"):
@@ -169,10 +174,10 @@ _HANDLERS: dict[str, Callable[[_TextWalker, etree._Element], None]] = {
 
 
 def _font(rpr: etree._Element) -> str:
-    fonts = rpr.find(w("rFonts"))
+    fonts = rpr.find(_RFONTS)
     if fonts is None:
         return ""
-    return fonts.get(w("ascii")) or fonts.get(w("hAnsi")) or ""
+    return fonts.get(_ASCII) or fonts.get(_HANSI) or ""
 
 
 def _form_field_text(ff: etree._Element) -> str:
@@ -204,7 +209,7 @@ def _sdt_properties_text(pr: etree._Element) -> str | None:
         checked = box.find(f"{{{W14}}}checked")
         state = checked is not None and _on(checked, f"{{{W14}}}val")
         return CHECKED if state else UNCHECKED
-    if pr.find(w("showingPlcHdr")) is not None:
+    if pr.find(_SHOWING_PLACEHOLDER) is not None:
         return ""
     picker = pr.find(w("date"))
     full: str | None = picker.get(w("fullDate")) if picker is not None else None
@@ -220,7 +225,7 @@ def _para_text(p: etree._Element) -> str:
 
 
 def _is_heading(p: etree._Element) -> bool:
-    style = p.find(f"{w('pPr')}/{w('pStyle')}")
+    style = p.find(_HEADING_STYLE)
     name = (style.get(_VAL) or "").lower() if style is not None else ""
     return name.startswith("heading") or name in {"title", "subtitle"}
 
@@ -228,14 +233,15 @@ def _is_heading(p: etree._Element) -> bool:
 def _children(el: etree._Element) -> Iterator[etree._Element]:
     """Block children, looking through content controls and custom XML wrappers."""
     for child in el:
-        if child.tag == _SDT:
+        tag = child.tag
+        if tag == _SDT:
             pr = child.find(_SDT_PR)
-            if pr is not None and pr.find(w("showingPlcHdr")) is not None:
+            if pr is not None and pr.find(_SHOWING_PLACEHOLDER) is not None:
                 continue
             content = child.find(_SDT_CONTENT)
             if content is not None:
                 yield from _children(content)
-        elif child.tag in (w("customXml"), w("smartTag")):
+        elif tag in _WRAPPERS:
             yield from _children(child)
         else:
             yield child
@@ -279,5 +285,5 @@ def _table_blocks(tbl: etree._Element) -> Iterator[Block]:
 
 
 def _is_merged_continuation(tc: etree._Element) -> bool:
-    vmerge = tc.find(f"{w('tcPr')}/{w('vMerge')}")
+    vmerge = tc.find(_VMERGE)
     return vmerge is not None and (vmerge.get(_VAL) or "continue") == "continue"

@@ -15,17 +15,18 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rapidfuzz import fuzz, process
 
 from cspr_mailbot.core.forms.fields import DATE_FIELDS, FORMS, TABLE_FIELDS
 from cspr_mailbot.errors import ConfigError
 
-__all__ = ["FUZZY_THRESHOLD", "Labels", "normalise_label", "answer_norm", "QUOTES"]
+__all__ = ["FUZZY_THRESHOLD", "Labels", "Memo", "normalise_label", "answer_norm", "QUOTES"]
 
 # Measured on the golden corpus (tests/test_forms.py::test_fuzzy_threshold_is_measured_on_the_corpus):
 # the right field's score for every golden label that only fuzzy matching reads is at least this, and
@@ -39,10 +40,47 @@ _BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _NUMBERING = re.compile(r"^\s*(?:(?:section|part|q|question)\s*)?\d+[a-z]?(?:\.\d+)*[.):]?\s+")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _DATE_WORDS = frozenset({"date", "when", "dates", "dob"})
+_ANSWER_NON_WORD = re.compile(r"[^0-9a-z' ]+")
+
+# Texts up to this long are remembered once normalised or matched: labels are short and the same
+# ones recur in form after form; a long text (a paragraph of an answer) is worked out each time, so
+# what is remembered stays small whatever a document holds.
+MEMO_MAX_TEXT = 200
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Memo(Generic[K, V]):
+    """A pure function's results by argument, at most ``limit`` of them (emptied when full)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._values: dict[K, V] = {}
+
+    def get(self, key: K, compute: Callable[[], V]) -> V:
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        value = compute()
+        if len(self._values) >= self.limit:
+            self._values.clear()
+        self._values[key] = value
+        return value
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 def normalise_label(text: str) -> str:
     """Lower-case words only: no brackets, punctuation, apostrophes, numbering or extra spaces."""
+    if len(text) <= MEMO_MAX_TEXT:
+        return _normalise_short(text)
+    return _normalise(text)
+
+
+def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).translate(QUOTES).casefold()
     text = text.replace("'", "").replace("&", " and ")
     previous = None
@@ -52,10 +90,13 @@ def normalise_label(text: str) -> str:
     return _NON_WORD.sub(" ", text).strip()
 
 
+_normalise_short = lru_cache(maxsize=8192)(_normalise)
+
+
 def answer_norm(word: str) -> str:
     """An answer word as the reader compares it: lower case, apostrophes kept, single spaces."""
     text = unicodedata.normalize("NFKC", word).translate(QUOTES).casefold()
-    return " ".join(re.sub(r"[^0-9a-z' ]+", " ", text).split())
+    return " ".join(_ANSWER_NON_WORD.sub(" ", text).split())
 
 
 @dataclass(frozen=True)
@@ -95,6 +136,13 @@ class Labels:
     _fuzzy: dict[str, dict[bool, tuple[list[str], list[str]]]] = field(
         default_factory=dict, repr=False
     )
+    # What matching found, by its arguments: matching is a pure function of the synonyms above,
+    # which nothing changes once built, and the same labels recur in form after form.
+    _how: Memo[tuple[str, str, str | None], tuple[str, int, bool] | None] = field(
+        default_factory=Memo, repr=False
+    )
+    _section_of: Memo[tuple[str, str], str | None] = field(default_factory=Memo, repr=False)
+    _column_of: Memo[tuple[str, str], str | None] = field(default_factory=Memo, repr=False)
 
     # ---- building ---------------------------------------------------------------------------
 
@@ -213,6 +261,13 @@ class Labels:
         self, form: str, label: str, section: str | None = None
     ) -> tuple[str, int, bool] | None:
         """(field, words of the label used, matched by meaning rather than by a synonym), or None."""
+        if len(label) > MEMO_MAX_TEXT:
+            return self._match_how(form, label, section)
+        return self._how.get((form, label, section), lambda: self._match_how(form, label, section))
+
+    def _match_how(
+        self, form: str, label: str, section: str | None
+    ) -> tuple[str, int, bool] | None:
         norm = normalise_label(label)
         if not norm:
             return None
@@ -285,6 +340,11 @@ class Labels:
 
     def section_for(self, form: str, heading: str) -> str | None:
         """The section a heading opens ("Details of the child" -> "child"), or None."""
+        if len(heading) > MEMO_MAX_TEXT:
+            return self._section_for(form, heading)
+        return self._section_of.get((form, heading), lambda: self._section_for(form, heading))
+
+    def _section_for(self, form: str, heading: str) -> str | None:
         norm = normalise_label(heading)
         for name, sec in self.sections.get(form, {}).items():
             for h in sec.headings:
@@ -301,11 +361,18 @@ class Labels:
 
     def agency_column(self, header: str) -> str | None:
         """The agencies-table column a header names (name | contact_name | email), or None."""
-        return _column(self.agency_columns, header)
+        return self._column("", self.agency_columns, header)
 
     def table_column(self, table: str, header: str) -> str | None:
         """The entry key a column header of ``table`` (household | chronology) names, or None."""
-        return _column(self.table_columns.get(table, {}), header)
+        return self._column(table, self.table_columns.get(table, {}), header)
+
+    def _column(
+        self, table: str, columns: Mapping[str, tuple[str, ...]], header: str
+    ) -> str | None:
+        if len(header) > MEMO_MAX_TEXT:
+            return _column(columns, header)
+        return self._column_of.get((table, header), lambda: _column(columns, header))
 
 
 def _column(columns: Mapping[str, tuple[str, ...]], header: str) -> str | None:
