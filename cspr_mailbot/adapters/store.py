@@ -130,7 +130,7 @@ def _dumps(value: Any) -> bytes:
 
 def _ops_payload(ops: list[Op], texts: list[str | None] | None) -> bytes:
     """``_dumps(ops)``, the documents whose JSON ``texts`` holds (None: not known) taken from it."""
-    if texts is None:
+    if texts is None or all(text is None for text in texts):
         return _dumps(ops)
     return (
         "["
@@ -146,13 +146,18 @@ def _snapshot_payload(snapshot: Doc, doc_text: Callable[[str, str, Doc], str | N
     """``_dumps(snapshot)``, its documents' JSON taken from ``doc_text`` where it knows it."""
     head = {k: v for k, v in snapshot.items() if k != "tables"}
     tables = ",".join(
-        _text(name)
-        + ":{"
-        + ",".join(
-            f"{_text(key)}:{text if (text := doc_text(name, key, doc)) is not None else _text(doc)}"
-            for key, doc in table.items()
+        _quoted(name)
+        + ":"
+        + (
+            "{"
+            + ",".join(
+                f"{_quoted(key)}:{text if (text := doc_text(name, key, doc)) is not None else _text(doc)}"
+                for key, doc in table.items()
+            )
+            + "}"
+            if name == CASES
+            else _text(table)
         )
-        + "}"
         for name, table in snapshot["tables"].items()
     )
     return (_text(head)[:-1] + ',"tables":{' + tables + "}}").encode()
@@ -250,11 +255,11 @@ class _CaseVersion:
     """
 
     __slots__ = (
+        "_case",
         "_doc_text",
         "_event_texts",
         "_marshalled",
         "_texts",
-        "case",
         "doc",
         "event_docs",
         "fields",
@@ -263,14 +268,14 @@ class _CaseVersion:
 
     def __init__(
         self,
-        case: Case,
+        case: Case | None,
         fields: Doc,
         event_docs: list[Doc],
         keys: tuple[str, ...],
         doc: Doc | None = None,
         event_texts: list[str] | None = None,
     ) -> None:
-        self.case = case
+        self._case = case  # None: decoded from ``doc`` when first asked for
         self.fields = fields
         self.event_docs = event_docs
         self.keys = keys
@@ -286,6 +291,23 @@ class _CaseVersion:
         return cls(Case.from_dict(doc), doc, list(doc.get("events") or ()), _child_keys(doc), doc)
 
     @classmethod
+    def new(cls, case: Case) -> _CaseVersion:
+        """A case with no version known before it: JSON-checked and parsed back whole, once; it is
+        decoded only if it is read again."""
+        text = _text(case.to_dict())
+        doc: Doc = json.loads(text)
+        version = cls(None, doc, list(doc.get("events") or ()), _child_keys(doc), doc)
+        version._doc_text = text
+        return version
+
+    @property
+    def case(self) -> Case:
+        if self._case is None:
+            assert self.doc is not None
+            self._case = Case.from_dict(self.doc)
+        return self._case
+
+    @classmethod
     def written(cls, case: Case, before: _CaseVersion | None) -> _CaseVersion:
         """``case`` as it will read back once written, JSON-checked now (TypeError, ValueError).
 
@@ -294,25 +316,27 @@ class _CaseVersion:
         equal, and the events ``before`` holds (decoded already, and immutable). Only what changed
         is decoded; the rest of the case is ``before``'s.
         """
+        if before is None:
+            return cls.new(case)
         fields: Doc = {}
         texts: dict[str, str] = {}
-        old = before.fields if before is not None else {}
+        old = before.fields
+        mine = before.case
         changed: list[str] = []
-        mine = before.case if before is not None else None
         for name in _CASE_KEYS:
             if name == "events":
                 continue
             value = getattr(case, name)
-            if mine is not None and value is getattr(mine, name) and name in _IMMUTABLE:
+            if value is getattr(mine, name) and name in _IMMUTABLE:
                 if name in old and (name not in _CASE_TUPLES or _plain(old[name])):
                     fields[name] = old[name]  # the very value: a string, a date, None, strings
                     continue
             if name in _CASE_PARTS:
-                if before is not None and before.same_part(name, value):
+                if before.same_part(name, value):
                     fields[name] = old.get(name)
                     continue
                 texts[name] = text = _text(Case.encode_field(name, value))
-                if before is not None and before.part_text(name) == text:
+                if before.part_text(name) == text:
                     fields[name] = old.get(name)
                     continue
                 fields[name] = json.loads(text)
@@ -326,14 +350,11 @@ class _CaseVersion:
                 fields[name] = value
             changed.append(name)
         events, event_docs, event_texts = _events_written(case.events, before)
-        if before is None:
-            decoded = Case.from_dict(fields, events=events)
-        else:
-            update = {name: Case.decode_field(name, fields[name]) for name in changed}
-            if events is not before.case.events:
-                update["events"] = events
-            decoded = _replaced(before.case, update) if update else before.case
-        if before is not None and not {"referral", "status", "referrer_email"} & set(changed):
+        update = {name: Case.decode_field(name, fields[name]) for name in changed}
+        if events is not mine.events:
+            update["events"] = events
+        decoded = _replaced(mine, update) if update else mine
+        if {"referral", "status", "referrer_email"}.isdisjoint(changed):
             keys = before.keys
         else:
             keys = _child_keys(fields)
