@@ -11,8 +11,8 @@ and a text/html part, in a multipart/mixed when there are attachments) with less
   one line. Anything else (non-ASCII, a display name, a line break, a word over 77) is folded by the
   stdlib (``policy.header_store_parse`` + ``fold_binary``, just what ``EmailMessage`` does), cached by
   value: the From, the Date of a pass, the coordinators' To repeat;
-* the text parts are encoded by the stdlib's own rule (7bit, 8bit, quoted-printable or base64, as
-  ``set_content`` picks it, with ``email.quoprimime`` and ``binascii``);
+* the text parts are encoded by the stdlib's own rule and encoders (7bit, 8bit, quoted-printable or
+  base64, as ``set_content`` picks it, with ``email.quoprimime`` and ``binascii``);
 * an attachment's headers are the stdlib's, made once per content type and file name.
 
 ``tests/test_mime.py`` checks, on a broad set of messages, that these bytes are the ones
@@ -26,6 +26,7 @@ import random
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from email import quoprimime
 from email.message import EmailMessage
 from email.policy import SMTP
 from functools import lru_cache
@@ -132,77 +133,21 @@ def text_part(text: str, subtype: str, *, mime_version: bool = False) -> bytes:
         body = b"\r\n".join(lines) + b"\r\n"
         cte = "7bit" if body.isascii() else "8bit"
     else:
-        encoded = _qp_lines(lines)
-        sniff_qp = len(b"\n".join(encoded[:10])) + 1  # quoprimime on the first 10 lines
-        if sniff_qp > len(binascii.b2a_base64(b"\r\n".join(lines[:10]) + b"\r\n")):
+        sniff = b"\n".join(lines[:10]) + b"\n"
+        sniff_qp = quoprimime.body_encode(sniff.decode("latin-1"), MAXLEN)
+        if len(sniff_qp) > len(binascii.b2a_base64(sniff.replace(b"\n", b"\r\n"))):
             cte = "base64"
             body = _base64(b"\r\n".join(lines) + b"\r\n")
         else:
             cte = "quoted-printable"
-            body = (b"\n".join(encoded) + b"\n").replace(b"\n", b"\r\n")
+            data = (b"\n".join(lines) + b"\n").decode("latin-1")
+            body = quoprimime.body_encode(data, MAXLEN).encode("ascii").replace(b"\n", b"\r\n")
     head = (
         f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}Content-Transfer-Encoding: {cte}{CRLF}'
     )
     if mime_version:
         head += f"MIME-Version: 1.0{CRLF}"
     return head.encode("ascii") + b"\r\n" + body
-
-
-# quoted-printable as email.quoprimime.body_encode(data.decode("latin-1"), 78) writes it, a line at a
-# time: a byte other than tab or printable ASCII as =XX, then a line over 78 broken with soft line
-# breaks, never inside an =XX, and white space at its end quoted. quoprimime maps every character
-# through a table in Python; here the escaping is bytes.replace, and only the lines that need it
-# are broken in Python.
-_QP_SAFE = bytes([9, 10, *range(32, 61), *range(62, 127)])
-_QP_HEX = [b"=%02X" % c for c in range(256)]
-
-
-def _qp_lines(lines: list[bytes]) -> list[bytes]:
-    """Each of ``lines`` (no line breaks in them) quoted-printable, its soft breaks as "=\\n"."""
-    data = b"\n".join(lines)
-    body = data.replace(b"=", b"=3D")
-    for c in set(data.translate(None, _QP_SAFE)) - {ord("=")}:
-        body = body.replace(bytes((c,)), _QP_HEX[c])  # "=XX" holds no byte still to replace
-    return [
-        _qp_line(x) if len(x) > MAXLEN or x[-1:] in (b" ", b"\t") else x for x in body.split(b"\n")
-    ]
-
-
-def _qp_line(line: bytes) -> bytes:
-    """One line broken as quoprimime.body_encode breaks it (maxlinelen 78)."""
-    if b"=" not in line and line[-1:] not in (b" ", b"\t"):  # no =XX to keep whole: cut every 77
-        n = (len(line) - MAXLEN - 1) // (MAXLEN - 1) + 1
-        cuts = range(0, n * (MAXLEN - 1), MAXLEN - 1)
-        return b"=\n".join([line[i : i + MAXLEN - 1] for i in cuts] + [line[n * (MAXLEN - 1) :]])
-    out = []
-    start = 0
-    laststart = len(line) - 1 - MAXLEN
-    while start <= laststart:
-        stop = start + MAXLEN - 1
-        if line[stop - 2 : stop - 1] == b"=":
-            out.append(line[start : stop - 1])
-            start = stop - 2
-        elif line[stop - 1 : stop] == b"=":
-            out.append(line[start:stop])
-            start = stop - 1
-        else:
-            out.append(line[start:stop] + b"=")
-            start = stop
-    last = line[-1:]
-    if last in (b" ", b"\t"):
-        room = start - laststart
-        if room >= 3:
-            q = _QP_HEX[last[0]]
-        elif room == 2:
-            q = last + b"=\n"
-        else:
-            q = b"=\n" + _QP_HEX[last[0]]
-        out.append(line[start:-1] + q)
-    else:
-        out.append(line[start:])
-    return b"\n".join(
-        out
-    )  # a chunk ends with "=": its own, or that of the =XX the next begins with
 
 
 def _base64(data: bytes) -> bytes:
