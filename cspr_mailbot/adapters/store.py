@@ -38,6 +38,12 @@ Closed cases live in their own table so that the open-case table stays small; lo
 Message-ID and by hash go through in-memory indexes rather than scans, and so does finding the open
 cases about a child (``core.samechild``'s keys: date of birth and name, initials and postcode).
 
+Open cases are kept decoded (``_CaseVersion``: the Case as it reads back from disk, its document,
+their JSON texts), checked against the very document the table holds, so another process's commit
+is read again; callers get private copies. Writing a case again re-encodes only what changed
+(events are immutable and only ever added), still JSON-checked at ``put_case``; the document is
+built, and its JSON text joined for the journal and the snapshot, once per commit.
+
 What goes in and comes out is typed: ``Case`` (kept in its own ``to_dict`` shape), ``LedgerEntry`` and
 ``OutboxRecord`` (written here as JSON objects with ISO date-times, the outbox's bytes in base64).
 The JSON keys are those of every earlier version, so older store files load as they are.
@@ -46,10 +52,14 @@ The JSON keys are those of every earlier version, so older store files load as t
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 import fcntl
 import gc
 import json
 import logging
+import marshal
+import operator
 import os
 import re
 import stat
@@ -67,7 +77,7 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 from cspr_mailbot.core import samechild
-from cspr_mailbot.core.models import Case
+from cspr_mailbot.core.models import Case, Event
 from cspr_mailbot.core.records import LedgerEntry, OutboxRecord
 from cspr_mailbot.errors import StoreDamaged, StoreError, StoreLocked
 
@@ -97,12 +107,15 @@ Op = tuple[str, str, Doc | None]  # (table, key, new document or None to delete)
 # --------------------------------------------------------------------------- small helpers
 
 
+_ATOMS = frozenset({str, int, float, bool, type(None)})  # immutable: shared, not copied
+
+
 def _copy(value: Any) -> Any:
     """A deep copy of a JSON-shaped value (much faster than copy.deepcopy)."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: v if type(v) in _ATOMS else _copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [v if type(v) in _ATOMS else _copy(v) for v in value]
     return value
 
 
@@ -113,6 +126,41 @@ def _clean(value: Any) -> Any:
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _ops_payload(ops: list[Op], texts: list[str | None] | None) -> bytes:
+    """``_dumps(ops)``, the documents whose JSON ``texts`` holds (None: not known) taken from it."""
+    if texts is None or all(text is None for text in texts):
+        return _dumps(ops)
+    return (
+        "["
+        + ",".join(
+            f"[{_quoted(table)},{_quoted(key)},{text if text is not None else _text(doc)}]"
+            for (table, key, doc), text in zip(ops, texts, strict=True)
+        )
+        + "]"
+    ).encode()
+
+
+def _snapshot_payload(snapshot: Doc, doc_text: Callable[[str, str, Doc], str | None]) -> bytes:
+    """``_dumps(snapshot)``, its documents' JSON taken from ``doc_text`` where it knows it."""
+    head = {k: v for k, v in snapshot.items() if k != "tables"}
+    tables = ",".join(
+        _quoted(name)
+        + ":"
+        + (
+            "{"
+            + ",".join(
+                f"{_quoted(key)}:{text if (text := doc_text(name, key, doc)) is not None else _text(doc)}"
+                for key, doc in table.items()
+            )
+            + "}"
+            if name == CASES
+            else _text(table)
+        )
+        for name, table in snapshot["tables"].items()
+    )
+    return (_text(head)[:-1] + ',"tables":{' + tables + "}}").encode()
 
 
 def _line(payload: bytes) -> bytes:
@@ -169,13 +217,295 @@ def _journal_of(path: Path) -> Path:
     return path.with_name(path.name + ".journal")
 
 
-def _case_doc(case: Case) -> Doc:
-    doc: Doc = _clean(case.to_dict())  # JSON-checked: a referral may hold anything
-    return doc
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_quoted = json.encoder.encode_basestring  # a str as JSON (ensure_ascii=False): what _text gives
+
+
+def _text(value: Any) -> str:
+    """``value`` as JSON text, checked: what ``_clean`` and the journal make of it."""
+    return _ENCODER.encode(value)
 
 
 def _case_of(doc: Doc) -> Case:
+    """A private copy of the case stored as ``doc``."""
     return Case.from_dict(_copy(doc))
+
+
+# The parts of a case that are large and seldom change: each kept as JSON text too, so that writing
+# a case again only decodes a part when its text changed.
+_CASE_PARTS = ("referral", "criteria", "agencies", "held_returns")
+_CASE_KEYS = tuple(f.name for f in dataclasses.fields(Case))  # to_dict's keys, in its order
+_CASE_KEY_TEXTS = tuple((key, _text(key)) for key in _CASE_KEYS)
+_CASE_TUPLES = ("triage_reasons", "linked_cases", "sent_keys")
+# Fields whose values cannot change in place: strings, dates, None; tuples of strings (checked).
+_IMMUTABLE = frozenset(_CASE_KEYS) - {"referral", "criteria", "agencies", "held_returns", "events"}
+
+
+class _CaseVersion:
+    """One version of a case as it reads back from disk, decoded once and kept while it is current.
+
+    ``case`` is decoded (never handed out as it is: its dicts are ours; ``_thaw`` gives a copy).
+    ``fields`` are the document's JSON values but the event log, ``event_docs`` the log's, one per
+    event of ``case.events`` (``event_texts``: their JSON text, made when first needed); ``doc`` is
+    the whole document (the stored one it was decoded from, or built once at commit), ``text()``
+    its JSON text, joined from its parts' texts. ``keys`` are its child-index keys.
+
+    Events are only ever added to a case, and are immutable: a new version takes its predecessor's
+    events, their documents and their texts as they are, so writing a case again costs what changed.
+    """
+
+    __slots__ = (
+        "_case",
+        "_doc_text",
+        "_event_texts",
+        "_marshalled",
+        "_texts",
+        "doc",
+        "event_docs",
+        "fields",
+        "keys",
+    )
+
+    def __init__(
+        self,
+        case: Case | None,
+        fields: Doc,
+        event_docs: list[Doc],
+        keys: tuple[str, ...],
+        doc: Doc | None = None,
+        event_texts: list[str] | None = None,
+    ) -> None:
+        self._case = case  # None: decoded from ``doc`` when first asked for
+        self.fields = fields
+        self.event_docs = event_docs
+        self.keys = keys
+        self.doc = doc
+        self._event_texts = event_texts
+        self._texts: dict[str, str] = {}
+        self._doc_text: str | None = None
+        self._marshalled: dict[str, bytes] = {}
+
+    @classmethod
+    def stored(cls, doc: Doc) -> _CaseVersion:
+        """The version a stored document holds (it shares the document's values: neither changes)."""
+        return cls(Case.from_dict(doc), doc, list(doc.get("events") or ()), _child_keys(doc), doc)
+
+    @classmethod
+    def new(cls, case: Case) -> _CaseVersion:
+        """A case with no version known before it: JSON-checked and parsed back whole, once; it is
+        decoded only if it is read again."""
+        text = _text(case.to_dict())
+        doc: Doc = json.loads(text)
+        version = cls(None, doc, list(doc.get("events") or ()), _child_keys(doc), doc)
+        version._doc_text = text
+        return version
+
+    @property
+    def case(self) -> Case:
+        if self._case is None:
+            assert self.doc is not None
+            self._case = Case.from_dict(self.doc)
+        return self._case
+
+    @classmethod
+    def written(cls, case: Case, before: _CaseVersion | None) -> _CaseVersion:
+        """``case`` as it will read back once written, JSON-checked now (TypeError, ValueError).
+
+        ``before`` (the version it replaces, if known) saves the work on what did not change: a
+        part whose JSON text is the same, a plain value (a string, None, a list of strings) that is
+        equal, and the events ``before`` holds (decoded already, and immutable). Only what changed
+        is decoded; the rest of the case is ``before``'s.
+        """
+        if before is None:
+            return cls.new(case)
+        fields: Doc = {}
+        texts: dict[str, str] = {}
+        old = before.fields
+        mine = before.case
+        changed: list[str] = []
+        for name in _CASE_KEYS:
+            if name == "events":
+                continue
+            value = getattr(case, name)
+            if value is getattr(mine, name) and name in _IMMUTABLE:
+                if name in old and (name not in _CASE_TUPLES or _plain(old[name])):
+                    fields[name] = old[name]  # the very value: a string, a date, None, strings
+                    continue
+            if name in _CASE_PARTS:
+                if before.same_part(name, value):
+                    fields[name] = old.get(name)
+                    continue
+                texts[name] = text = _text(Case.encode_field(name, value))
+                if before.part_text(name) == text:
+                    fields[name] = old.get(name)
+                    continue
+                fields[name] = json.loads(text)
+            else:
+                value = Case.encode_field(name, value)
+                if not _plain(value):
+                    value = _clean(value)  # changed or not: no equality to trust (1 == True)
+                elif name in old and old[name] == value:
+                    fields[name] = value
+                    continue
+                fields[name] = value
+            changed.append(name)
+        events, event_docs, event_texts = _events_written(case.events, before)
+        update = {name: Case.decode_field(name, fields[name]) for name in changed}
+        if events is not mine.events:
+            update["events"] = events
+        decoded = _replaced(mine, update) if update else mine
+        if {"referral", "status", "referrer_email"}.isdisjoint(changed):
+            keys = before.keys
+        else:
+            keys = _child_keys(fields)
+        version = cls(decoded, fields, event_docs, keys, event_texts=event_texts)
+        version._texts = texts
+        return version
+
+    def same_part(self, name: str, value: Any) -> bool:
+        """Whether ``value`` (a case's field ``name``, one of ``_CASE_PARTS``) is exactly this
+        version's: for dicts, marshal's bytes (exact about types, unlike ``==``: 1 == 1.0 == True);
+        for agencies and held returns, the very tuple this version's case holds, with no dict in it
+        (``_thaw`` gives a new tuple when there is one)."""
+        if name in ("agencies", "held_returns"):
+            mine = getattr(self.case, name)
+            return value is mine and all(getattr(a, "scoping", None) is None for a in mine)
+        known = self._marshalled.get(name)
+        if known is None:
+            self._marshalled[name] = known = _marshalled(getattr(self.case, name))
+        return known != b"" and _marshalled(value) == known
+
+    def part_text(self, name: str) -> str:
+        """The JSON text of field ``name`` (but ``events``)."""
+        text = self._texts.get(name)
+        if text is None:
+            self._texts[name] = text = _text(self.fields.get(name))
+        return text
+
+    def event_texts(self) -> list[str]:
+        if self._event_texts is None:
+            self._event_texts = [_text(d) for d in self.event_docs]
+        return self._event_texts
+
+    def document(self) -> Doc:
+        """The document to store: built once."""
+        if self.doc is None:
+            fields, events = self.fields, self.event_docs
+            self.doc = {k: events if k == "events" else fields[k] for k in _CASE_KEYS}
+        return self.doc
+
+    def text(self) -> str:
+        """``document()`` as JSON text (as ``_text`` writes it), joined from its parts' texts."""
+        if self._doc_text is None:
+            if self.doc is not None and self.doc is self.fields:  # as stored: its own keys
+                self._doc_text = _text(self.doc)
+            else:
+                parts = [
+                    key_text + ":" + ("[" + ",".join(self.event_texts()) + "]")
+                    if key == "events"
+                    else key_text + ":" + self.part_text(key)
+                    for key, key_text in _CASE_KEY_TEXTS
+                ]
+                self._doc_text = "{" + ",".join(parts) + "}"
+        return self._doc_text
+
+
+def _marshalled(value: Any) -> bytes:
+    """``value`` in marshal's format 2 (no back-references: equal values give equal bytes), or b""
+    for a value marshal cannot write."""
+    try:
+        return marshal.dumps(value, 2)
+    except ValueError:
+        return b""
+
+
+def _plain(value: Any) -> bool:
+    """A value that reads back from JSON as it is and is compared exactly by ``==``: a string,
+    None, or a list of strings."""
+    if value is None or type(value) is str:
+        return True
+    return type(value) is list and (not value or set(map(type, value)) == {str})
+
+
+def _events_written(
+    events: tuple[Event, ...], before: _CaseVersion | None
+) -> tuple[tuple[Event, ...], list[Doc], list[str]]:
+    """``events`` as they read back once written, their documents and texts; those ``before``
+    holds (the very objects: events are immutable) are taken as they are, only new ones decoded."""
+    done: list[Event] = []
+    docs: list[Doc] = []
+    texts: list[str] = []
+    new = events
+    known: dict[int, int] = {}
+    if before is not None:
+        old = before.case.events
+        if len(events) >= len(old) and all(map(operator.is_, events, old)):  # events added
+            if len(events) == len(old):
+                return old, before.event_docs, before.event_texts()
+            done, docs = list(old), list(before.event_docs)
+            texts, new = list(before.event_texts()), events[len(old) :]
+        else:  # reordered, or some taken away: still, the ones it holds need no decoding
+            known = {id(event): at for at, event in enumerate(old)}
+    for event in new:
+        at = known.get(id(event))
+        if before is not None and at is not None:
+            done.append(before.case.events[at])
+            docs.append(before.event_docs[at])
+            texts.append(before.event_texts()[at])
+            continue
+        doc: Doc = event.to_dict()
+        text = _text(doc)
+        if not _reads_back_as_it_is(event):
+            doc = json.loads(text)
+            event = Event.from_dict(doc)
+        done.append(event)
+        docs.append(doc)
+        texts.append(text)
+    return tuple(done), docs, texts
+
+
+def _reads_back_as_it_is(event: Event) -> bool:
+    """Whether ``event`` is what decoding its JSON gives: plain strings, a UTC time (a zone's
+    time would come back as a fixed offset)."""
+    at = event.at
+    return (
+        type(event) is Event
+        and type(at) is datetime
+        and at.tzinfo is UTC
+        and not at.fold
+        and type(event.kind) is str
+        and type(event.detail) is str
+        and type(event.by) is str
+    )
+
+
+def _replaced(case: Case, update: dict[str, Any]) -> Case:
+    """``dataclasses.replace(case, **update)`` at half the cost (Case checks nothing in __init__)."""
+    out = copy.copy(case)
+    for name, value in update.items():
+        object.__setattr__(out, name, value)
+    return out
+
+
+def _thaw(case: Case) -> Case:
+    """A private copy of a decoded case: its own dicts and lists; the immutable values shared.
+
+    (``dataclasses.replace`` would do, at twice the cost: a frozen dataclass's fields are set with
+    ``object.__setattr__`` on a fresh copy, as its own ``__init__`` does.)
+    """
+    out = copy.copy(case)
+    object.__setattr__(out, "referral", _copy(case.referral))
+    object.__setattr__(out, "criteria", _copy(case.criteria))
+    if any(a.scoping is not None for a in case.agencies):
+        agencies = tuple(
+            a if a.scoping is None else dataclasses.replace(a, scoping=_copy(a.scoping))
+            for a in case.agencies
+        )
+        object.__setattr__(out, "agencies", agencies)
+    if case.held_returns:
+        held = tuple(dataclasses.replace(h, scoping=_copy(h.scoping)) for h in case.held_returns)
+        object.__setattr__(out, "held_returns", held)
+    return out
 
 
 def _child_keys(doc: Doc) -> tuple[str, ...]:
@@ -423,6 +753,8 @@ class JournalStorage(Storage):
         self.counters: dict[str, int] = {}  # reference counters, "DSPP:2026" -> last number
         self._high = 0  # the most committed transactions this process has seen: never goes down
         self._efd: int | None = None  # the evidence file, kept open by a writer
+        # The JSON text of a document where the store knows it already (a case's), else None.
+        self.doc_text: Callable[[str, str, Doc], str | None] = lambda table, key, doc: None
         self._e_ino: int | None = None
 
     # TinyDB's interface: memory only.
@@ -743,8 +1075,11 @@ class JournalStorage(Storage):
         return result
 
     # Writing (the caller holds the store lock and has just refreshed).
-    def append(self, ops: list[Op]) -> None:
+    def append(self, ops: list[Op], texts: list[str | None] | None = None) -> None:
         """Make one transaction durable: one journal line, fdatasync'ed.
+
+        ``texts``, one per op, is the JSON text of its document where known already (a case's, joined
+        from its parts), so that a large document is not serialised again.
 
         The first transaction of a store is preceded by a snapshot (of nothing, or of an older
         store's journal), so that a store that has committed anything always has a snapshot.
@@ -754,7 +1089,7 @@ class JournalStorage(Storage):
         if self._jfd is None or self._j_gen != self.generation:
             self._new_journal(self.generation)
         assert self._jfd is not None
-        line = _line(_dumps(ops))
+        line = _line(_ops_payload(ops, texts))
         try:
             _write_all(self._jfd, line, self._j_offset)
             os.fdatasync(self._jfd)
@@ -793,7 +1128,7 @@ class JournalStorage(Storage):
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
-            _write_all(fd, _dumps(snapshot))
+            _write_all(fd, _snapshot_payload(snapshot, self.doc_text))
             os.fsync(fd)
             st = os.fstat(fd)
         finally:
@@ -862,6 +1197,7 @@ class Store:
             storage = self._db.storage
             assert isinstance(storage, JournalStorage)
             self._storage = storage
+            storage.doc_text = self._doc_text
             self._tables: dict[str, _KeyedTable] = {}
             self._ledger_by_mid: dict[str, str] = {}
             # Pending outbox keys in the order they were queued (a dict as an ordered set): among
@@ -869,6 +1205,8 @@ class Store:
             self._pending: dict[str, None] = {}
             self._undelivered: set[str] = set()  # outbox keys refused for good (failed_at set)
             self._by_child: dict[str, set[str]] = {}  # samechild key -> open case references
+            # Open cases decoded, by reference: valid while the table holds that very document.
+            self._versions: dict[str, _CaseVersion] = {}
             self._apply(self._storage.load(), index=False)
             self._rebuild_indexes()
         except BaseException as e:
@@ -952,8 +1290,9 @@ class Store:
                     txn._finished = True
                 ops = txn._pending_ops()
                 if ops:
-                    self._storage.append(ops)
+                    self._storage.append(ops, txn._op_texts())
                     self._apply(ops)
+                    self._versions.update(txn._open_cases())  # decoded already: no need again
                     self._storage.write_evidence()  # in commit order, under the lock
                     if self._storage.wants_compaction():
                         try:
@@ -1011,6 +1350,33 @@ class Store:
     def _raw(self, table: str, key: str) -> Doc | None:
         return self._table(table).raw(key)
 
+    def _doc_text(self, table: str, key: str, doc: Doc) -> str | None:
+        """The JSON text of the stored ``doc`` when it is an open case's, known already."""
+        if table != CASES:
+            return None
+        version = self._versions.get(key)
+        return version.text() if version is not None and version.doc is doc else None
+
+    def _version(self, table: str, key: str) -> _CaseVersion | None:
+        """The committed case ``key`` of ``table``, decoded (open cases: once, then kept)."""
+        doc = self._raw(table, key)
+        if doc is None:
+            return None
+        if table != CASES:  # closed cases are many and seldom read: not kept decoded
+            return _CaseVersion.stored(doc)
+        version = self._versions.get(key)
+        if version is None or version.doc is not doc:
+            self._versions[key] = version = _CaseVersion.stored(doc)
+        return version
+
+    def _case(self, table: str, key: str) -> Case | None:
+        """A private copy of the committed case ``key`` of ``table``."""
+        if table != CASES:
+            doc = self._raw(table, key)
+            return _case_of(doc) if doc is not None else None
+        version = self._version(table, key)
+        return _thaw(version.case) if version is not None else None
+
     def _refresh(self, locked: bool = False) -> None:
         try:
             change = self._storage.refresh(locked=locked)
@@ -1022,6 +1388,7 @@ class Store:
         if full:
             for table in self._tables.values():
                 table.clear_cache()
+            self._versions.clear()
             self._apply(ops, index=False)
             self._rebuild_indexes()
             logger.debug("store %s reloaded, generation %s", self.path, self._storage.generation)
@@ -1031,6 +1398,8 @@ class Store:
     def _apply(self, ops: list[Op], index: bool = True) -> None:
         for name, key, doc in ops:
             table = self._table(name)
+            if name == CASES:
+                self._versions.pop(key, None)
             if index:
                 self._unindex(name, key, table.raw(key))
             if doc is None:
@@ -1096,18 +1465,18 @@ class Store:
     def get_case(self, reference: str) -> Case | None:
         with self._mutex:
             self._read()
-            doc = self._raw(CASES, reference) or self._raw(ARCHIVE, reference)
-            return _case_of(doc) if doc is not None else None
+            found = self._case(CASES, reference)
+            return found if found is not None else self._case(ARCHIVE, reference)
 
     def cases(self, include_closed: bool = False) -> list[Case]:
         """Cases ordered by reference; closed ones (status "closed") only if ``include_closed``."""
         with self._mutex:
             self._read()
-            docs = list(self._table(CASES).all())
+            keys = [(CASES, key) for key in self._storage.data.get(CASES, {})]
             if include_closed:
-                docs += self._table(ARCHIVE).all()
-            docs.sort(key=lambda d: _natural_key(str(d.doc_id)))
-            return [_case_of(d) for d in docs]
+                keys += [(ARCHIVE, key) for key in self._storage.data.get(ARCHIVE, {})]
+            keys.sort(key=lambda tk: _natural_key(tk[1]))
+            return [c for t, k in keys if (c := self._case(t, k)) is not None]
 
     def case_for_message_id(self, message_id: str) -> str | None:
         """The reference of the case a message we sent (by its Message-ID) belongs to."""
@@ -1268,11 +1637,28 @@ class Txn:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._ops: dict[tuple[str, str], Doc | None] = {}
+        # What the transaction wrote: a document, a case (as it will read back), or None: deleted.
+        self._ops: dict[tuple[str, str], Doc | _CaseVersion | None] = {}
         self._finished = False
 
     def _pending_ops(self) -> list[Op]:
-        return [(table, key, doc) for (table, key), doc in self._ops.items()]
+        """The operations to commit; a case is made a document here, once per transaction."""
+        return [
+            (table, key, doc.document() if isinstance(doc, _CaseVersion) else doc)
+            for (table, key), doc in self._ops.items()
+        ]
+
+    def _op_texts(self) -> list[str | None]:
+        """The JSON text of each pending op's document where it is a case (in ``_pending_ops``' order)."""
+        return [doc.text() if isinstance(doc, _CaseVersion) else None for doc in self._ops.values()]
+
+    def _open_cases(self) -> dict[str, _CaseVersion]:
+        """The open cases written, by reference (once committed, as the store holds them)."""
+        return {
+            key: version
+            for (table, key), version in self._ops.items()
+            if table == CASES and isinstance(version, _CaseVersion)
+        }
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -1292,46 +1678,82 @@ class Txn:
         if self._finished:
             raise StoreError("this transaction is finished")
         if (table, key) in self._ops:
-            return self._ops[(table, key)]
+            doc = self._ops[(table, key)]
+            return doc.document() if isinstance(doc, _CaseVersion) else doc
         return self._store._raw(table, key)
 
-    def _set(self, table: str, key: str, doc: Doc | None) -> None:
+    def _has(self, table: str, key: str) -> bool:
+        if self._finished:
+            raise StoreError("this transaction is finished")
+        if (table, key) in self._ops:
+            return self._ops[(table, key)] is not None
+        return self._store._raw(table, key) is not None
+
+    def _version(self, table: str, key: str) -> _CaseVersion | None:
+        """The case ``key`` of ``table`` (CASES or ARCHIVE) as this transaction sees it."""
+        if self._finished:
+            raise StoreError("this transaction is finished")
+        if (table, key) in self._ops:
+            version = self._ops[(table, key)]
+            assert version is None or isinstance(version, _CaseVersion)
+            return version
+        return self._store._version(table, key)
+
+    def _set(self, table: str, key: str, doc: Doc | _CaseVersion | None) -> None:
         if self._finished:
             raise StoreError("this transaction is finished")
         self._ops[(table, key)] = doc
 
     # Cases.
     def get_case(self, reference: str) -> Case | None:
-        doc = self._get(CASES, reference) or self._get(ARCHIVE, reference)
-        return _case_of(doc) if doc is not None else None
+        if (CASES, reference) in self._ops or (ARCHIVE, reference) in self._ops:
+            version = self._version(CASES, reference) or self._version(ARCHIVE, reference)
+            return _thaw(version.case) if version is not None else None
+        if self._finished:
+            raise StoreError("this transaction is finished")
+        found = self._store._case(CASES, reference)
+        return found if found is not None else self._store._case(ARCHIVE, reference)
 
     def cases_for_child(self, keys: tuple[str, ...]) -> list[Case]:
         """The open cases indexed under any of ``keys`` (``samechild.query_keys``), this
-        transaction's own writes included, by reference."""
+        transaction's own writes included, by reference. Only those are decoded (once each)."""
+        wanted = set(keys)
         refs: set[str] = set()
         for child in keys:
             refs |= self._store._by_child.get(child, set())
-        refs |= {key for (table, key), doc in self._ops.items() if table == CASES and doc}
+        for (table, key), version in self._ops.items():
+            if (
+                table == CASES
+                and isinstance(version, _CaseVersion)
+                and not wanted.isdisjoint(version.keys)
+            ):
+                refs.add(key)
         found = []
         for ref in sorted(refs, key=_natural_key):
-            doc = self._get(CASES, ref)
-            if doc is not None and set(_child_keys(doc)) & set(keys):
-                found.append(_case_of(doc))
+            version = self._version(CASES, ref)
+            if version is not None and not wanted.isdisjoint(version.keys):
+                found.append(_thaw(version.case))
         return found
 
     def has_case(self, reference: str) -> bool:
         """Whether a case (open or closed) has this reference, without reading it."""
-        return (self._get(CASES, reference) or self._get(ARCHIVE, reference)) is not None
+        return self._has(CASES, reference) or self._has(ARCHIVE, reference)
 
     def put_case(self, case: Case) -> None:
-        """Insert or replace the case ``case.reference``."""
+        """Insert or replace the case ``case.reference``: JSON-checked now (TypeError, ValueError)."""
         if not isinstance(case.reference, str) or not case.reference:
             raise ValueError("a case needs a reference")
-        doc = _case_doc(case)
+        reference = case.reference
+        # The version it replaces, when decoded already: what did not change is not done again.
+        if (CASES, reference) in self._ops or (ARCHIVE, reference) in self._ops:
+            before = self._version(CASES, reference) or self._version(ARCHIVE, reference)
+        else:
+            before = self._store._version(CASES, reference)
+        version = _CaseVersion.written(case, before)
         home, other = (ARCHIVE, CASES) if case.status == "closed" else (CASES, ARCHIVE)
-        self._set(home, case.reference, doc)
-        if self._get(other, case.reference) is not None:
-            self._set(other, case.reference, None)
+        self._set(home, reference, version)
+        if self._has(other, reference):
+            self._set(other, reference, None)
 
     def next_reference(self, year: int) -> str:
         """The next reference for ``year`` (DSPP-2026-0001); the counter commits with the txn."""
@@ -1365,7 +1787,11 @@ class Txn:
                 doc = self._get(LEDGER, key)
             if doc is None:
                 for (table, _key), d in self._ops.items():
-                    if table == LEDGER and d and norm_message_id(d.get("message_id")) == mid:
+                    if (
+                        table == LEDGER
+                        and isinstance(d, dict)
+                        and norm_message_id(d.get("message_id")) == mid
+                    ):
                         doc = d
                         break
         return _ledger_of(doc) if doc is not None else None
@@ -1445,7 +1871,7 @@ class Txn:
     def delete_case(self, reference: str) -> None:
         """Remove the case ``reference`` (open or closed) and its Message-ID index entries."""
         for table in (CASES, ARCHIVE):
-            if self._get(table, reference) is not None:
+            if self._has(table, reference):
                 self._set(table, reference, None)
         for key, doc in self._store._storage.data.get(SENT_IDS, {}).items():
             if doc.get("reference") == reference:

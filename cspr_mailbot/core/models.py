@@ -242,16 +242,14 @@ class Agency:
     scoping: dict[str, Any] | None = None  # the SPEC 4 scoping fields, once returned
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = iso(value) if f.name in _AGENCY_DATES else value
-        return out
+        return {
+            name: iso(getattr(self, name)) if name in _AGENCY_DATES else getattr(self, name)
+            for name in _AGENCY_FIELDS
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Agency:
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in known}
+        kw = {k: v for k, v in d.items() if k in _AGENCY_KNOWN}
         for name in _AGENCY_DATES & kw.keys():
             kw[name] = parse_iso_date(kw[name])
         return cls(**kw)
@@ -329,39 +327,69 @@ class Case:
         parts = [p for p in name.replace("-", " ").split() if p[:1].isalpha()]
         return ".".join(p[0].upper() for p in parts) + "." if parts else "(initials not given)"
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape the store keeps (and SPEC 8 prints): dates as ISO strings."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "agencies":
-                value = [a.to_dict() for a in value]
-            elif f.name in ("events", "held_returns"):
-                value = [e.to_dict() for e in value]
-            elif f.name == "received_at":
-                value = value.isoformat()
-            elif f.name in _CASE_DATES:
-                value = iso(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
-        return out
+    def to_dict(self, *, events: bool = True) -> dict[str, Any]:
+        """The JSON shape the store keeps (and SPEC 8 prints): dates as ISO strings.
+
+        ``events=False`` leaves the event log out (the store keeps it apart: it only grows).
+        """
+        return {
+            name: self.encode_field(name, getattr(self, name))
+            for name in _CASE_FIELDS
+            if events or name != "events"
+        }
+
+    @staticmethod
+    def encode_field(name: str, value: Any) -> Any:
+        """The value of field ``name`` in ``to_dict``'s shape."""
+        if name in _CASE_LISTS:
+            return [e.to_dict() for e in value]
+        if name == "received_at":
+            return value.isoformat()
+        if name in _CASE_DATES:
+            return iso(value)
+        if isinstance(value, tuple):
+            return list(value)
+        return value
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Case:
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in known}
-        kw["status"] = status_of(d["status"])
-        kw["received_at"] = datetime.fromisoformat(d["received_at"])
-        for name in _CASE_DATES & kw.keys():
-            kw[name] = parse_iso_date(kw[name])
-        kw["agencies"] = tuple(Agency.from_dict(a) for a in d.get("agencies", ()))
-        kw["events"] = tuple(Event.from_dict(e) for e in d.get("events", ()))
-        kw["triage_reasons"] = tuple(d.get("triage_reasons", ()))
-        kw["sent_keys"] = tuple(d.get("sent_keys", ()))
-        kw["linked_cases"] = tuple(d.get("linked_cases", ()))
-        kw["held_returns"] = tuple(HeldReturn.from_dict(h) for h in d.get("held_returns", ()))
+    def from_dict(cls, d: dict[str, Any], *, events: tuple[Event, ...] | None = None) -> Case:
+        """The case of ``to_dict``'s shape ``d``; ``events``, when given, is its event log as
+        decoded already (``d``'s own ``events`` are then not read)."""
+        for required in ("status", "received_at"):
+            if required not in d:
+                raise KeyError(required)
+        kw = {k: cls.decode_field(k, v) for k, v in d.items() if k in _CASE_KNOWN and k != "events"}
+        kw["events"] = (
+            events if events is not None else tuple(Event.from_dict(e) for e in d.get("events", ()))
+        )
         return cls(**kw)
+
+    @staticmethod
+    def decode_field(name: str, value: Any) -> Any:
+        """The value of field ``name`` from its value in ``to_dict``'s shape, as ``from_dict`` has it."""
+        if name == "status":
+            return status_of(value)
+        if name == "received_at":
+            return datetime.fromisoformat(value)
+        if name in _CASE_DATES:
+            return parse_iso_date(value)
+        if name == "agencies":
+            return tuple(Agency.from_dict(a) for a in value)
+        if name == "events":
+            return tuple(Event.from_dict(e) for e in value)
+        if name == "held_returns":
+            return tuple(HeldReturn.from_dict(h) for h in value)
+        if name in _CASE_TUPLES:
+            return tuple(value)
+        return value
+
+
+_AGENCY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Agency))
+_AGENCY_KNOWN = frozenset(_AGENCY_FIELDS)
+_CASE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Case))
+_CASE_KNOWN = frozenset(_CASE_FIELDS)
+_CASE_TUPLES = frozenset({"triage_reasons", "sent_keys", "linked_cases"})  # of strings
+_CASE_LISTS = frozenset({"agencies", "events", "held_returns"})  # tuples of values with to_dict
 
 
 @dataclass(frozen=True)
