@@ -704,6 +704,7 @@ def measure_latency(cfg: Path, dovecot: DovecotServer, smtp: SmtpServer, rounds:
 #                                                      the folder, and the copies in Sent)
 #   send         cspr_mailbot.adapters.smtp            all
 #   render       cspr_mailbot.adapters.outbox          all (templates, headers, the privacy check)
+#                cspr_mailbot.adapters.mime            all (the wire bytes of a message)
 #   store        cspr_mailbot.adapters.store           all (transactions, the journal, fdatasync)
 #   parse        cspr_mailbot.core.message             all (the MIME parse of the inbound mail)
 #   read forms   cspr_mailbot.core.forms*              all (reading the .docx: lxml, the label walk)
@@ -729,6 +730,7 @@ PHASE_RULES: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
     ("adapters.mailbox", ("move", "append", "_ensure_folder"), "move"),
     ("adapters.smtp", (), "send"),
     ("adapters.outbox", (), "render"),
+    ("adapters.mime", (), "render"),
     ("adapters.store", (), "store"),
     ("core.message", (), "parse"),
     ("core.forms", (), "read forms"),
