@@ -358,6 +358,25 @@ def write_config(folder: Path, dovecot: DovecotServer, smtp: SmtpServer) -> Path
     return path
 
 
+# The golden corpus's labels and agencies (tests/golden/make_corpus.py's config): every config here
+# and in bench/store_pass.py ends with them.
+CORPUS_TABLES = """\
+[labels]  # as tests/golden/make_corpus.py's config
+"referral.incident_summary" = ["what has happened to the young person"]
+"referral.child_name" = ["young person"]
+
+[[agencies]]
+name = "West Midlands Police"
+email = "pvp@example.police.uk"
+aliases = ["WMP", "Police"]
+
+[[agencies]]
+name = "Dudley Children's Services"
+email = "childrens.services@example.gov.uk"
+aliases = ["Children's Social Care", "CSC"]
+"""
+
+
 def config_text(imap_port: int, smtp_port: int, user: str = MAILBOX) -> str:
     return f"""\
 [partnership]
@@ -383,20 +402,7 @@ security = "none"
 [store]
 path = "store/cspr.json"
 
-[labels]  # as tests/golden/make_corpus.py's config
-"referral.incident_summary" = ["what has happened to the young person"]
-"referral.child_name" = ["young person"]
-
-[[agencies]]
-name = "West Midlands Police"
-email = "pvp@example.police.uk"
-aliases = ["WMP", "Police"]
-
-[[agencies]]
-name = "Dudley Children's Services"
-email = "childrens.services@example.gov.uk"
-aliases = ["Children's Social Care", "CSC"]
-"""
+{CORPUS_TABLES}"""
 
 
 def child_env(dovecot: DovecotServer) -> dict[str, str]:

@@ -27,13 +27,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.intake import NOW, make_referrals  # noqa: E402
+from bench.intake import CORPUS_TABLES, NOW, make_referrals  # noqa: E402
 from cspr_mailbot.adapters import store as S  # noqa: E402
 from cspr_mailbot.config import load_config  # noqa: E402
 from cspr_mailbot.core.workdays import LONDON  # noqa: E402
 from cspr_mailbot.wiring import build_app  # noqa: E402
 
-CONFIG = """
+CONFIG = (
+    """
 [partnership]
 mailbox = "dsppb@example.gov.uk"
 coordinators = ["coordinator@example.gov.uk"]
@@ -43,18 +44,9 @@ path = "maildir"
 sender_check = "none"
 [store]
 path = "store/cspr.json"
-[labels]
-"referral.incident_summary" = ["what has happened to the young person"]
-"referral.child_name" = ["young person"]
-[[agencies]]
-name = "West Midlands Police"
-email = "pvp@example.police.uk"
-aliases = ["WMP", "Police"]
-[[agencies]]
-name = "Dudley Children's Services"
-email = "childrens.services@example.gov.uk"
-aliases = ["Children's Social Care", "CSC"]
 """
+    + CORPUS_TABLES
+)
 
 STORE_READS = (
     "get_case",
