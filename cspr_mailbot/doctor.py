@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .errors import MailbotError, SendError
+from .errors import MailbotError, SendError, StoreDamaged
 
 # What to change when a token cannot be had, by the [oauth2] key the refusal names.
 _TOKEN_FIXES = {
@@ -402,8 +402,8 @@ def _store_contents(cfg: Config, tokens: Any, *, mailbox_ok: bool) -> Iterator[C
     """What the store holds, checked as the daemon checks it at start: never less than was committed
     to it (the evidence file), and never a store that has taken in nothing beside a mailbox whose
     folders hold mail the bot filed (SPEC 10)."""
-    from .app import filed_folders
-    from .errors import StoreDamaged
+    from .adapters.store import ARCHIVE, CASES
+    from .app import check_not_lost, filed_folders, store_may_be_lost
     from .wiring import mail_source, open_store
 
     restore = "restore the store folder from the latest backup ([store] backups), or point [store] path at it"
@@ -428,9 +428,11 @@ def _store_contents(cfg: Config, tokens: Any, *, mailbox_ok: bool) -> Iterator[C
             else:
                 yield Check("store contents", True, "no store yet: it is made at the first run")
             return
-        with open_store(cfg) as store:
+        # The mailbox is asked over doctor's own token source, as for every other check.
+        with open_store(cfg, check_mailbox=False) as store:
+            if mailbox_ok and store_may_be_lost(store):
+                check_not_lost(store, mail_source(cfg, tokens), filed_folders(cfg))
             stats = store.stats()
-            open_cases = len(store.cases())
     except StoreDamaged as exc:
         yield Check("store contents", False, str(exc), restore)
         return
@@ -440,8 +442,8 @@ def _store_contents(cfg: Config, tokens: Any, *, mailbox_ok: bool) -> Iterator[C
     yield Check(
         "store contents",
         True,
-        f"{stats['cases']} case(s), {open_cases} open; {stats['ledger']} message(s) taken in; "
-        "nothing committed to it is missing",
+        f"{stats[CASES] + stats[ARCHIVE]} case(s), {stats[CASES]} open; {stats['ledger']} "
+        "message(s) taken in; nothing committed to it is missing",
     )
 
 
