@@ -751,7 +751,7 @@ class App:
 
     def _copy_to_sent(self, copies: list[bytes]) -> None:
         """Copies of what was sent, in the Sent folder: a convenience, never a reason to fail."""
-        if self.source is None or not self.cfg.folders.sent or not copies:
+        if self.source is None or not self.cfg.sent_copy_folder or not copies:
             return
         try:
             self.source.append_sent_many(copies)

@@ -128,6 +128,10 @@ class FormFiles:
     scoping: Path | None = None
 
 
+# Exchange Online's SMTP AUTH submission hosts (worldwide; GCC High and DoD): they save what is sent.
+EXCHANGE_ONLINE_SMTP = frozenset({"smtp.office365.com", "smtp.office365.us"})
+
+
 @dataclass(frozen=True)
 class Config:
     partnership: Partnership
@@ -169,6 +173,21 @@ class Config:
 
     send_from: time = time(8, 0)  # [calendar] send_from: scheduled mail waits for it
     year_start: tuple[int, int] = (4, 1)  # [report] year_start, (month, day): the reporting year
+
+    @property
+    def sent_copy_folder(self) -> str:
+        """The folder the bot appends a copy of what it sends to; "" when it keeps none.
+
+        Exchange Online keeps its own copy, in the mailbox's Sent Items, of what is sent through
+        Graph and of what is sent by SMTP AUTH submission to ``smtp.office365.com`` (Microsoft,
+        "Message storage and concurrent connection throttling for SMTP Authenticated Submission"):
+        a copy of ours would be a second one, in a folder of its own.
+        """
+        if self.smtp is not None and (
+            self.smtp.transport == "graph" or self.smtp.host.lower() in EXCHANGE_ONLINE_SMTP
+        ):
+            return ""
+        return self.folders.sent
 
     @property
     def outbox_dir(self) -> Path:

@@ -208,9 +208,8 @@ def _imap_login(cfg: Config, client: Any, tokens: Any) -> Iterator[Check]:
         ("triage_folder", folders.triage),
         ("ignored_folder", folders.ignored),
     ]
-    graph = cfg.smtp is not None and cfg.smtp.transport == "graph"
-    if folders.sent and not graph:
-        wanted.append(("sent_folder", folders.sent))
+    if cfg.sent_copy_folder:
+        wanted.append(("sent_folder", cfg.sent_copy_folder))
     for key, name in wanted:
         try:
             if client.folder_exists(name):

@@ -60,7 +60,7 @@ def mail_source(cfg: Config, tokens: TokenSource | None = None) -> MailSource:
             cfg.imap.username,
             cfg.imap.password,
             inbox=cfg.folders.inbox,
-            sent_folder="" if _graph(cfg) else cfg.folders.sent,  # Graph keeps its own copy
+            sent_folder=cfg.sent_copy_folder,  # none where Exchange keeps its own
             idle=cfg.imap.idle,
             poll_seconds=cfg.imap.poll_seconds,
             ssl_context=_ssl_context(cfg.imap.cafile),

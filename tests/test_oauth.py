@@ -468,3 +468,38 @@ def test_the_example_config_documents_microsoft_365(monkeypatch: pytest.MonkeyPa
     cfg = parse_config(tomllib.loads(text), base=Path("/srv/cspr"))
     assert cfg.imap is not None and cfg.imap.auth == "oauth2" and cfg.oauth2 is not None
     assert cfg.status_file == Path("/srv/cspr/store/status.json") and cfg.log_level == "INFO"
+
+
+@pytest.mark.parametrize(
+    ("smtp", "appended_to"),
+    [
+        # Exchange Online saves what SMTP AUTH submission sends in Sent Items: a copy of ours would
+        # be a second one, in a "Sent" folder of its own beside Sent Items.
+        (
+            {"host": "smtp.office365.com", "username": "dsppb@example.gov.uk", "auth": "oauth2"},
+            None,
+        ),
+        (
+            {"host": "SMTP.Office365.com", "username": "dsppb@example.gov.uk", "auth": "oauth2"},
+            None,
+        ),
+        ({"transport": "graph"}, None),
+        (
+            {"host": "smtp.example.gov.uk", "username": "dsppb@example.gov.uk", "auth": "oauth2"},
+            "Sent",
+        ),
+    ],
+)
+def test_no_sent_copy_is_appended_where_exchange_keeps_one(
+    smtp: dict[str, str], appended_to: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cspr_mailbot.adapters.mailbox import ImapSource
+    from cspr_mailbot.config import parse_config
+    from cspr_mailbot.wiring import mail_source, token_source
+
+    monkeypatch.setenv("X_SECRET", "s")
+    data = {"imap": IMAP, "smtp": smtp, "oauth2": OAUTH, "security": {"sender_check": "none"}}
+    cfg = parse_config({**BASE, **data}, base=Path("/x"))
+    assert cfg.folders.sent == "Sent"  # the key's default is unchanged
+    source = mail_source(cfg, token_source(cfg))
+    assert isinstance(source, ImapSource) and source.sent_folder == appended_to
