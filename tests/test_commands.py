@@ -161,6 +161,15 @@ def test_a_near_miss_is_an_error_naming_the_line(line: str, hint: str) -> None:
     assert looks_like_commands(f"{line}\n")  # answered with the error, never filed as mail
 
 
+def test_set_with_no_field_is_an_error_under_any_of_its_words() -> None:
+    """``set: 3/12/2026`` raised AssertionError once, and the coordinator's mail was shunted."""
+    grammar = Grammar.load({"aliases": {"set": ["correct"]}})
+    for line in ("set: 3/12/2026", "Set : x", "correct: 3/12/2026"):
+        result = parse_line(line, grammar)
+        assert isinstance(result, str) and result.startswith("write set FIELD: value"), line
+        assert looks_like_commands(f"{line}\n", grammar)
+
+
 def test_a_decision_nothing_like_one_gets_no_suggestion() -> None:
     (error,) = parse_commands("decision: maybe\n").errors
     assert error == ("decision: maybe", "the decision must be cspr, learning review or no review")

@@ -355,9 +355,11 @@ def _read_line(line: str, grammar: Grammar) -> Command | str | None:
     if head is not None and len(head.group(1).split()) <= _HEAD_WORDS:
         words, rest = head.group(1), line[head.end() :]
         low = _norm(words)
-        if low == "set" or low.startswith("set "):  # "set: value" names no field: _set says so
+        if low.startswith("set "):
             return _set(line, low[4:], rest)
         verb = grammar.verb(low)
+        if verb == "set":  # "set: value", or an alias's: no field named, and _set says so
+            return _set(line, "", rest)
         if verb is not None:
             return _with_value(verb, line, rest, grammar)
         if low in _SIGNATURE_LABELS:
