@@ -8,7 +8,8 @@ folder holds, what the SMTP server received, and what ``case --json`` / ``cases 
 The API, kept small on purpose:
 
 - ``make_bot(tmp_path, dovecot, smtp, extra_toml="")`` -> ``Bot``; ``Bot.run_once(now=NOW)``,
-  ``Bot.cli(*args)``, ``Bot.case(ref)``, ``Bot.cases()``, ``Bot.popen(*args)`` (for the daemon).
+  ``Bot.cli(*args)``, ``Bot.case(ref)``, ``Bot.cases()``, ``Bot.popen(*args)`` (for the daemon),
+  ``Bot.command(*args, setup=...)`` (the command line, with a test-only setting made first).
   ``write_config(...)`` and ``smtp_toml(smtp)``: the one config writer, for other kinds of bot.
 - ``serving(DovecotServer(...))``: the body of a session fixture for a Dovecot.
 - ``Days(bot)``: ``run(day, *mails)`` delivers, runs one pass that day and returns what went out.
@@ -131,8 +132,13 @@ class Bot:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "cspr_mailbot", "-c", str(self.config), *args]
+    def command(self, *args: str, setup: str = "") -> list[str]:
+        """``cspr-mailbot -c CONFIG ARGS``; ``setup``, Python run in the bot's process before the
+        CLI, is for a setting only a test makes (``App.group_seconds``)."""
+        if not setup:
+            return [sys.executable, "-m", "cspr_mailbot", "-c", str(self.config), *args]
+        code = f"{setup}\nfrom cspr_mailbot.cli import main\nraise SystemExit(main())\n"
+        return [sys.executable, "-c", code, "-c", str(self.config), *args]
 
     def cli(
         self, *args: str, timeout: float = CLI_TIMEOUT, expect: int | None = 0

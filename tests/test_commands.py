@@ -10,6 +10,7 @@ import pytest
 from cspr_mailbot.core.commands import (
     CommandsConfigError,
     Grammar,
+    _closest,
     looks_like_commands,
     parse_commands,
     parse_line,
@@ -148,6 +149,8 @@ def test_a_greeting_line_before_the_commands_is_skipped(greeting: str) -> None:
         ("Agency West Midlands Police", "agency: West Midlands Police"),
         ("close the case please", "alone on its line"),
         ("set chlid_dob: 1/1/2015", "did you mean child_dob?"),
+        ("decision: learnig review", "(did you mean 'learning review'?)"),
+        ("set: 3/12/2026", "write set FIELD: value, with one of these fields: referrer_name"),
     ],
 )
 def test_a_near_miss_is_an_error_naming_the_line(line: str, hint: str) -> None:
@@ -156,6 +159,33 @@ def test_a_near_miss_is_an_error_naming_the_line(line: str, hint: str) -> None:
     assert [ln for ln, _ in result.errors] == [line]
     assert hint in result.errors[0][1]
     assert looks_like_commands(f"{line}\n")  # answered with the error, never filed as mail
+
+
+def test_set_with_no_field_is_an_error_under_any_of_its_words() -> None:
+    """``set: 3/12/2026`` raised AssertionError once, and the coordinator's mail was shunted."""
+    grammar = Grammar.load({"aliases": {"set": ["correct"]}})
+    for line in ("set: 3/12/2026", "Set : x", "correct: 3/12/2026"):
+        result = parse_line(line, grammar)
+        assert isinstance(result, str) and result.startswith("write set FIELD: value"), line
+        assert looks_like_commands(f"{line}\n", grammar)
+
+
+def test_a_decision_nothing_like_one_gets_no_suggestion() -> None:
+    (error,) = parse_commands("decision: maybe\n").errors
+    assert error == ("decision: maybe", "the decision must be cspr, learning review or no review")
+
+
+def test_the_closest_word_is_the_best_ratio_the_first_of_equals_at_the_cutoff_or_over() -> None:
+    """``_closest``, the one place rapidfuzz is used here, against its definition."""
+    from rapidfuzz import fuzz
+
+    choices = ["decision", "notified", "abcd", "abce", "start rapid review"]
+    for said in ["decison", "abcx", "zzzz", "notifed", "strat rapid review", ""]:
+        best = max(choices, key=lambda c: fuzz.ratio(said, c))  # max keeps the first of equals
+        for cutoff in (0, 70, 75, 76, 85, 100):
+            want = best if fuzz.ratio(said, best) >= cutoff else None
+            assert _closest(said, choices, cutoff) == want, (said, cutoff)
+    assert _closest("abcx", choices, 75) == "abcd"  # 75 for abcd and abce: the first
 
 
 def test_every_line_not_understood_is_named() -> None:

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from servers import DovecotServer, SmtpServer
 from cspr_mailbot.adapters.mailbox import ImapSource
 from cspr_mailbot.adapters.store import Store
 from cspr_mailbot.app import App, PassReport
-from cspr_mailbot.config import load_config
+from cspr_mailbot.config import Config, load_config
 from cspr_mailbot.core import policy
 from cspr_mailbot.core.workdays import LONDON
 from cspr_mailbot.errors import MailSourceError
@@ -57,21 +58,20 @@ def numbered_referral(i: int) -> bytes:
     return referral_mail(values, sender=referrer(i), message_id=f"<group-{i:02d}@example.org>")
 
 
-@pytest.fixture
-def run_pass(
-    tmp_path: Path,
-    dovecot: DovecotServer,
-    smtp_server: SmtpServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Callable[..., PassReport]:
-    """One pass of the real app in this process (config as the e2e tests write it)."""
-    bot = make_bot(tmp_path, dovecot, smtp_server)
-    monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
-    cfg = load_config(bot.config)
+def answers(smtp: SmtpServer, i: int) -> list[str]:
+    """The templates of what referrer ``i`` was sent, oldest first."""
+    return [template_of(r) for r in sent_to(smtp, referrer(i))]
 
-    def run(now: datetime = NOW) -> PassReport:
-        with Store(cfg.store_path) as store:
-            app = build_app(cfg, store)
+
+@dataclass
+class Passes:
+    """Passes of the real app in this process (config as the e2e tests write it), and its store."""
+
+    cfg: Config
+
+    def __call__(self, now: datetime = NOW) -> PassReport:
+        with Store(self.cfg.store_path) as store:
+            app = build_app(self.cfg, store)
             assert app.source is not None
             app.source.connect()
             try:
@@ -79,19 +79,34 @@ def run_pass(
             finally:
                 app.source.close()
 
-    run.store_path = cfg.store_path  # type: ignore[attr-defined]
-    return run
+    def store(self) -> Store:
+        return Store(self.cfg.store_path)
 
 
 @pytest.fixture
-def groups_of(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
-    """Groups of exactly ``n`` messages: no time limit, so the counts below do not depend on load."""
+def run_pass(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Passes:
+    bot = make_bot(tmp_path, dovecot, smtp_server)
+    monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
+    return Passes(load_config(bot.config))
 
-    def set_size(n: int) -> None:
-        monkeypatch.setattr(App, "group_size", n)
+
+@pytest.fixture
+def backlog(dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``backlog(n, group=n)``: referrals 0 to n-1 in the inbox, to be decided in groups of exactly
+    ``group`` messages: no time limit, so the counts below do not depend on load."""
+
+    def fill(n: int, group: int | None = None) -> None:
+        for i in range(n):
+            dovecot.append(numbered_referral(i), INBOX)
+        monkeypatch.setattr(App, "group_size", group or n)
         monkeypatch.setattr(App, "group_seconds", 3600.0)
 
-    return set_size
+    return fill
 
 
 @pytest.fixture
@@ -142,8 +157,8 @@ def inbox_share(fdatasyncs: list[int], monkeypatch: pytest.MonkeyPatch) -> list[
 
 
 def test_a_backlog_is_decided_in_groups_one_commit_one_move_one_sent_append_each(
-    run_pass: Callable[..., PassReport],
-    groups_of: Callable[[int], None],
+    run_pass: Passes,
+    backlog: Callable[..., None],
     wire: Callable[[str], int],
     inbox_share: list[int],
     caplog: pytest.LogCaptureFixture,
@@ -151,9 +166,7 @@ def test_a_backlog_is_decided_in_groups_one_commit_one_move_one_sent_append_each
     smtp_server: SmtpServer,
 ) -> None:
     n = 12
-    for i in range(n):
-        dovecot.append(numbered_referral(i), INBOX)
-    groups_of(5)  # 5 + 5 + 2
+    backlog(n, group=5)  # 5 + 5 + 2
 
     caplog.clear()
     report = run_pass()
@@ -162,8 +175,7 @@ def test_a_backlog_is_decided_in_groups_one_commit_one_move_one_sent_append_each
     assert report.processed == n and report.failed == 0
     assert dovecot.folder_count(INBOX) == 0 and dovecot.folder_count(PROCESSED) == n
     for i in range(n):
-        (ack,) = sent_to(smtp_server, referrer(i))
-        assert template_of(ack) == "acknowledgement"
+        assert answers(smtp_server, i) == ["acknowledgement"]
     assert len(by_template(smtp_server, "new_referral")) == n
     assert dovecot.folder_count(SENT) == report.sent
     # One UID MOVE per group, not one per message (issue 15: 150 moves for 150 referrals).
@@ -178,16 +190,14 @@ def test_a_backlog_is_decided_in_groups_one_commit_one_move_one_sent_append_each
 
 
 def test_one_bad_message_in_a_group_is_undone_and_shunted_alone(
-    run_pass: Callable[..., PassReport],
-    groups_of: Callable[[int], None],
+    run_pass: Passes,
+    backlog: Callable[..., None],
     dovecot: DovecotServer,
     smtp_server: SmtpServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     n = 5
-    for i in range(n):
-        dovecot.append(numbered_referral(i), INBOX)
-    groups_of(n)  # all five in one transaction
+    backlog(n)  # all five in one transaction
     real_log_queued = policy.log_queued
 
     def fails_for_the_third(case: Any, queued: Any, now: datetime) -> Any:
@@ -204,10 +214,10 @@ def test_one_bad_message_in_a_group_is_undone_and_shunted_alone(
     assert dovecot.folder_count(INBOX) == 0
     assert dovecot.folder_count(PROCESSED) == n - 1 and dovecot.folder_count(TRIAGE) == 1
     # Its half-done writes were taken back: no reply to its sender, no reference used up.
-    assert sent_to(smtp_server, referrer(2)) == []
+    assert answers(smtp_server, 2) == []
     for i in (0, 1, 3, 4):
-        assert [template_of(r) for r in sent_to(smtp_server, referrer(i))] == ["acknowledgement"]
-    with Store(run_pass.store_path) as store:  # type: ignore[attr-defined]
+        assert answers(smtp_server, i) == ["acknowledgement"]
+    with run_pass.store() as store:
         refs = sorted(c.reference for c in store.cases())
     assert refs == [f"DSPP-2026-{k:04d}" for k in range(1, n)]
     errors = [r for r in sent_to(smtp_server, COORDINATOR) if template_of(r) == "error_notice"]
@@ -221,16 +231,14 @@ def test_one_bad_message_in_a_group_is_undone_and_shunted_alone(
 
 
 def test_a_pass_that_dies_after_a_groups_commit_is_finished_by_the_next_without_repeats(
-    run_pass: Callable[..., PassReport],
-    groups_of: Callable[[int], None],
+    run_pass: Passes,
+    backlog: Callable[..., None],
     dovecot: DovecotServer,
     smtp_server: SmtpServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     n = 6
-    for i in range(n):
-        dovecot.append(numbered_referral(i), INBOX)
-    groups_of(n)
+    backlog(n)  # all six in one transaction
     real_move_many = ImapSource.move_many
 
     def connection_lost_at_the_move(self: ImapSource, uids: Any, folder: str) -> None:
@@ -244,7 +252,7 @@ def test_a_pass_that_dies_after_a_groups_commit_is_finished_by_the_next_without_
     # The group was committed: its cases, ledger entries (not yet moved) and replies are stored,
     # nothing is sent, every message is still in the inbox.
     assert dovecot.folder_count(INBOX) == n and smtp_server.messages == []
-    with Store(run_pass.store_path) as store:  # type: ignore[attr-defined]
+    with run_pass.store() as store:
         assert len(store.cases()) == n
         assert len(store.outbox_pending()) >= 2 * n
 
@@ -252,10 +260,10 @@ def test_a_pass_that_dies_after_a_groups_commit_is_finished_by_the_next_without_
     report = run_pass()
     assert report.processed == 0 and report.duplicates == n  # only filed, never decided again
     assert dovecot.folder_count(INBOX) == 0 and dovecot.folder_count(PROCESSED) == n
-    with Store(run_pass.store_path) as store:  # type: ignore[attr-defined]
+    with run_pass.store() as store:
         assert len(store.cases()) == n
         entries = [store.ledger_get(f"<group-{i:02d}@example.org>", "") for i in range(n)]
         assert all(e is not None and e.moved for e in entries)
     for i in range(n):
-        assert [template_of(r) for r in sent_to(smtp_server, referrer(i))] == ["acknowledgement"]
+        assert answers(smtp_server, i) == ["acknowledgement"]
     assert len(by_template(smtp_server, "new_referral")) == n

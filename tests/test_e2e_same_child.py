@@ -29,39 +29,17 @@ from e2e import (
     text_parts,
 )
 from servers import DovecotServer, SmtpServer
+from test_intake_same_child import POLICE, SOCIAL_WORKER, SW_BODY, SW_DETAILS
 
 from cspr_mailbot import formgen
 
 pytestmark = pytest.mark.dovecot
 
-SOCIAL_WORKER = "priya.shah@example.gov.uk"
-POLICE = "sam.carter@example.police.uk"
 REF1, REF2 = "DSPP-2026-0001", "DSPP-2026-0002"
 CHILD_WORDS = ("Jamie", "Quennell", "Wrenfield", "DY1 4QX", "12/04/2019", "2019-04-12")
 
-SW_BODY = """Hello,
-
-I am making a CSPR referral; the form will follow.
-
-Referrer name: Priya Shah
-Referrer role: Social worker
-Child's name: Jamie Quennell
-Child's date of birth: 12/04/2019
-Address: 14 Wrenfield Close, Dudley, DY1 4QX
-Incident type: serious harm
-
-Priya
-"""
-
-SW_FORM: dict[str, Any] = {
-    **REFERRAL,
-    "referrer_name": "Priya Shah",
-    "referrer_role": "Social worker",
-    "referrer_agency": "Dudley Children's Services",
-    "referrer_email": SOCIAL_WORKER,
-    "incident_type": "serious_harm",
-    "incident_summary": "Admitted with a head injury; neglect suspected.",
-}
+# The social worker's mail and form are test_intake_same_child's, over e2e.REFERRAL's child.
+SW_FORM: dict[str, Any] = {**REFERRAL, **SW_DETAILS}
 POLICE_FORM: dict[str, Any] = {**REFERRAL, "child_name": "JAMIE QUENNELL"}
 
 

@@ -24,6 +24,9 @@ from cspr_mailbot.core.classify import Classification, Context, classify, lookup
 from cspr_mailbot.core.models import Attachment, Case, DocumentRequest, InboundMessage, Outcome
 from cspr_mailbot.core.reading import read_message
 
+# The scenario, here and in test_e2e_same_child: a social worker refers a child in the body of a
+# mail (details missing: triage), the police refer the same child with a form, and the social
+# worker sends the form in a new thread.
 SOCIAL_WORKER = "priya.shah@example.gov.uk"
 POLICE = "sam.carter@example.police.uk"
 DAY = date(2026, 11, 30)  # a Monday
@@ -49,17 +52,19 @@ CHILD = {
 }
 
 
+SW_DETAILS: dict[str, Any] = {
+    "referrer_name": "Priya Shah",
+    "referrer_role": "Social worker",
+    "referrer_agency": "Dudley Children's Services",
+    "referrer_email": SOCIAL_WORKER,
+    "incident_type": "serious_harm",
+    "incident_summary": "Admitted with a head injury; neglect suspected.",
+}
+"""What the social worker's form says that another referral of the child does not."""
+
+
 def sw_form() -> dict[str, Any]:
-    return {
-        **REFERRAL,
-        **CHILD,
-        "referrer_name": "Priya Shah",
-        "referrer_role": "Social worker",
-        "referrer_agency": "Dudley Children's Services",
-        "referrer_email": SOCIAL_WORKER,
-        "incident_type": "serious_harm",
-        "incident_summary": "Admitted with a head injury; neglect suspected.",
-    }
+    return {**REFERRAL, **CHILD, **SW_DETAILS}
 
 
 def police_form() -> dict[str, Any]:

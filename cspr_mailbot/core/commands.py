@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -25,8 +25,9 @@ from .ukdates import parse_uk_date
 if TYPE_CHECKING:
     from mailparser_reply import EmailReplyParser
 
-# mailparser_reply and rapidfuzz are imported where they are first needed: the config imports this
-# module for its grammar at every start, and a pass with no coordinator's mail needs neither.
+# mailparser_reply and rapidfuzz are imported where they are first needed (_reply_parser, _closest):
+# the config imports this module for its grammar at every start, and a pass with no coordinator's
+# mail needs neither.
 
 Verb = Literal[
     "notified",
@@ -109,6 +110,15 @@ def _reply_parser() -> EmailReplyParser:
     return EmailReplyParser(languages=list(MAIL_LANGUAGES))
 
 
+def _closest(said: str, choices: Sequence[str], cutoff: int) -> str | None:
+    """The one of ``choices`` most like ``said`` by rapidfuzz's ratio (0-100), the first of equals,
+    if it scores ``cutoff`` or more; else None."""
+    from rapidfuzz import fuzz, process
+
+    found = process.extractOne(said, choices, scorer=fuzz.ratio, score_cutoff=cutoff)
+    return None if found is None else found[0]
+
+
 class CommandsConfigError(ValueError):
     """A ``[commands]`` table the grammar cannot take; ``key`` names the entry."""
 
@@ -178,12 +188,8 @@ class Grammar:
 
     def nearest(self, words: str, cutoff: int = _SUGGEST_CUTOFF) -> Verb | None:
         """The command ``words`` is most likely a misspelling of, if any is close enough."""
-        from rapidfuzz import fuzz, process
-
-        found = process.extractOne(_norm(words), list(self.aliases), scorer=fuzz.ratio)
-        if found is None or found[1] < cutoff:
-            return None
-        return self.aliases[found[0]]
+        found = _closest(_norm(words), list(self.aliases), cutoff)
+        return None if found is None else self.aliases[found]
 
 
 DEFAULT_GRAMMAR = Grammar.load()
@@ -276,10 +282,8 @@ def _with_value(verb: Verb, line: str, rest: str, grammar: Grammar) -> Command |
         said = _norm(words[0].strip(" .,;"))
         kind = grammar.decisions.get(said)
         if kind is None:
-            from rapidfuzz import fuzz, process
-
-            found = process.extractOne(said, list(grammar.decisions), scorer=fuzz.ratio)
-            hint = f" (did you mean '{found[0]}'?)" if found and found[1] >= _SUGGEST_CUTOFF else ""
+            found = _closest(said, list(grammar.decisions), _SUGGEST_CUTOFF)
+            hint = f" (did you mean '{found}'?)" if found is not None else ""
             return f"the decision must be cspr, learning review or no review{hint}"
         on, err = _date(words[1] if len(words) > 1 else "", required=False)
         return err if err else Command("decision", line, on=on, decision=kind)
@@ -313,10 +317,8 @@ def _set(line: str, field_words: str, rest: str) -> Command | str:
         valid = ", ".join(SETTABLE_FIELDS)
         if key == "agencies_involved":
             return "agencies are changed with agency: and remove agency:, not set"
-        from rapidfuzz import fuzz, process
-
-        found = process.extractOne(key, SETTABLE_FIELDS, scorer=fuzz.ratio) if key else None
-        hint = f"did you mean {found[0]}? " if found and found[1] >= _SUGGEST_CUTOFF else ""
+        found = _closest(key, SETTABLE_FIELDS, _SUGGEST_CUTOFF) if key else None
+        hint = f"did you mean {found}? " if found is not None else ""
         return (
             f"{hint}set takes one of these fields: {valid}"
             if key
@@ -337,15 +339,13 @@ def _starts_with_alias(low: str, grammar: Grammar) -> tuple[Verb, str] | None:
 
 def _misspelt(low: str, grammar: Grammar) -> Verb | None:
     """The command the line's first words misspell ("strat rapid review", "notifed 3/12/2026")."""
-    from rapidfuzz import fuzz
-
     tokens = low.split()
     for words, verb in grammar.aliases.items():
         n = len(words.split())
         if len(words) < 5 or len(tokens) < n:
             continue  # a short word is too easily another word
-        if fuzz.ratio(" ".join(tokens[:n]).strip(".,;:!-"), words) >= _FUZZY_CUTOFF:
-            return verb
+        if _closest(" ".join(tokens[:n]).strip(".,;:!-"), (words,), _FUZZY_CUTOFF) is not None:
+            return verb  # the first command close enough, in the grammar's order
     return None
 
 
@@ -358,6 +358,8 @@ def _read_line(line: str, grammar: Grammar) -> Command | str | None:
         if low.startswith("set "):
             return _set(line, low[4:], rest)
         verb = grammar.verb(low)
+        if verb == "set":  # "set: value", or an alias's: no field named, and _set says so
+            return _set(line, "", rest)
         if verb is not None:
             return _with_value(verb, line, rest, grammar)
         if low in _SIGNATURE_LABELS:
