@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cspr_mailbot.core.commands import (
+    Command,
     CommandsConfigError,
     Grammar,
     _closest,
@@ -168,6 +169,17 @@ def test_set_with_no_field_is_an_error_under_any_of_its_words() -> None:
         result = parse_line(line, grammar)
         assert isinstance(result, str) and result.startswith("write set FIELD: value"), line
         assert looks_like_commands(f"{line}\n", grammar)
+
+
+def test_a_word_the_config_gives_set_sets_a_field() -> None:
+    """config.example.toml lists set among the commands [commands.aliases] may give words to; the
+    word was taken, but ``correct child_dob: ...`` was "not a command I know"."""
+    grammar = Grammar.load({"aliases": {"set": ["correct", "correct the"]}})
+    for line in ("correct child_dob: 03/12/2015", "Correct the child dob: 03/12/2015"):
+        result = parse_line(line, grammar)
+        assert isinstance(result, Command) and result.verb == "set", (line, result)
+        assert (result.key, result.text) == ("child_dob", "03/12/2015")
+    assert isinstance(parse_line("correct: 03/12/2015", grammar), str)  # no field: an error
 
 
 def test_a_decision_nothing_like_one_gets_no_suggestion() -> None:

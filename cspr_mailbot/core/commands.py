@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -181,6 +181,20 @@ class Grammar:
 
     def verb(self, words: str) -> Verb | None:
         return self.aliases.get(_norm(words))
+
+    def set_field(self, low: str) -> str | None:
+        """The field words after ``set`` or a word the config gives it (``correct child_dob``), or
+        None when ``low`` does not start with one; the longest such word is taken."""
+        for words in self._set_words:
+            if low.startswith(words + " "):
+                return low[len(words) + 1 :]
+        return None
+
+    @cached_property
+    def _set_words(self) -> tuple[str, ...]:
+        return tuple(
+            sorted((w for w, v in self.aliases.items() if v == "set"), key=len, reverse=True)
+        )
 
     def spelling(self, verb: str) -> str:
         """How the answer writes a verb: ``remove_agency`` -> ``remove agency``."""
@@ -355,8 +369,9 @@ def _read_line(line: str, grammar: Grammar) -> Command | str | None:
     if head is not None and len(head.group(1).split()) <= _HEAD_WORDS:
         words, rest = head.group(1), line[head.end() :]
         low = _norm(words)
-        if low.startswith("set "):
-            return _set(line, low[4:], rest)
+        field_words = grammar.set_field(low)
+        if field_words is not None:
+            return _set(line, field_words, rest)
         verb = grammar.verb(low)
         if verb == "set":  # "set: value", or an alias's: no field named, and _set says so
             return _set(line, "", rest)
