@@ -222,8 +222,9 @@ class _Shared:
     encoded once.
 
     The first time a (property, value) is added, ``Component.add`` encodes it as usual; later events
-    get that same encoded object through ``add(..., encode=False)``, icalendar's way to add a value
-    already encoded, so ``ics_bytes`` writes its line once too. A value that differs is encoded anew.
+    get that same encoded object, set as a component's item (a component is a dict of encoded values;
+    what ``add(..., encode=False)`` does for a property not yet set), so ``ics_bytes`` writes its line
+    once too. A value that differs is encoded anew. Each property is added once to an event.
     """
 
     def __init__(self) -> None:
@@ -233,7 +234,7 @@ class _Shared:
         key = (name, type(value), value)  # the type too: 1, 1.0 and True are equal keys
         known = self._encoded.get(key)
         if known is not None:
-            component.add(name, known, encode=False)
+            component[name] = known
             return
         component.add(name, list(value) if isinstance(value, tuple) else value)
         self._encoded[key] = component[name]
