@@ -398,15 +398,19 @@ def build_digest(
     start, end = yesterday_window(now, cal)
     after = _aware(since, "build_digest since") if since is not None else start
 
-    def received(c: Case) -> datetime:
-        return _instant(c.received_at)
-
-    by_arrival = sorted(cases, key=lambda c: (received(c), c.reference))
-    rows = {c.reference: digest_row(c, today, cal, ts) for c in by_arrival}
-    open_cases = [c for c in by_arrival if c.status != "closed"]
-    new = [rows[c.reference] for c in by_arrival if received(c) > after]
-    triage = [rows[c.reference] for c in open_cases if c.status == "needs_triage"]
-    open_rows = sorted((rows[c.reference] for c in open_cases), key=_open_order)
+    arrivals = sorted(
+        ((_instant(c.received_at), c) for c in cases), key=lambda a: (a[0], a[1].reference)
+    )
+    open_cases = [c for _, c in arrivals if c.status != "closed"]
+    # A row for each case the digest lists: the open ones and the new ones (a closed case only when new).
+    rows = {
+        id(c): digest_row(c, today, cal, ts)
+        for at, c in arrivals
+        if c.status != "closed" or at > after
+    }
+    new = [rows[id(c)] for at, c in arrivals if at > after]
+    triage = [rows[id(c)] for c in open_cases if c.status == "needs_triage"]
+    open_rows = sorted((rows[id(c)] for c in open_cases), key=_open_order)
     by_agency = _by_agency(open_cases, today, cal, ts)
     sent_rows = _sent_rows(sent, start, end, coordinators)
     refused = undelivered_rows(undelivered, coordinators)
