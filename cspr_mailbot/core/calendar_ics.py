@@ -23,14 +23,18 @@ Pure: the time is given, the bytes are returned.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from .clocks import Timescales
 from .models import Case, OutAttachment
 from .pack import as_date, deadlines_of
 from .workdays import WorkingCalendar
+
+if TYPE_CHECKING:
+    from icalendar import Component
 
 __all__ = [
     "ICS_FILENAME",
@@ -39,6 +43,7 @@ __all__ = [
     "deadline_events",
     "deadlines_ics",
     "ics_attachment",
+    "ics_bytes",
 ]
 
 ICS_FILENAME = "deadlines.ics"
@@ -179,7 +184,11 @@ def deadlines_ics(
     mailbox: str,
     partnership: str,
 ) -> bytes:
-    """The iCalendar file (RFC 5545) of every open deadline: all-day, free time, stable UIDs."""
+    """The iCalendar file (RFC 5545) of every open deadline: all-day, free time, stable UIDs.
+
+    icalendar builds the calendar and writes every line; see ``_Shared`` and ``ics_bytes`` for how
+    the values and lines that repeat from event to event are made once.
+    """
     from icalendar import Calendar, Event  # only when the digest is written: not at every start
 
     ics = Calendar()
@@ -189,23 +198,74 @@ def deadlines_ics(
     ics.add("method", "PUBLISH")
     ics.add("x-wr-calname", f"{partnership}: CSPR deadlines" if partnership else "CSPR deadlines")
     stamp = _utc(now) or now
+    shared = _Shared()
     for item in deadline_events(cases, cal, ts, mailbox=mailbox):
         event = Event()
         event.add("uid", item.uid)
-        event.add("dtstamp", stamp)
-        event.add("last-modified", item.last_modified)
-        event.add("sequence", item.sequence)
+        shared.add(event, "dtstamp", stamp)
+        shared.add(event, "last-modified", item.last_modified)
+        shared.add(event, "sequence", item.sequence)
         event.add("summary", item.summary)
         event.add("description", item.description)
-        event.add("dtstart", item.due)
-        event.add("dtend", item.due + timedelta(days=1))
-        event.add("transp", "TRANSPARENT")
-        event.add("categories", ["CSPR deadline"])
-        event.add("x-microsoft-cdo-alldayevent", "TRUE")
-        event.add("x-microsoft-cdo-busystatus", "FREE")
+        shared.add(event, "dtstart", item.due)
+        shared.add(event, "dtend", item.due + timedelta(days=1))
+        shared.add(event, "transp", "TRANSPARENT")
+        shared.add(event, "categories", ("CSPR deadline",))
+        shared.add(event, "x-microsoft-cdo-alldayevent", "TRUE")
+        shared.add(event, "x-microsoft-cdo-busystatus", "FREE")
         ics.add_component(event)
-    data: bytes = ics.to_ical()
-    return data
+    return ics_bytes(ics)
+
+
+class _Shared:
+    """Property values that recur from event to event (the stamp, the dates, the constants),
+    encoded once.
+
+    The first time a (property, value) is added, ``Component.add`` encodes it as usual; later events
+    get that same encoded object, set as a component's item (a component is a dict of encoded values;
+    what ``add(..., encode=False)`` does for a property not yet set), so ``ics_bytes`` writes its line
+    once too. A value that differs is encoded anew. Each property is added once to an event.
+    """
+
+    def __init__(self) -> None:
+        self._encoded: dict[tuple[str, type, Hashable], Any] = {}
+
+    def add(self, component: Component, name: str, value: Hashable) -> None:
+        key = (name, type(value), value)  # the type too: 1, 1.0 and True are equal keys
+        known = self._encoded.get(key)
+        if known is not None:
+            component[name] = known
+            return
+        component.add(name, list(value) if isinstance(value, tuple) else value)
+        self._encoded[key] = component[name]
+
+
+# RFC 5545 folds content lines of 75 octets or more; a shorter line is written as it is.
+_FOLD_AT = 75
+
+
+def ics_bytes(component: Component) -> bytes:
+    """``component.to_ical()``, byte for byte, writing each distinct line once.
+
+    The same walk as icalendar's ``to_ical`` (``property_items``, then ``content_line`` for each),
+    but a value object that recurs (``_Shared``), and every BEGIN/END, gives its line once; and
+    icalendar's folding, which looks at a line one character at a time, is asked only for lines it
+    would fold (75 octets or more): below that it returns the line unchanged.
+    """
+    lines: list[bytes] = []
+    written: dict[tuple[str, object], bytes] = {}
+    for name, value in component.property_items():
+        key = (name, value if isinstance(value, bytes) else id(value))
+        line = written.get(key)
+        if line is None:
+            content = component.content_line(name, value)
+            line = content.encode("utf-8")
+            if len(line) >= _FOLD_AT:
+                line = content.to_ical()
+            written[key] = line
+        lines.append(line)
+    lines.append(b"")
+    return b"\r\n".join(lines)
 
 
 def ics_attachment(

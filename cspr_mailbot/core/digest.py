@@ -127,6 +127,47 @@ class Digest:
     calendar: OutAttachment | None = None  # deadlines.ics, when the mailbox is known
 
 
+class _CountedOnce(WorkingCalendar):
+    """``cal`` for one digest: the same answers, each working-day count worked out once.
+
+    A digest asks the same questions many times over: every case's deadlines are counted for its
+    row, again for the year to date and for the calendar, and cases received on the same day, or
+    due on the same day, ask alike. The answers depend only on the dates and on ``cal`` (its bank
+    holidays and closures, which do not change under a digest), so each is kept for the digest's
+    life; a new digest starts afresh. Whatever is not counted here is ``cal``'s own answer.
+    """
+
+    def __init__(self, cal: WorkingCalendar) -> None:
+        super().__init__(cal.closures, cal.cutoff)
+        self._cal = cal
+        self._added: dict[tuple[date, int], date] = {}
+        self._between: dict[tuple[date, date], int] = {}
+
+    def is_bank_holiday(self, d: date) -> bool:
+        return self._cal.is_bank_holiday(d)
+
+    def is_working_day(self, d: date) -> bool:
+        return self._cal.is_working_day(d)
+
+    def add_working_days(self, d: date, n: int) -> date:
+        found = self._added.get((d, n))
+        if found is None:
+            found = self._added[(d, n)] = self._cal.add_working_days(d, n)
+        return found
+
+    def working_days_between(self, a: date, b: date) -> int:
+        found = self._between.get((a, b))
+        if found is None:
+            found = self._between[(a, b)] = self._cal.working_days_between(a, b)
+        return found
+
+    def holiday_data_ends(self) -> date | None:
+        return self._cal.holiday_data_ends()
+
+    def covers(self, through: date) -> bool:
+        return self._cal.covers(through)
+
+
 def _aware(at: datetime, what: str) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"{what} needs a timezone-aware datetime, got naive {at!r}")
@@ -353,18 +394,23 @@ def build_digest(
     """
     local = _aware(now, "build_digest").astimezone(LONDON)
     today = local.date()
+    cal = _CountedOnce(cal)
     start, end = yesterday_window(now, cal)
     after = _aware(since, "build_digest since") if since is not None else start
 
-    def received(c: Case) -> datetime:
-        return _instant(c.received_at)
-
-    by_arrival = sorted(cases, key=lambda c: (received(c), c.reference))
-    rows = {c.reference: digest_row(c, today, cal, ts) for c in by_arrival}
-    open_cases = [c for c in by_arrival if c.status != "closed"]
-    new = [rows[c.reference] for c in by_arrival if received(c) > after]
-    triage = [rows[c.reference] for c in open_cases if c.status == "needs_triage"]
-    open_rows = sorted((rows[c.reference] for c in open_cases), key=_open_order)
+    arrivals = sorted(
+        ((_instant(c.received_at), c) for c in cases), key=lambda a: (a[0], a[1].reference)
+    )
+    open_cases = [c for _, c in arrivals if c.status != "closed"]
+    # A row for each case the digest lists: the open ones and the new ones (a closed case only when new).
+    rows = {
+        id(c): digest_row(c, today, cal, ts)
+        for at, c in arrivals
+        if c.status != "closed" or at > after
+    }
+    new = [rows[id(c)] for at, c in arrivals if at > after]
+    triage = [rows[id(c)] for c in open_cases if c.status == "needs_triage"]
+    open_rows = sorted((rows[id(c)] for c in open_cases), key=_open_order)
     by_agency = _by_agency(open_cases, today, cal, ts)
     sent_rows = _sent_rows(sent, start, end, coordinators)
     refused = undelivered_rows(undelivered, coordinators)
