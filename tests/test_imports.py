@@ -67,3 +67,17 @@ def test_version_needs_no_config() -> None:
         check=True,
     )
     assert out.stdout.startswith("cspr-mailbot ")
+
+
+def test_the_bank_holidays_load_one_country_not_all() -> None:
+    """The start-up warning and a working day's check load the United Kingdom's rules alone, not
+    the ~250 countries the holidays package's registry imports on first use."""
+    modules = loaded(
+        "from datetime import date\n"
+        "from cspr_mailbot.core.workdays import WorkingCalendar\n"
+        "cal = WorkingCalendar()\n"
+        "assert cal.covers(date(2027, 12, 2)) and not cal.is_working_day(date(2026, 12, 25))"
+    )
+    assert "holidays" in modules
+    countries = sorted(m for m in modules if m.startswith("holidays.countries"))
+    assert countries == [], countries[:5]
