@@ -81,3 +81,17 @@ def test_the_bank_holidays_load_one_country_not_all() -> None:
     assert "holidays" in modules
     countries = sorted(m for m in modules if m.startswith("holidays.countries"))
     assert countries == [], countries[:5]
+
+
+def test_run_without_microsoft_365_loads_none_of_its_modules() -> None:
+    """adapters/oauth.py and adapters/graph.py are for [oauth2] and transport = "graph" alone."""
+    modules = loaded(
+        "import cspr_mailbot.cli, cspr_mailbot.wiring, cspr_mailbot.daemon\n"
+        "from cspr_mailbot.config import parse_config\n"
+        "from cspr_mailbot.wiring import sender, token_source\n"
+        "cfg = parse_config({'partnership': {'mailbox': 'a@example.gov.uk', "
+        "'coordinators': ['b@example.gov.uk']}})\n"
+        "assert token_source(cfg) is None\n"
+        "sender(cfg)"
+    )
+    assert modules.isdisjoint({"cspr_mailbot.adapters.oauth", "cspr_mailbot.adapters.graph"})
