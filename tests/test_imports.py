@@ -95,3 +95,9 @@ def test_run_without_microsoft_365_loads_none_of_its_modules() -> None:
         "sender(cfg)"
     )
     assert modules.isdisjoint({"cspr_mailbot.adapters.oauth", "cspr_mailbot.adapters.graph"})
+
+
+def test_an_imap_run_does_not_load_the_maildir_module() -> None:
+    """The standard library's ``mailbox`` (Maildir) is for a [maildir] source alone."""
+    modules = loaded("import cspr_mailbot.cli, cspr_mailbot.wiring, cspr_mailbot.daemon")
+    assert "mailbox" not in modules
