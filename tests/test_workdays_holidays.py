@@ -97,6 +97,7 @@ def test_a_module_without_the_class_falls_back_to_the_registry(
     cls = workdays._united_kingdom()
     assert issubclass(cls, holidays.countries.united_kingdom.UnitedKingdom)
     assert workdays._bank_holidays(2026) == _registry_dates(2026)
+    assert workdays._GB_PRIVATE_NAME not in sys.modules  # the failed load is not left behind
 
 
 def test_a_class_for_another_country_falls_back_to_the_registry(
@@ -108,12 +109,14 @@ def test_a_class_for_another_country_falls_back_to_the_registry(
     cls = workdays._united_kingdom()
     assert issubclass(cls, holidays.countries.united_kingdom.UnitedKingdom)
     assert workdays._bank_holidays(2028) == _registry_dates(2028)
+    assert workdays._GB_PRIVATE_NAME not in sys.modules
 
 
 def test_the_direct_load_is_the_one_used(fresh_loader: None) -> None:
     cls = workdays._united_kingdom()
     assert cls.__module__ == workdays._GB_PRIVATE_NAME
     assert cls.country == "GB"
+    assert sys.modules[workdays._GB_PRIVATE_NAME].UnitedKingdom is cls
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import sys
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -45,7 +46,8 @@ def _united_kingdom() -> Any:
     source file directly, with the package's own bytecode cache), under a name of our own so that
     the package's own ``holidays.countries`` stays untouched for anyone who imports it. The
     class is the package's own code and is called as ``country_holidays`` calls it, so the dates
-    are the same (tests/test_workdays.py compares the two over every year the data covers).
+    are the same (tests/test_workdays_holidays.py compares the two over every year the data
+    covers).
     Where the package is laid out otherwise (a future version), the registry is used.
     """
     import holidays  # the base classes the module builds on; not its countries
@@ -55,13 +57,15 @@ def _united_kingdom() -> Any:
     if spec is None or spec.loader is None or not path.is_file():
         return _registry_united_kingdom()
     module = importlib.util.module_from_spec(spec)
+    sys.modules[_GB_PRIVATE_NAME] = module  # as the recipe does: the module can find itself
     try:
         spec.loader.exec_module(module)
         found = module.UnitedKingdom
     except Exception:  # noqa: BLE001 - any surprise in another layout: the package's own way
         logger.debug("loading %s directly failed; using the holidays registry", path, exc_info=True)
-        return _registry_united_kingdom()
+        found = None
     if getattr(found, "country", None) != "GB":
+        sys.modules.pop(_GB_PRIVATE_NAME, None)
         return _registry_united_kingdom()
     return found
 
