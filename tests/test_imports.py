@@ -69,20 +69,6 @@ def test_version_needs_no_config() -> None:
     assert out.stdout.startswith("cspr-mailbot ")
 
 
-def test_the_bank_holidays_load_one_country_not_all() -> None:
-    """The start-up warning and a working day's check load the United Kingdom's rules alone, not
-    the ~250 countries the holidays package's registry imports on first use."""
-    modules = loaded(
-        "from datetime import date\n"
-        "from cspr_mailbot.core.workdays import WorkingCalendar\n"
-        "cal = WorkingCalendar()\n"
-        "assert cal.covers(date(2027, 12, 2)) and not cal.is_working_day(date(2026, 12, 25))"
-    )
-    assert "holidays" in modules
-    countries = sorted(m for m in modules if m.startswith("holidays.countries"))
-    assert countries == [], countries[:5]
-
-
 def test_run_without_microsoft_365_loads_none_of_its_modules() -> None:
     """adapters/oauth.py and adapters/graph.py are for [oauth2] and transport = "graph" alone."""
     modules = loaded(

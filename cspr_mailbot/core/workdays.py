@@ -9,13 +9,9 @@ message arrived.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
-import sys
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 logger = logging.getLogger(__name__)
@@ -29,52 +25,6 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # holidays 0.109 gives GB.end_year == 2100), and how far back to look before giving up.
 _FALLBACK_LAST_YEAR = 2100
 _EARLIEST_PROBE_YEAR = 2000
-# The module of the holidays package that holds the United Kingdom's rules, and the name this
-# process loads it under (see _united_kingdom).
-_GB_PARTS = ("countries", "united_kingdom.py")
-_GB_PRIVATE_NAME = "cspr_mailbot._holidays_united_kingdom"
-
-
-@functools.cache
-def _united_kingdom() -> Any:
-    """The ``holidays`` package's United Kingdom class (the rules for GB and its subdivisions).
-
-    ``holidays.country_holidays("GB")`` reaches it through the package's registry, whose first use
-    imports ``holidays.countries``, and that package's ``__init__`` imports every one of its
-    ~250 countries (about 0.1 s of a run's start, on every run). Here only the one module is
-    executed, from the file the package installed (the standard library's recipe for importing a
-    source file directly, with the package's own bytecode cache), under a name of our own so that
-    the package's own ``holidays.countries`` stays untouched for anyone who imports it. The
-    class is the package's own code and is called as ``country_holidays`` calls it, so the dates
-    are the same (tests/test_workdays_holidays.py compares the two over every year the data
-    covers).
-    Where the package is laid out otherwise (a future version), the registry is used.
-    """
-    import holidays  # the base classes the module builds on; not its countries
-
-    path = Path(holidays.__file__).parent.joinpath(*_GB_PARTS)
-    spec = importlib.util.spec_from_file_location(_GB_PRIVATE_NAME, path)
-    if spec is None or spec.loader is None or not path.is_file():
-        return _registry_united_kingdom()
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_GB_PRIVATE_NAME] = module  # as the recipe does: the module can find itself
-    try:
-        spec.loader.exec_module(module)
-        found = module.UnitedKingdom
-    except Exception:  # noqa: BLE001 - any surprise in another layout: the package's own way
-        logger.debug("loading %s directly failed; using the holidays registry", path, exc_info=True)
-        found = None
-    if getattr(found, "country", None) != "GB":
-        sys.modules.pop(_GB_PRIVATE_NAME, None)
-        return _registry_united_kingdom()
-    return found
-
-
-def _registry_united_kingdom() -> Any:
-    """The United Kingdom class as ``holidays.country_holidays("GB")`` finds it (every country)."""
-    import holidays
-
-    return type(holidays.country_holidays("GB", years=()))
 
 
 @functools.cache
@@ -82,17 +32,21 @@ def _bank_holidays(year: int) -> frozenset[date]:
     """England's bank holidays in ``year``, observed (substitute) days included.
 
     ``holidays`` is imported here, when a first date is asked about, not at every start (the
-    package reads its own version from its metadata on import: time that ``--version``,
-    ``check-config`` and the config need not pay). Kept for the life of the process: a year's
-    holidays depend on the year and the installed package alone.
+    package reads its own version from its metadata on import, and loads every country on first
+    use: about 0.1 s that ``--version``, ``check-config`` and the config need not pay). Kept for
+    the life of the process: a year's holidays depend on the year and the installed package alone.
     """
-    # Called as holidays.country_holidays("GB", subdiv="ENG", years=year) calls the class.
-    return frozenset(_united_kingdom()(years=year, subdiv="ENG").keys())
+    import holidays
+
+    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
 
 
 def _data_end_year() -> int:
     """The last year the package computes holidays for (its ``end_year``)."""
-    return int(getattr(_united_kingdom(), "end_year", _FALLBACK_LAST_YEAR))
+    import holidays
+
+    sample = holidays.country_holidays("GB", subdiv="ENG", years=())
+    return int(getattr(sample, "end_year", _FALLBACK_LAST_YEAR))
 
 
 class WorkingCalendar:
