@@ -6,6 +6,7 @@ Exit codes: 0 done, 1 a run-time failure, 2 a usage or config error (the message
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -674,6 +675,31 @@ def cmd_forms(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line. ``argv`` None: this is the program itself (the ``cspr-mailbot`` script,
+    ``python -m cspr_mailbot``), which ends when main returns; a list: a call from within a process
+    that goes on (the tests)."""
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            _leaving()
+
+
+def _leaving() -> None:
+    """The process ends now: spare the interpreter its last walks over every object.
+
+    On its way out the interpreter runs full garbage collections over everything still alive:
+    the ~40,000 objects the package's modules, classes and functions are made of (measured at
+    40-80 ms of CPU after ``run --once``, some 15% of a run on an empty INBOX). ``gc.freeze()``
+    moves what is alive to the permanent generation, which those collections skip; every object
+    is still freed with its modules, and nothing of ours waits on a collection to be written:
+    the store, the status file and the .eml files are written, synced and closed before main
+    returns, logging is flushed by its own exit handler, and standard output by the interpreter.
+    """
+    gc.freeze()
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:

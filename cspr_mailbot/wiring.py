@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from .adapters import oauth
-from .adapters.graph import GraphSender
 from .adapters.mailbox import ImapSource, MaildirSource, MailSource, Security
-from .adapters.oauth import TokenSource
 from .adapters.smtp import EmlSender, Sender, SmtpSender
 from .adapters.store import Store
 from .app import App, check_not_lost, filed_folders, store_may_be_lost
 from .config import Config
+
+if TYPE_CHECKING:
+    from .adapters.oauth import TokenSource
+
+# Microsoft 365's modules (adapters/oauth.py, adapters/graph.py) are imported by the functions
+# that need them, for a config that has [oauth2] or transport = "graph": a config without them
+# (password logins, an SMTP relay, the demo) never loads them.
 
 
 def open_store(cfg: Config, *, check_mailbox: bool = True) -> Store:
@@ -39,7 +43,11 @@ def open_store(cfg: Config, *, check_mailbox: bool = True) -> Store:
 
 def token_source(cfg: Config) -> TokenSource | None:
     """The one token source of the process ([oauth2]), or None: tokens are reused until near expiry."""
-    return oauth.token_source(cfg.oauth2) if cfg.oauth2 is not None else None
+    if cfg.oauth2 is None:
+        return None
+    from .adapters import oauth
+
+    return oauth.token_source(cfg.oauth2)
 
 
 def _graph(cfg: Config) -> bool:
@@ -51,6 +59,8 @@ def mail_source(cfg: Config, tokens: TokenSource | None = None) -> MailSource:
     if cfg.imap is not None:
         oauth2_token = None
         if cfg.imap.auth == "oauth2":
+            from .adapters import oauth
+
             assert tokens is not None, "auth = oauth2 needs the [oauth2] token source"
             oauth2_token = oauth.getter(tokens, oauth.OUTLOOK_SCOPE)
         return ImapSource(
@@ -77,6 +87,8 @@ def mail_source(cfg: Config, tokens: TokenSource | None = None) -> MailSource:
 def sender(cfg: Config, tokens: TokenSource | None = None) -> Sender:
     """Where outgoing mail goes: Graph, the SMTP server, or .eml files when there is no [smtp]."""
     if cfg.smtp is not None and _graph(cfg):
+        from .adapters.graph import GraphSender
+
         assert cfg.oauth2 is not None and tokens is not None  # the config requires [oauth2]
         return GraphSender(
             cfg.oauth2.graph_url,
@@ -88,6 +100,8 @@ def sender(cfg: Config, tokens: TokenSource | None = None) -> Sender:
     if cfg.smtp is not None:
         oauth2_token = None
         if cfg.smtp.auth == "oauth2":
+            from .adapters import oauth
+
             assert tokens is not None, "auth = oauth2 needs the [oauth2] token source"
             oauth2_token = oauth.getter(tokens, oauth.OUTLOOK_SCOPE)
         return SmtpSender(

@@ -67,3 +67,23 @@ def test_version_needs_no_config() -> None:
         check=True,
     )
     assert out.stdout.startswith("cspr-mailbot ")
+
+
+def test_run_without_microsoft_365_loads_none_of_its_modules() -> None:
+    """adapters/oauth.py and adapters/graph.py are for [oauth2] and transport = "graph" alone."""
+    modules = loaded(
+        "import cspr_mailbot.cli, cspr_mailbot.wiring, cspr_mailbot.daemon\n"
+        "from cspr_mailbot.config import parse_config\n"
+        "from cspr_mailbot.wiring import sender, token_source\n"
+        "cfg = parse_config({'partnership': {'mailbox': 'a@example.gov.uk', "
+        "'coordinators': ['b@example.gov.uk']}})\n"
+        "assert token_source(cfg) is None\n"
+        "sender(cfg)"
+    )
+    assert modules.isdisjoint({"cspr_mailbot.adapters.oauth", "cspr_mailbot.adapters.graph"})
+
+
+def test_an_imap_run_does_not_load_the_maildir_module() -> None:
+    """The standard library's ``mailbox`` (Maildir) is for a [maildir] source alone."""
+    modules = loaded("import cspr_mailbot.cli, cspr_mailbot.wiring, cspr_mailbot.daemon")
+    assert "mailbox" not in modules

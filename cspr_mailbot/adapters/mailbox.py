@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import mailbox
 import os
 import select
 import ssl
@@ -24,7 +23,7 @@ from contextlib import contextmanager
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
 from imapclient import DELETED, SEEN, IMAPClient
 from imapclient import exceptions as imap_errors
@@ -32,6 +31,9 @@ from imapclient import exceptions as imap_errors
 from cspr_mailbot.core.backoff import backoff
 from cspr_mailbot.core.models import RawMessage
 from cspr_mailbot.errors import MailSourceError
+
+if TYPE_CHECKING:
+    import mailbox
 
 logger = logging.getLogger(__name__)
 
@@ -242,16 +244,27 @@ class ImapSource:
             raise
         self._token_refused = False
 
+    def _tls_context(self) -> ssl.SSLContext:
+        """The context for ``ssl`` and ``starttls``: the one given, else the system's defaults.
+
+        Made only for a connection that uses TLS: loading the system's CA certificates takes tens
+        of milliseconds that a plain (``none``, loopback) connection need not pay.
+        """
+        return self.ssl_context or ssl.create_default_context()
+
     def _open(self) -> IMAPClient:
-        context = self.ssl_context or ssl.create_default_context()
         if self.security == "ssl":
             return IMAPClient(
-                self.host, self.port, ssl=True, ssl_context=context, timeout=self.timeout
+                self.host,
+                self.port,
+                ssl=True,
+                ssl_context=self._tls_context(),
+                timeout=self.timeout,
             )
         client = IMAPClient(self.host, self.port, ssl=False, timeout=self.timeout)
         if self.security == "starttls":
             try:
-                client.starttls(context)
+                client.starttls(self._tls_context())
             except BaseException:
                 _shutdown_quietly(client)
                 raise
@@ -674,7 +687,7 @@ class MaildirSource:
         try:
             for sub in ("cur", "new", "tmp"):
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
-            self._root = mailbox.Maildir(self.path, factory=None, create=True)
+            self._root = _maildir()(self.path, factory=None, create=True)
             self._folder_dir(self.inbox)
         except OSError as exc:
             raise MailSourceError(
@@ -732,7 +745,7 @@ class MaildirSource:
                             mtime = entry.stat().st_mtime_ns
                         except FileNotFoundError:
                             continue
-                        key = entry.name.split(mailbox.Maildir.colon, 1)[0]
+                        key = entry.name.split(_maildir().colon, 1)[0]
                         out.append((mtime, key, Path(entry.path)))
             except FileNotFoundError:
                 continue
@@ -824,10 +837,8 @@ class MaildirSource:
         self._require()
         try:
             directory = self._folder_dir(self.sent_folder)
-            key = mailbox.Maildir(directory, factory=None, create=False).add(raw)
-            os.rename(
-                directory / "new" / key, directory / "cur" / f"{key}{mailbox.Maildir.colon}2,S"
-            )
+            key = _maildir()(directory, factory=None, create=False).add(raw)
+            os.rename(directory / "new" / key, directory / "cur" / f"{key}{_maildir().colon}2,S")
         except OSError as exc:
             raise MailSourceError(
                 f"Maildir: cannot keep a sent copy: {exc}", retryable=_transient(exc)
@@ -910,7 +921,7 @@ def _move_file(source: Path, target: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        mailbox.Maildir(target, factory=None, create=False).add(source.read_bytes())
+        _maildir()(target, factory=None, create=False).add(source.read_bytes())
         source.unlink(missing_ok=True)
 
 
@@ -928,6 +939,14 @@ def _message_id_of(raw: bytes) -> str | None:
 
 def _bare_id(message_id: str) -> str:
     return message_id.strip().strip("<>").strip()
+
+
+def _maildir() -> type[mailbox.Maildir]:
+    """The standard library's Maildir, imported for a [maildir] source alone: an IMAP run need not
+    load the ``mailbox`` module (and the calendar and mbox machinery it brings)."""
+    import mailbox
+
+    return mailbox.Maildir
 
 
 def _transient(exc: OSError) -> bool:

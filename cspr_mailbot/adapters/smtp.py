@@ -45,8 +45,20 @@ class SmtpSender:
         self._token_refused = False
         self.username, self.password = username, password
         self.timeout = timeout
-        self.context = ssl_context or ssl.create_default_context()
+        self._context = ssl_context
         self._conn: smtplib.SMTP | None = None
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The TLS context for ``ssl`` and ``starttls``: the one given, else the system's defaults.
+
+        Made on first use, not with the sender: loading the system's CA certificates takes tens of
+        milliseconds that a plain (``none``) connection, or a run that sends nothing, need not pay.
+        Kept for the sender's life, as it was when it was made up front.
+        """
+        if self._context is None:
+            self._context = ssl.create_default_context()
+        return self._context
 
     def _connect(self) -> smtplib.SMTP:
         try:

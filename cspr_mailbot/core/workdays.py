@@ -8,6 +8,7 @@ message arrived.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -26,16 +27,26 @@ _FALLBACK_LAST_YEAR = 2100
 _EARLIEST_PROBE_YEAR = 2000
 
 
+@functools.cache
 def _bank_holidays(year: int) -> frozenset[date]:
     """England's bank holidays in ``year``, observed (substitute) days included.
 
     ``holidays`` is imported here, when a first date is asked about, not at every start (the
     package reads its own version from its metadata on import, and loads every country on first
-    use: about 0.1 s that ``--version``, ``check-config`` and the config need not pay).
+    use: about 0.1 s that ``--version``, ``check-config`` and the config need not pay). Kept for
+    the life of the process: a year's holidays depend on the year and the installed package alone.
     """
     import holidays
 
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+
+
+def _data_end_year() -> int:
+    """The last year the package computes holidays for (its ``end_year``)."""
+    import holidays
+
+    sample = holidays.country_holidays("GB", subdiv="ENG", years=())
+    return int(getattr(sample, "end_year", _FALLBACK_LAST_YEAR))
 
 
 class WorkingCalendar:
@@ -119,15 +130,12 @@ class WorkingCalendar:
         """The last day the bank-holiday data covers, or None if it seems to have none at all.
 
         That is 31 December of the last year that has a Christmas Day entry, looking down from the
-        package's own ``end_year``. Measured with holidays 0.109: 2100-12-31.
+        package's own ``end_year``. Measured with holidays 0.109: 2100-12-31. For ``doctor`` and
+        the digest's warning, which say the date; ``covers`` needs only the year it is asked about.
         """
         if not self._data_ends_known:
-            import holidays
-
-            sample = holidays.country_holidays("GB", subdiv="ENG", years=())
-            last = int(getattr(sample, "end_year", _FALLBACK_LAST_YEAR))
             self._data_ends = None
-            for year in range(last, _EARLIEST_PROBE_YEAR - 1, -1):
+            for year in range(_data_end_year(), _EARLIEST_PROBE_YEAR - 1, -1):
                 if date(year, 12, 25) in self._holidays_in(year):
                     self._data_ends = date(year, 12, 31)
                     break
@@ -135,9 +143,14 @@ class WorkingCalendar:
         return self._data_ends
 
     def covers(self, through: date) -> bool:
-        """True when the bank-holiday data reaches ``through``."""
-        ends = self.holiday_data_ends()
-        return ends is not None and through <= ends
+        """True when the bank-holiday data reaches ``through``: its year has a Christmas Day.
+
+        The package computes holidays by rule for every year from its ``start_year`` to its
+        ``end_year``, so that is ``through <= holiday_data_ends()``, answered from the one year
+        ``through`` is in (a year the deadlines up to it need anyway) rather than by probing down
+        from the package's last year.
+        """
+        return date(through.year, 12, 25) in self._holidays_in(through.year)
 
 
 def add_months(d: date, n: int) -> date:
