@@ -8,6 +8,7 @@ with its own config, users, self-signed certificate and ports; ``SmtpServer`` is
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import functools
@@ -22,7 +23,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -580,7 +581,10 @@ class _Handler:
                 )
             except Exception as exc:  # noqa: BLE001 - report it to the client as a 4xx
                 return f"451 forwarding to LMTP failed: {exc}"
-        self.server._record(item)
+        count = self.server._record(item)
+        hook = self.server.after_accept
+        if hook is not None:  # once the 250 below is written: the instant a reply may go twice
+            asyncio.get_running_loop().call_soon(hook, count)
         return "250 OK"
 
 
@@ -677,11 +681,15 @@ class SmtpServer:
         self._cond = threading.Condition(self._lock)
         self._received: list[Received] = []
         self._controller: Any = None
+        # Called on the server's loop with the number of messages kept so far, just after it
+        # answered 250 to one (the reply is written; the client may not have read it yet).
+        self.after_accept: Callable[[int], None] | None = None
 
-    def _record(self, item: Received) -> None:
+    def _record(self, item: Received) -> int:
         with self._cond:
             self._received.append(item)
             self._cond.notify_all()
+            return len(self._received)
 
     @property
     def messages(self) -> list[Received]:
