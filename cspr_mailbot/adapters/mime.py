@@ -157,8 +157,7 @@ def text_part(text: str, subtype: str, *, mime_version: bool = False) -> bytes:
 # quoprimime's body table: a safe byte is itself, CR and LF are themselves, any other byte is =XX.
 _QP_SAFE = b" !\"#$%&'()*+,-./0123456789:;<>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\t\r\n"
 _QP_TABLE = [chr(c) if c in _QP_SAFE else f"={c:02X}" for c in range(256)]
-# Text whose only byte the table changes is "=": quoted with one str.replace.
-_QP_PLAIN = re.compile(r"[\t\n\r -~]*")
+_WHITE = (" ", "\t")
 
 
 def quoted_printable(data: str) -> str:
@@ -166,45 +165,59 @@ def quoted_printable(data: str) -> str:
 
     The stdlib's own steps, done with less work: the quoting table is applied by ``str.replace`` when
     "=" is the only character it changes (the table, a Python lookup a character, was a third of the
-    time), and a line that needs no cut is taken whole; the cutting of the others is the stdlib's
-    loop, unchanged. ``tests/test_mime.py`` compares the two on edge cases and random text.
+    time), a line that needs no cut is taken whole, and the others are cut by the stdlib's loop,
+    unchanged (``_cut``). ``tests/test_mime.py`` compares the two on edge cases and random text.
     """
     if not data:
         return data
-    body = data.replace("=", "=3D") if _QP_PLAIN.fullmatch(data) else data.translate(_QP_TABLE)
-    encoded: list[str] = []
-    append = encoded.append
-    for line in body.splitlines():
-        if len(line) <= MAXLEN and line[-1:] not in (" ", "\t"):
-            append(line)
-            continue
-        start = 0
-        laststart = len(line) - 1 - MAXLEN
-        while start <= laststart:
-            stop = start + MAXLEN - 1  # room for the "=" of a soft break
-            if line[stop - 2] == "=":  # never cut an =XX
-                append(line[start : stop - 1])
-                start = stop - 2
-            elif line[stop - 1] == "=":
-                append(line[start:stop])
-                start = stop - 1
-            else:
-                append(line[start:stop] + "=")
-                start = stop
-        if line and line[-1] in " \t":  # white space at the end of a line is quoted
-            room = start - laststart
-            if room >= 3:
-                q = f"={ord(line[-1]):02X}"
-            elif room == 2:
-                q = line[-1] + "=\n"
-            else:
-                q = f"=\n={ord(line[-1]):02X}"
-            append(line[start:-1] + q)
+    if data.encode("latin-1").translate(None, _QP_SAFE).strip(b"="):
+        body = data.translate(_QP_TABLE)
+    else:
+        body = data.replace("=", "=3D")
+    if "\r" in body:  # the stdlib's splitting: CR, LF and CRLF each end a line
+        lines = body.splitlines()
+        if body[-1] in "\r\n":
+            lines.append("")
+    else:  # the same lines, the last one empty when the text ends in a line break
+        lines = body.split("\n")
+    return "\n".join(
+        [
+            line if len(line) <= MAXLEN and not line.endswith(_WHITE) else _cut(line)
+            for line in lines
+        ]
+    )
+
+
+def _cut(line: str) -> str:
+    """A quoted line cut as body_encode cuts it: pieces of at most 78, each but the last ending in a
+    soft break, and white space at its end quoted (``quoprimime.body_encode``'s loop, as it is)."""
+    pieces: list[str] = []
+    append = pieces.append
+    start = 0
+    laststart = len(line) - 1 - MAXLEN
+    while start <= laststart:
+        stop = start + MAXLEN - 1  # room for the "=" of a soft break
+        if line[stop - 2] == "=":  # never cut an =XX
+            append(line[start : stop - 1])
+            start = stop - 2
+        elif line[stop - 1] == "=":
+            append(line[start:stop])
+            start = stop - 1
         else:
-            append(line[start:])
-    if body[-1] in "\r\n":
-        append("")
-    return "\n".join(encoded)
+            append(line[start:stop] + "=")
+            start = stop
+    if line and line[-1] in _WHITE:
+        room = start - laststart
+        if room >= 3:
+            q = f"={ord(line[-1]):02X}"
+        elif room == 2:
+            q = line[-1] + "=\n"
+        else:
+            q = f"=\n={ord(line[-1]):02X}"
+        append(line[start:-1] + q)
+    else:
+        append(line[start:])
+    return "\n".join(pieces)
 
 
 def _base64(data: bytes) -> bytes:
