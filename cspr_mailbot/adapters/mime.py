@@ -188,9 +188,14 @@ def quoted_printable(data: str) -> str:
     )
 
 
+@lru_cache(maxsize=4096)
 def _cut(line: str) -> str:
     """A quoted line cut as body_encode cuts it: pieces of at most 78, each but the last ending in a
-    soft break, and white space at its end quoted (``quoprimime.body_encode``'s loop, as it is)."""
+    soft break, and white space at its end quoted (``quoprimime.body_encode``'s loop, as it is).
+
+    Cached: most long lines are a template's own (a table's style, a sentence), the same in every
+    message of a kind; only in this process's memory, as the cases they come from are.
+    """
     pieces: list[str] = []
     append = pieces.append
     start = 0
