@@ -121,15 +121,45 @@ def test_a_changed_template_is_compiled_again(tmp_path: Path) -> None:
     assert compiled == []
 
 
+def _touch_later(*paths: Path) -> None:
+    later = max(os.stat(p).st_mtime for p in paths) + 5
+    for p in paths:
+        os.utime(p, (later, later))
+
+
 def test_a_template_changed_while_running_is_picked_up(tmp_path: Path) -> None:
+    """Looked at once a RECHECK_SECONDS (not at every lookup): a change is used from then on."""
     own = _own_templates(tmp_path, "Hello")
     r, _ = renderer(tmp_path / "cache", own)
+    clock = [1000.0]
+    r.clock = lambda: clock[0]
     assert b"Hello" in r.render(ack(), NOW).raw
     _own_templates(tmp_path, "Howdy")
-    later = os.stat(own / "acknowledgement.txt").st_mtime + 5
-    for name in ("acknowledgement.txt", "acknowledgement.html"):
-        os.utime(own / name, (later, later))
-    assert b"Howdy" in r.render(ack(), NOW).raw
+    _touch_later(own / "acknowledgement.txt", own / "acknowledgement.html")
+    clock[0] += outbox.RECHECK_SECONDS / 2
+    assert b"Hello" in r.render(ack(), NOW).raw  # not looked at yet
+    clock[0] += outbox.RECHECK_SECONDS
+    text = r.render(ack(), NOW).raw
+    assert b"Howdy" in text and b"Hello" not in text
+
+
+def test_a_changed_include_is_picked_up_and_a_removed_template_is_missed(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "_part.txt").write_text("Hello {{ reference }}\n")
+    for ext in ("txt", "html"):
+        (own / f"acknowledgement.{ext}").write_text('{% include "_part.txt" %}')
+    r, _ = renderer(tmp_path / "cache", own)
+    clock = [1000.0]
+    r.clock = lambda: clock[0]
+    assert b"Hello DSPP-2026-0001" in r.render(ack(), NOW).raw
+    (own / "_part.txt").write_text("Howdy {{ reference }}\n")
+    _touch_later(own / "_part.txt")
+    clock[0] += outbox.RECHECK_SECONDS
+    assert b"Howdy DSPP-2026-0001" in r.render(ack(), NOW).raw
+    (own / "acknowledgement.txt").unlink()  # the packaged one is found instead
+    clock[0] += outbox.RECHECK_SECONDS
+    assert b"Thank you for your referral" in r.render(ack(), NOW).raw
 
 
 def test_the_partnership_s_template_and_ours_are_kept_apart(tmp_path: Path) -> None:

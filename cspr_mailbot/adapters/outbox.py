@@ -23,10 +23,11 @@ import logging
 import os
 import re
 import stat
+import time
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 OUR_HEADER = "X-CSPR-Mailbot"
 COMPILED_TEMPLATES = "compiled-templates"  # the folder beside the store that keeps them compiled
+RECHECK_SECONDS = 1.0  # a template changed while the daemon runs is used from this long after
 
 
 def packaged_templates() -> Path:
@@ -183,8 +185,14 @@ class Renderer:
                 enabled_extensions=_AUTOESCAPED, default_for_string=False
             ),
             undefined=jinja2.StrictUndefined,
+            # Templates are checked for changes by ``_check_templates``, not at every lookup: jinja2's
+            # auto_reload looked at the file of each template and include of every message.
+            auto_reload=False,
+            cache_size=-1,  # a plain dict: a few dozen templates, no LRU bookkeeping a lookup
             **_OPTIONS,
         )
+        self.clock = time.monotonic
+        self._checked_at = -RECHECK_SECONDS
         self.search = search
         self.partnership_name = partnership_name
         self.mailbox = mailbox
@@ -214,6 +222,7 @@ class Renderer:
 
         ``forbidden`` is ``forbidden_words(case.referral)``: what would name the child.
         """
+        self._check_templates()
         context = {**om.context, "subject": om.subject, "partnership": self.partnership_name}
         text = self.env.get_template(f"{om.template}.txt").render(context)
         html = self.env.get_template(f"{om.template}.html").render(context)
@@ -227,7 +236,7 @@ class Renderer:
             headers.append(("Cc", ", ".join(om.cc)))
         headers += [
             ("Subject", subject),
-            ("Date", format_datetime(now)),
+            ("Date", _date_header(now, now.utcoffset())),
             ("Message-ID", message_id),
         ]
         if om.in_reply_to:
@@ -241,6 +250,18 @@ class Renderer:
         ]
         raw = message_bytes(headers, text, html, attachments)
         return Rendered(om.key, message_id, subject, om.to, om.cc, raw)
+
+    def _check_templates(self) -> None:
+        """Every template loaded is read again if one of them changed (or went): looked at once a
+        ``RECHECK_SECONDS`` at most, as jinja2's auto_reload would at every lookup."""
+        at = self.clock()
+        if at - self._checked_at < RECHECK_SECONDS:
+            return
+        self._checked_at = at
+        cache = self.env.cache
+        if cache and not all(t.is_up_to_date for t in list(cache.values())):
+            logger.info("a template changed: templates read again")
+            cache.clear()
 
     def _guarded_subject(
         self,
@@ -294,6 +315,13 @@ class Renderer:
                 [docx_text(self.documents.build(blank).data)]
             )
         return self._common_docx
+
+
+@lru_cache(maxsize=16)
+def _date_header(now: datetime, offset: timedelta | None) -> str:
+    """``format_datetime(now)``, the same for every message of a pass. By ``offset`` too: 11:00 BST
+    equals 10:00 UTC, but is written 11:00 +0100."""
+    return format_datetime(now)
 
 
 _WORD = re.compile(r"[^\W\d_]+")
