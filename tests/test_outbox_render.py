@@ -45,3 +45,22 @@ def test_the_date_header_is_format_datetime_of_now_whatever_its_zone() -> None:
     for now in (summer_utc, summer_london, summer_utc, winter, winter.astimezone(UTC)):
         assert _date(r.render(_notice(), now).raw) == format_datetime(now)
     assert _date(r.render(_notice(), summer_london).raw).endswith("11:00:00 +0100")
+
+
+def test_uncased_beyond_ascii_is_the_set_of_every_character_s() -> None:
+    """The characters past ASCII, found by one search, decide as every character of the text did."""
+    import random
+
+    from cspr_mailbot.adapters.outbox import _uncased_beyond_ascii
+
+    def plain(text: str) -> bool:
+        return text.isascii() or not any(
+            c.lower() != c or c.upper() != c for c in set(text) if not c.isascii()
+        )
+
+    rng = random.Random(15)
+    alphabet = "aZ09 _-\n\t·’—€éÉ\u212aſ\x7f\x80ÿ中"
+    texts = ["", "plain", "·", "é", "a·b", "\x7f", "\x80"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(3000)]
+    for text in texts:
+        assert _uncased_beyond_ascii(text) == plain(text), text

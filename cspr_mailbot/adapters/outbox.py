@@ -423,8 +423,11 @@ def _uncased_beyond_ascii(text: str) -> bool:
     sign K or the long s ſ, have a case), and ``lower`` leaves it as it is: the ASCII search holds.
     """
     return text.isascii() or not any(
-        c.lower() != c or c.upper() != c for c in set(text) if not c.isascii()
+        c.lower() != c or c.upper() != c for c in set(_BEYOND_ASCII.findall(text))
     )
+
+
+_BEYOND_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _is_word(c: str) -> bool:
