@@ -25,7 +25,7 @@ import re
 import stat
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
@@ -74,6 +74,16 @@ class _Environment(jinja2.Environment):
             except KeyError:
                 pass
         return super().getattr(obj, attribute)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as a plain dict: the environment's, overlaid by ``d``.
+
+        jinja2 makes them a ChainMap over the environment's, so that a change to those shows in
+        templates loaded before; ours never change once made (jinja2 says to avoid it), and every
+        render copied the ChainMap and every import compared its keys in Python code: a tenth of
+        rendering. The same names and values, looked up and copied in C.
+        """
+        return {**self.globals, **(d or {})}
 
 
 # How the Environment is made. What changes the code jinja2 compiles a template into is part of the
