@@ -64,8 +64,9 @@ def test_globals_as_a_dict_give_jinja2_s_output(name: str) -> None:
         env = cls(loader=jinja2.DictLoader(TEMPLATES), undefined=jinja2.StrictUndefined)
         env.globals["site"] = "DSPP"
         plain = env.get_template(name).render(extra="x")
-        with_globals = env.get_template("page", globals={"site": "own"}).render()
+        own = env.get_template("base", globals={"site": "own"}).render()  # overlaid: "own"
         again = env.get_template(name).render()
-        outputs.append((plain, with_globals, again))
+        outputs.append((plain, own, again))
     assert outputs[1] == outputs[0]
     assert "2 left|3 left x|[0, 1, 2]|1|aba|x,y|DSPP|x|1" in outputs[0][0]
+    assert outputs[0][1] == "<own>"
