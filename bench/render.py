@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     def renderer(compiled: Path) -> outbox.Renderer:
         store = Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
         r = build_app(cfg, store, with_source=False).renderer
-        r.keep_compiled(compiled)
+        if hasattr(r, "keep_compiled"):  # (not on main before issue 15's render work)
+            r.keep_compiled(compiled)
         return r
 
     def one_pass(r: outbox.Renderer) -> tuple[float, float]:
@@ -100,10 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         return time.perf_counter() - wall, time.process_time() - cpu
 
     def clear_caches() -> None:
-        outbox._pattern.cache_clear()
-        outbox._date_header.cache_clear()
-        mime._cut.cache_clear()
-        mime._stdlib_header.cache_clear()
+        """What a new process would not have: the functions' caches."""
+        for cached in (outbox._pattern, getattr(outbox, "_date_header", None)):
+            if cached is not None:
+                cached.cache_clear()
+        for cached in (mime._stdlib_header, getattr(mime, "_cut", None)):
+            if cached is not None:
+                cached.cache_clear()
         re.purge()
 
     kept = folder / "kept"
