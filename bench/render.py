@@ -2,9 +2,13 @@
 
 It runs the app in-process (as bench/intake.py's tracemalloc pass does) on a backlog of N referrals
 in a private Dovecot, records every ``Renderer.render(om, now, forbidden)`` call of that pass, then
-renders those messages again ``--runs`` times, each with a fresh Renderer (as a ``run --once``
-process has: templates and guard patterns compiled in the pass) and once more with the same
-Renderer (a daemon's later pass). Wall and CPU seconds; the best of the runs. Run from the repo root:
+renders those messages again ``--runs`` times: each time with a fresh Renderer (as a ``run --once``
+process has: guard patterns compiled in the pass) whose templates are compiled anew (an empty
+compiled-templates folder: the first run after an install or a change) and with a fresh Renderer
+over the folder a run before it filled (every later run), then once more with the same Renderer (a
+daemon's later pass). Wall and CPU seconds, the median and the best of the runs; and the templates'
+own cost: loading every template the pass uses, compiled anew and from the folder. Run from the
+repo root:
 
     python bench/render.py [--n 150] [--runs 5]
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import os
 
-    from cspr_mailbot.adapters import outbox
+    from cspr_mailbot.adapters import mime, outbox
     from cspr_mailbot.adapters.store import Store
     from cspr_mailbot.config import load_config
     from cspr_mailbot.errors import PrivacyError
@@ -72,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault(intake.PASSWORD_ENV, "unused")
     cfg = load_config(str(folder / "config.toml"))
 
-    def renderer() -> outbox.Renderer:
+    def renderer(compiled: Path) -> outbox.Renderer:
         store = Store(cfg.store_path, reference_prefix=cfg.partnership.reference_prefix)
-        return build_app(cfg, store, with_source=False).renderer
+        r = build_app(cfg, store, with_source=False).renderer
+        if hasattr(r, "keep_compiled"):  # (not on main before issue 15's render work)
+            r.keep_compiled(compiled)
+        return r
 
     def one_pass(r: outbox.Renderer) -> tuple[float, float]:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -85,22 +93,59 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         return time.perf_counter() - wall, time.process_time() - cpu
 
-    fresh, warm = [], []
-    for _ in range(args.runs):
-        getattr(
-            outbox, "_pattern", None
-        ) and outbox._pattern.cache_clear()  # none before the guard cache
+    def load_templates(r: outbox.Renderer) -> tuple[float, float]:
+        """Every template the pass uses, with what they extend, include and import: loading alone."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        for name in names:
+            r.env.get_template(name)
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    def clear_caches() -> None:
+        """What a new process would not have: the functions' caches."""
+        for cached in (outbox._pattern, getattr(outbox, "_date_header", None)):
+            if cached is not None:
+                cached.cache_clear()
+        for cached in (mime._stdlib_header, getattr(mime, "_cut", None)):
+            if cached is not None:
+                cached.cache_clear()
         re.purge()
-        r = renderer()
-        fresh.append(one_pass(r))
-        warm.append(one_pass(r))
+
+    kept = folder / "kept"
+    first = renderer(kept)
+    one_pass(first)  # the folder made and filled, as by the run before
+    names = sorted(t.name for t in first.env.cache.values() if t.name)
+    figures: dict[str, list[tuple[float, float]]] = {
+        "fresh Renderer, templates compiled": [],
+        "fresh Renderer, compiled templates kept": [],
+        "same Renderer (a daemon's next pass)": [],
+        "templates alone (loading): compiled": [],
+        "templates alone (loading): kept": [],
+    }
+    for k in range(args.runs):
+        clear_caches()
+        figures["fresh Renderer, templates compiled"].append(
+            one_pass(renderer(folder / f"cold{k}"))
+        )
+        clear_caches()
+        r = renderer(kept)
+        figures["fresh Renderer, compiled templates kept"].append(one_pass(r))
+        figures["same Renderer (a daemon's next pass)"].append(one_pass(r))
+        clear_caches()
+        cold = load_templates(renderer(folder / f"load{k}"))
+        clear_caches()
+        warm = load_templates(renderer(kept))
+        figures["templates alone (loading): compiled"].append(cold)
+        figures["templates alone (loading): kept"].append(warm)
     n = len(calls)
-    for label, runs in (("fresh Renderer", fresh), ("same Renderer", warm)):
-        wall = min(w for w, _ in runs)
-        cpu = min(c for _, c in runs)
+    for label, runs in figures.items():
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        best = min(w for w, _ in runs), min(c for _, c in runs)
+        what = f"{len(names)} templates" if label.startswith("templates") else f"{n} messages"
+        each = "" if label.startswith("templates") else f" ({wall / n * 1e3:.3f} ms a message)"
         print(
-            f"{n} messages, {label}: {wall:.3f} s wall ({wall / n * 1e3:.3f} ms a message), "
-            f"{cpu:.3f} s CPU"
+            f"{what}, {label}: median {wall:.3f} s wall{each}, {cpu:.3f} s CPU; "
+            f"best {best[0]:.3f} s wall, {best[1]:.3f} s CPU"
         )
     return 0
 

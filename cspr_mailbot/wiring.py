@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from .adapters.mailbox import ImapSource, MaildirSource, MailSource, Security
+from .adapters.outbox import COMPILED_TEMPLATES
 from .adapters.smtp import EmlSender, Sender, SmtpSender
 from .adapters.store import Store
 from .app import App, check_not_lost, filed_folders, store_may_be_lost
@@ -128,7 +129,10 @@ def build_app(
     if tokens is None:
         tokens = token_source(cfg)
     source = mail_source(cfg, tokens) if with_source else None
-    return App(cfg, store, source, sender(cfg, tokens))
+    app = App(cfg, store, source, sender(cfg, tokens))
+    # Templates compiled once, beside the store, for the runs after this one.
+    app.renderer.keep_compiled(cfg.store_path.parent / COMPILED_TEMPLATES)
+    return app
 
 
 def _ssl_context(cafile: Path | None) -> ssl.SSLContext | None:

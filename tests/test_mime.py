@@ -302,3 +302,24 @@ def test_long_lines_are_encoded_as_set_content_encodes_them() -> None:
         assert (
             f"Content-Transfer-Encoding: {reference['Content-Transfer-Encoding']}".encode() in head
         )
+
+
+def test_quoted_printable_is_body_encode() -> None:
+    """mime.quoted_printable gives quoprimime.body_encode(data, 78) on its own, for text of plain
+    ASCII (the str.replace path) and not (the table), with CR, LF and CRLF line ends, =, =XX at a
+    cut and white space at a line's end."""
+    from email import quoprimime
+
+    rng = random.Random(1578)
+    pieces = ["a", "Z", " ", "\t", "=", "==", "=3D", "é", "\xff", "\x00", "\x7f", "\x0b", "\x85"]
+    pieces += ["\n", "\r", "\r\n", ".", "x" * 70, "=" * 30, " " * 10]
+    plain = [p for p in pieces if p.isascii() and (p.isprintable() or p in "\t\r\n")]
+    cases = ["", "\n", "\r", " ", "\t\n", "=", "a" * 78, "a" * 79, "a" * 77 + " ", "a" * 78 + " "]
+    for _ in range(4000):
+        alphabet = plain if rng.random() < 0.5 else pieces
+        cases.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))))
+    mime._cut.cache_clear()
+    for _ in range(2):  # the lines cut anew, then the same lines from the cache
+        for data in cases:
+            assert mime.quoted_printable(data) == quoprimime.body_encode(data, mime.MAXLEN), data
+    assert mime._cut.cache_info().hits

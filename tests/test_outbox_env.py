@@ -40,3 +40,33 @@ def test_same_output_as_jinja2(source: str) -> None:
 def test_a_missing_key_is_still_an_error() -> None:
     with pytest.raises(jinja2.UndefinedError):
         _Environment(undefined=jinja2.StrictUndefined).from_string("{{ d.missing }}").render(d={})
+
+
+TEMPLATES = {
+    "words": "{% macro left(n) %}{{ n }} left{% if extra is defined %} {{ extra }}{% endif %}"
+    "{% endmacro %}",
+    "page": '{% import "words" as w %}{% from "words" import left with context %}'
+    "{{ w.left(2) }}|{{ left(3) }}|{{ range(3) | list }}|{% set ns = namespace(x=1) %}{{ ns.x }}|"
+    "{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}|"
+    "{% set j = joiner(',') %}{{ j() }}x{{ j() }}y|{{ site }}|{{ extra | default('none') }}|"
+    "{{ dict(a=1).a }}",
+    "base": "<{% block b %}{% endblock %}{{ site }}>",
+    "child": '{% extends "base" %}{% block b %}{% include "page" %}{% endblock %}',
+}
+
+
+@pytest.mark.parametrize("name", ["page", "child"])
+def test_globals_as_a_dict_give_jinja2_s_output(name: str) -> None:
+    """make_globals gives a plain dict; with environment and template globals, imports with and
+    without context, includes and inheritance, the output is jinja2's."""
+    outputs = []
+    for cls in (jinja2.Environment, _Environment):
+        env = cls(loader=jinja2.DictLoader(TEMPLATES), undefined=jinja2.StrictUndefined)
+        env.globals["site"] = "DSPP"
+        plain = env.get_template(name).render(extra="x")
+        own = env.get_template("base", globals={"site": "own"}).render()  # overlaid: "own"
+        again = env.get_template(name).render()
+        outputs.append((plain, own, again))
+    assert outputs[1] == outputs[0]
+    assert "2 left|3 left x|[0, 1, 2]|1|aba|x,y|DSPP|x|1" in outputs[0][0]
+    assert outputs[0][1] == "<own>"
