@@ -132,7 +132,9 @@ class Labels:
     fuzzy_ignore: frozenset[str] = frozenset()
     fuzzy_words: dict[str, str] = field(default_factory=dict)
     exact_only: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)  # not by meaning
-    # form -> (is a date field) -> ([meaning words of each synonym], [its field]), for rapidfuzz.
+    # form -> (is a date field) -> ([meaning words of each synonym, sorted], [its field]), for
+    # rapidfuzz: a token-sort ratio is the plain ratio of the two texts' words in sorted order, so
+    # the synonyms' words are sorted once here rather than in every comparison.
     _fuzzy: dict[str, dict[bool, tuple[list[str], list[str]]]] = field(
         default_factory=dict, repr=False
     )
@@ -239,7 +241,7 @@ class Labels:
                     meaning = self.meaning(syn)
                     if meaning and syn not in self.exact_only.get(form, {}).get(key, ()):
                         texts, keys = by_kind[key in DATE_FIELDS]
-                        texts.append(meaning)
+                        texts.append(_sorted_words(meaning))
                         keys.append(key)
             self._fuzzy[form] = by_kind
 
@@ -298,16 +300,22 @@ class Labels:
 
     def fuzzy_scores(self, form: str, norm: str) -> dict[str, float]:
         """field -> the best token-sort ratio of the label's meaning to one of its synonyms."""
+        return self._fuzzy_scores(form, norm, 50)
+
+    def _fuzzy_scores(self, form: str, norm: str, cutoff: float) -> dict[str, float]:
+        """``fuzzy_scores`` of the fields that score ``cutoff`` or more (each score exact)."""
         meaning = self.meaning(norm)
         # One word of meaning ("Name", "What your agency did") is too little to go on: such labels
         # are left to synonyms and sections.
-        if len(meaning.split()) < 2 or len(norm.split()) > _FUZZY_MAX_WORDS:
+        words = meaning.split()
+        if len(words) < 2 or len(norm.split()) > _FUZZY_MAX_WORDS:
             return {}
-        is_date = bool(set(norm.split() + meaning.split()) & _DATE_WORDS)
+        is_date = bool(set(norm.split() + words) & _DATE_WORDS)
         texts, keys = self._fuzzy.get(form, {}).get(is_date, ([], []))
         best: dict[str, float] = {}
+        # fuzz.ratio of the sorted words is fuzz.token_sort_ratio (tests/test_labels_fuzzy.py).
         for _text, score, index in process.extract(
-            meaning, texts, scorer=fuzz.token_sort_ratio, limit=None, score_cutoff=50
+            " ".join(sorted(words)), texts, scorer=fuzz.ratio, limit=None, score_cutoff=cutoff
         ):
             key = keys[index]
             best[key] = max(best.get(key, 0.0), score)
@@ -315,7 +323,7 @@ class Labels:
 
     def match_fuzzy(self, form: str, norm: str) -> str | None:
         """The one field whose synonyms the label comes within FUZZY_THRESHOLD of, or None."""
-        near = [k for k, score in self.fuzzy_scores(form, norm).items() if score >= FUZZY_THRESHOLD]
+        near = list(self._fuzzy_scores(form, norm, FUZZY_THRESHOLD))
         return near[0] if len(near) == 1 else None
 
     def _section_match(self, form: str, norm: str, section: str | None) -> str | None:
@@ -391,6 +399,11 @@ def _column(columns: Mapping[str, tuple[str, ...]], header: str) -> str | None:
                 if best is None or len(syn) > best[0]:
                     best = (len(syn), col)
     return best[1] if best else None
+
+
+def _sorted_words(text: str) -> str:
+    """The words of ``text`` in sorted order, as ``fuzz.token_sort_ratio`` compares them."""
+    return " ".join(sorted(text.split()))
 
 
 def _norm_all(words: Iterable[str]) -> tuple[str, ...]:
