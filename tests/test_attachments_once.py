@@ -245,3 +245,96 @@ def test_members_that_passed_are_remembered_up_to_a_bound() -> None:
         data = _rebuild(base, add={f"word/extra{i}.xml": body})
         assert check_docx(Attachment(f"{i}.docx", DOCX, data)) == data
         assert len(attachments._CLEAN_MEMBERS) <= attachments._CLEAN_MEMBERS_MAX
+
+
+# --------------------------------------------------------------------------- small shared parts
+
+
+def _local_record(data: bytes, name: str) -> tuple[int, int]:
+    """Where ``name``'s local header starts and where its stored data starts."""
+    with zipfile.ZipFile(BytesIO(data)) as zf:
+        at = zf.getinfo(name).header_offset
+    name_len = int.from_bytes(data[at + 26 : at + 28], "little")
+    extra_len = int.from_bytes(data[at + 28 : at + 30], "little")
+    return at, at + 30 + name_len + extra_len
+
+
+def test_a_small_part_every_form_shares_is_inflated_for_the_first_form_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    attachments._CLEAN_MEMBERS.clear()
+    attachments._PASSED.clear()
+    first = formgen.filled_referral({"child_name": "Amy Example"})
+    second = formgen.filled_referral({"child_name": "Kim Example"})
+    with zipfile.ZipFile(BytesIO(first)) as zf:
+        assert zf.getinfo("word/settings.xml").file_size < 32 * 1024  # a small part
+    inflated = _inflated(monkeypatch)
+    assert check_docx(Attachment("a.docx", DOCX, first)) == first
+    assert "word/settings.xml" in inflated and "word/theme/theme1.xml" in inflated
+    inflated.clear()
+    assert check_docx(Attachment("b.docx", DOCX, second)) == second
+    assert "word/settings.xml" not in inflated and "word/theme/theme1.xml" not in inflated
+    assert sorted(inflated) == ["_rels/.rels", "word/document.xml"]  # the parts the reader keeps
+
+
+@pytest.mark.parametrize("where", ["stored data", "local header name"])
+def test_a_shared_part_whose_bytes_differ_under_the_same_declaration_is_checked_again(
+    where: str,
+) -> None:
+    """A part that passed in one form, in another with the same central directory entry but other
+    bytes where zipfile reads it: its stored data, or the name in its local header."""
+    data = formgen.blank_referral()
+    assert check_docx(Attachment("a.docx", DOCX, data)) == data  # its settings part remembered
+    header, stored = _local_record(data, "word/settings.xml")
+    buf = bytearray(data)
+    if where == "stored data":
+        buf[stored + 20] ^= 0xFF
+    else:
+        buf[header + 30 + len("word/")] ^= 0x01  # "word/settings.xml" -> "word/rettings.xml"
+    with pytest.raises(UnreadableAttachment) as caught:
+        check_docx(Attachment("b.docx", DOCX, bytes(buf)))
+    assert caught.value.code == "corrupt"
+
+
+def _outcome(att: Attachment) -> object:
+    try:
+        vetted = check_docx(att)
+    except UnreadableAttachment as exc:
+        return exc.code
+    return (bytes(vetted), vetted.names, dict(vetted.parts))
+
+
+def test_remembered_parts_give_what_checking_every_part_gives() -> None:
+    """Every form and every damaged copy of one: checked with no part remembered, and again with
+    every clean part of every one of them remembered, the outcome is the same."""
+    good = [
+        formgen.blank_referral(),
+        formgen.filled_referral({"child_name": "Amy Example"}),
+        formgen.blank_scoping("DSPP-2026-0001", "West Midlands Police"),
+    ]
+    base = good[1]
+    header, stored = _local_record(base, "word/fontTable.xml")
+    damaged = []
+    for at, flip in ((stored + 5, 0x10), (header + 31, 0x01), (header + 28, 0x01)):
+        buf = bytearray(base)
+        buf[at] ^= flip  # its stored data, its local name, its local extra field's length
+        damaged.append(bytes(buf))
+    with zipfile.ZipFile(BytesIO(base)) as zf:
+        info = zf.getinfo("word/fontTable.xml")
+    damaged.append(_patch_central(base, "word/fontTable.xml", 16, info.CRC ^ 1))
+    damaged.append(_patch_central(base, "word/fontTable.xml", 24, info.file_size + 1))
+    files = [Attachment(f"{i}.docx", DOCX, d) for i, d in enumerate([*good, *damaged])]
+    alone = []
+    for att in files:
+        attachments._CLEAN_MEMBERS.clear()
+        attachments._PASSED.clear()
+        alone.append(_outcome(att))
+    assert alone[len(good) :] == ["corrupt"] * len(damaged)
+    for att in files:  # every part of every good form remembered
+        attachments._PASSED.clear()
+        _outcome(att)
+    remembered = []
+    for att in files:
+        attachments._PASSED.clear()
+        remembered.append(_outcome(att))
+    assert remembered == alone

@@ -205,3 +205,24 @@ def test_odd_paragraphs_are_walked_and_plain_ones_not(name: str) -> None:
 def test_a_plain_paragraphs_text() -> None:
     plain = _doc(ODD_BODIES["plain"])
     assert list(blocks(plain)) == [docxtext.Para("Name\tKelly\n")]
+
+
+def test_the_paragraphs_holding_paragraphs_are_those_the_predicate_finds() -> None:
+    """_holding_paragraphs (one location path) finds what descendant-or-self::w:p[.//w:p] finds:
+    on a body with text boxes two deep, from the body, from a paragraph and from a cell."""
+    body = etree.fromstring(
+        f'<w:body xmlns:w="{W_NS}"><w:p><w:r><w:t>plain</w:t></w:r></w:p>'
+        "<w:p><w:r><w:pict><w:txbxContent><w:p><w:r><w:pict><w:txbxContent><w:p><w:r>"
+        "<w:t>deep</w:t></w:r></w:p></w:txbxContent></w:pict></w:r></w:p></w:txbxContent>"
+        "</w:pict></w:r></w:p><w:tbl><w:tr><w:tc><w:p><w:r><w:pict><w:txbxContent><w:p>"
+        "<w:r><w:t>in a cell</w:t></w:r></w:p></w:txbxContent></w:pict></w:r></w:p></w:tc>"
+        "</w:tr></w:tbl></w:body>"
+    )
+    predicate = etree.XPath("descendant-or-self::w:p[.//w:p]", namespaces={"w": W_NS})
+    for container in [body, body[1], body[2], *body.iter(w("tc"))]:
+        found = docxtext._holding_paragraphs(container)
+        assert found == set(predicate(container))
+    assert len(docxtext._holding_paragraphs(body)) == 3
+    for _, docx in FORMS:
+        docx_body = _body(docx)
+        assert docxtext._holding_paragraphs(docx_body) == set(predicate(docx_body))

@@ -8,6 +8,7 @@ import pytest
 
 from cspr_mailbot.core.forms import Labels, read_referral_docx
 from cspr_mailbot.core.forms import collect as collect_module
+from cspr_mailbot.core.forms import convert as convert_module
 from cspr_mailbot.core.forms.labels import MEMO_MAX_TEXT, Memo
 from tests import docxfactory as f
 
@@ -86,3 +87,48 @@ def test_long_lines_are_matched_each_time_and_never_remembered() -> None:
     remembered = collect_module._hits_for(labels)._values
     assert remembered and all(len(text) <= MEMO_MAX_TEXT for _, text, _ in remembered)
     assert all(len(label) <= MEMO_MAX_TEXT for _, label, _ in labels._how._values)
+
+
+# ---- choices: remembered by text and options ----------------------------------------------------
+
+CHOICE_TEXTS = [
+    "Yes",
+    "No",
+    "yes - discussed with DSL",
+    "☒ Yes ☐ No",
+    "☐ Yes ☒ No",
+    "Yes / No",
+    "[x] Death [ ] Serious harm",
+    "☒ Death ☐ Serious harm",
+    "Death ☐ Serious harm ☒",
+    "Suspected",
+    "Known and suspected",
+    "Child in need",
+    "CPP",
+    "N/A",
+    "Not known",
+    "Something else entirely",
+    "Yes " * 80,  # longer than MEMO_MAX_TEXT: worked out each time
+]
+
+
+@pytest.mark.parametrize("kind", ["bool", "incident_type", "abuse_or_neglect", "legal_status"])
+def test_a_remembered_choice_is_the_choice_worked_out_afresh(kind: str) -> None:
+    options = Labels.load().answers[kind]
+    convert_module._choose_short.cache_clear()
+    for text in CHOICE_TEXTS * 2:  # the second time from memory
+        fresh = convert_module._choose(text, tuple(options.items()))
+        assert convert_module.choose(text, options) == fresh, text
+    remembered = convert_module._choose_short.cache_info().currsize
+    assert 0 < remembered <= len(CHOICE_TEXTS) - 1  # the long text is never remembered
+
+
+def test_the_same_text_is_chosen_again_under_other_options() -> None:
+    """Options the partnership adds in config ([labels] answers...) are a different question."""
+    plain = Labels.load().answers["incident_type"]
+    extended = Labels.load({"answers.incident_type.death": ["passed away"]}).answers[
+        "incident_type"
+    ]
+    assert convert_module.choose("Passed away", plain)[0] is None
+    assert convert_module.choose("Passed away", extended)[0] == "death"
+    assert convert_module.choose("Passed away", plain)[0] is None

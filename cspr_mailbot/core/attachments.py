@@ -428,9 +428,11 @@ def _vet(att: Attachment, zf: zipfile.ZipFile, limits: Limits) -> VettedDocx:
     parts: dict[str, bytes] = {}
     for info in infos:
         keep = info.filename in KEPT_PARTS
-        key = None if keep else _clean_member_key(zf, info, limits)
+        key = None if keep else _clean_member_key(att.data, info, limits)
         if key is not None and key in _CLEAN_MEMBERS:
-            continue  # these very bytes, so declared, passed every check below before
+            del _CLEAN_MEMBERS[key]  # these very bytes, so declared, passed every check below
+            _CLEAN_MEMBERS[key] = None  # before; kept as the most recently seen
+            continue
         kept = _inflate_member(att, zf, info, limits, keep=keep)
         if kept is not None:
             parts[info.filename] = kept  # a name given twice: the last, as zipfile reads it
@@ -441,42 +443,40 @@ def _vet(att: Attachment, zf: zipfile.ZipFile, limits: Limits) -> VettedDocx:
     return VettedDocx(att.data, names, parts)
 
 
-# Members that passed the member checks, by everything those checks depend on: the bytes as
-# stored (by their SHA-256) and the compression method, the declared size, CRC and flags, whether
-# it is a picture (which may hold a DOCTYPE), and the limits that apply. The same bytes so declared
-# inflate to the same content, so they pass again: the partnership's form carries the same styles
-# parts (800 KB inflated) in every copy, and those are inflated and scanned once, not per form.
-# A member is looked up only when it is big enough for hashing its stored bytes to cost less than
-# inflating them; what it is stored as is read through zipfile, so its local header is checked
-# as for inflating it.
-_MemberKey = tuple[bytes, int, int, int, int, bool, int, int]
+# Members that passed the member checks, by everything those checks depend on: the member's
+# bytes as zipfile reads them to inflate it (its local header, name, extra field and stored data,
+# by their SHA-256), its name, compression method, declared sizes, CRC and flags, whether it is a
+# picture (which may hold a DOCTYPE), and the limits that apply. The same bytes so declared inflate
+# to the same content, so they pass again: a partnership's form carries the same styles, theme,
+# settings and font parts in every copy, and those are inflated and scanned once, not per form.
+# The bytes are hashed where they lie in the attachment, which costs a few microseconds against
+# some forty for inflating even a small part through zipfile. The most recently seen are kept.
+_MemberKey = tuple[bytes, str, int, int, int, int, int, bool, int, int]
 _CLEAN_MEMBERS: dict[_MemberKey, None] = {}
 _CLEAN_MEMBERS_MAX = 256
-_CLEAN_MEMBER_MIN_BYTES = 32 * 1024
+# A zip member's local header (zipfile.structFileHeader): its name's and extra field's lengths
+# are its last two fields, and what zipfile reads of the member follows them.
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 
 
-def _clean_member_key(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits
-) -> _MemberKey | None:
-    """The key a member that passed is remembered by, or None when it is not worth one or its
-    stored bytes cannot be read (then inflating it says what is wrong)."""
-    if info.file_size < _CLEAN_MEMBER_MIN_BYTES:
+def _clean_member_key(data: bytes, info: zipfile.ZipInfo, limits: Limits) -> _MemberKey | None:
+    """The key a member that passed is remembered by, or None when the bytes zipfile would read
+    for it are not all in ``data`` (then inflating it says what is wrong)."""
+    start = info.header_offset
+    if start < 0 or start + _LOCAL_HEADER.size > len(data):
         return None
-    stored = _copy_info(info)
-    stored.compress_type = zipfile.ZIP_STORED
-    stored.file_size = info.compress_size
-    del stored.CRC
-    digest = hashlib.sha256()
-    try:
-        with zf.open(stored) as member:
-            while chunk := member.read(CHUNK):
-                digest.update(chunk)
-    except Exception:  # noqa: BLE001 - whatever it is, inflating the member reports it
+    fields = _LOCAL_HEADER.unpack_from(data, start)
+    end = start + _LOCAL_HEADER.size + fields[10] + fields[11] + info.compress_size
+    if end > len(data):
         return None
+    with memoryview(data) as view:
+        digest = hashlib.sha256(view[start:end]).digest()
     return (
-        digest.digest(),
+        digest,
+        info.orig_filename,
         info.compress_type,
         info.file_size,
+        info.compress_size,
         info.CRC,
         info.flag_bits,
         _is_media(info.filename),

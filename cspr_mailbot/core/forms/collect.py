@@ -27,6 +27,7 @@ __all__ = ["Collector", "Hit", "label_splits"]
 HAS_MARK = re.compile(r"[☒☐☑□■⊠❑❒▢]|\[\s*[xX ]?\s*\]")
 _DASH_SPLIT = re.compile(r"\s+[-–—=]+\s+")
 _WORD = re.compile(r"[^\s]+")
+_SPLIT_CHARS = re.compile(r"[()\[\]?:]")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 
@@ -36,7 +37,8 @@ def label_splits(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     depth = 0
     question: tuple[str, str] | None = None
-    for i, ch in enumerate(text):
+    for found in _SPLIT_CHARS.finditer(text):  # the characters below, and no others, count
+        i, ch = found.start(), found.group()
         if ch in "([":
             depth += 1
         elif ch in ")]":

@@ -23,7 +23,7 @@ from cspr_mailbot.core.forms.fields import (
     TABLE_DATE_KEYS,
     TABLE_FIELDS,
 )
-from cspr_mailbot.core.forms.labels import QUOTES, Labels, answer_norm
+from cspr_mailbot.core.forms.labels import MEMO_MAX_TEXT, QUOTES, Labels, answer_norm
 from cspr_mailbot.core.ukdates import parse_uk_date
 
 __all__ = ["field_values", "clean_text", "choose"]
@@ -86,18 +86,12 @@ def _same(a: Any, b: Any) -> bool:
 # ---- choices: ticked boxes or words ------------------------------------------------------------
 
 
-def _options_regex(
-    options: Mapping[str, tuple[str, ...]],
-) -> tuple[re.Pattern[str], Mapping[str, str]]:
-    """The pattern of every option's words, longest first, and word -> option: built once for
-    each set of options (the same few [answers] tables are asked about in every form)."""
-    return _options_regex_of(tuple(options.items()))
-
-
 @lru_cache(maxsize=64)
 def _options_regex_of(
     options: tuple[tuple[str, tuple[str, ...]], ...],
 ) -> tuple[re.Pattern[str], Mapping[str, str]]:
+    """The pattern of every option's words, longest first, and word -> option: built once for
+    each set of options (the same few [answers] tables are asked about in every form)."""
     by_words: dict[str, str] = {}
     for option, words in options:
         for w in words:
@@ -179,14 +173,30 @@ def _by_words(
 
 
 def choose(text: str, options: Mapping[str, tuple[str, ...]]) -> tuple[str | None, str | None]:
-    """(option, problem): which option ``text`` picks, by ticked box or by words."""
+    """(option, problem): which option ``text`` picks, by ticked box or by words.
+
+    A pure function of the two: a short text is answered once for each set of options, since the
+    same answers ("Yes", "☒ Death ☐ Serious harm") come in form after form.
+    """
+    items = tuple(options.items())
+    if len(text) <= MEMO_MAX_TEXT:
+        return _choose_short(text, items)
+    return _choose(text, items)
+
+
+def _choose(
+    text: str, options: tuple[tuple[str, tuple[str, ...]], ...]
+) -> tuple[str | None, str | None]:
     plain = unicodedata.normalize("NFKC", text).translate(QUOTES)
     marked = _MARK_TOKENS.sub(lambda m: _mark_of(m.group(0)), plain).casefold()
-    pattern, by_words = _options_regex(options)
+    pattern, by_words = _options_regex_of(options)
     tokens = _tokens(marked, pattern, by_words)
     if any(t[1] == "mark" for t in tokens):
         return _by_boxes(tokens)
     return _by_words(tokens, pattern, marked)
+
+
+_choose_short = lru_cache(maxsize=4096)(_choose)
 
 
 # ---- agencies -----------------------------------------------------------------------------------
@@ -288,18 +298,21 @@ class _Converter:
         text = clean_text(raw, self.labels)
         if text is None:
             return None
-        not_given = answer_norm(text) in self.labels.answers.get("not_given", {}).get("words", ())
         if key in DATE_FIELDS:
-            return self._date(key, text, not_given)
+            return self._date(key, text, self._not_given(text))
         if key in BOOL_FIELDS:
-            return self._bool(key, text, not_given)
+            return self._bool(key, text, self._not_given(text))
         if key in CHOICE_FIELDS:
-            return self._choice(key, text, not_given, CHOICE_FIELDS[key])
+            return self._choice(key, text, self._not_given(text), CHOICE_FIELDS[key])
         if key in LIST_FIELDS:
             return _agency_list(text)
         if key in TABLE_FIELDS:
             return _entries_from_text(key, text)
         return text
+
+    def _not_given(self, text: str) -> bool:
+        """An answer that says it is not known ("N/A", "not known"): for dates, yes/no, choices."""
+        return answer_norm(text) in self.labels.answers.get("not_given", {}).get("words", ())
 
     def _date(self, key: str, text: str, not_given: bool) -> str | None:
         parsed = parse_uk_date(text)

@@ -261,8 +261,21 @@ _PSTYLE, _PPR, _VMERGE_TAG, _TCPR = w("pStyle"), w("pPr"), w("vMerge"), w("tcPr"
 _SPECIAL = (w("fldChar"), w("sym"))  # a paragraph holding one is walked (and one holding an sdt)
 # Every element the index looks at, found in one pass of lxml's C iterator.
 _INDEXED = (_T, *_CHAR_TAGS, _SDT, *_WRAPPERS, *_SPECIAL, _RSTYLE, _RFONTS, _PSTYLE, _VMERGE_TAG)
-# The paragraphs with a paragraph inside them (in a text box, or in odd XML).
-_HOLDING_PARAGRAPHS = etree.XPath("descendant-or-self::w:p[.//w:p]", namespaces={"w": W})
+# The paragraphs inside a paragraph (in a text box, or in odd XML): one location path, which
+# libxml2 walks without the node set per paragraph that a predicate ([.//w:p]) costs.
+_NESTED_PARAGRAPHS = etree.XPath("descendant-or-self::w:p//w:p", namespaces={"w": W})
+
+
+def _holding_paragraphs(container: etree._Element) -> set[etree._Element]:
+    """The paragraphs with a paragraph inside them."""
+    holding: set[etree._Element] = set()
+    for inner in _NESTED_PARAGRAPHS(container):
+        for outer in inner.iterancestors():
+            if outer.tag == _P:
+                holding.add(outer)
+            if outer is container:
+                break
+    return holding
 
 
 class _Index(_Walk):
@@ -278,7 +291,7 @@ class _Index(_Walk):
 
     def __init__(self, container: etree._Element) -> None:
         self._texts: dict[etree._Element, list[str]] = {}
-        self._walked: set[etree._Element] = set(_HOLDING_PARAGRAPHS(container))
+        self._walked: set[etree._Element] = _holding_paragraphs(container)
         self._wrapping: set[etree._Element] = set()  # elements with an sdt or wrapper child
         self._headings: dict[etree._Element, bool] = {}
         self._merged: dict[etree._Element, bool] = {}

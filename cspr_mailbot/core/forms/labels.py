@@ -12,6 +12,8 @@ every golden form reaches its own field, and no label comes this near to a wrong
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 import tomllib
 import unicodedata
@@ -132,10 +134,8 @@ class Labels:
     fuzzy_ignore: frozenset[str] = frozenset()
     fuzzy_words: dict[str, str] = field(default_factory=dict)
     exact_only: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)  # not by meaning
-    # form -> (is a date field) -> ([meaning words of each synonym], [its field]), for rapidfuzz.
-    _fuzzy: dict[str, dict[bool, tuple[list[str], list[str]]]] = field(
-        default_factory=dict, repr=False
-    )
+    # form -> (is a date field) -> the meaning words of each synonym, for rapidfuzz.
+    _fuzzy: dict[str, dict[bool, _Synonyms]] = field(default_factory=dict, repr=False)
     # What matching found, by its arguments: matching is a pure function of the synonyms above,
     # which nothing changes once built, and the same labels recur in form after form.
     _how: Memo[tuple[str, str, str | None], tuple[str, int, bool] | None] = field(
@@ -233,15 +233,13 @@ class Labels:
                 for words in sec.fields.values():
                     generic.update(words)
             self._generic[form] = frozenset(generic)
-            by_kind: dict[bool, tuple[list[str], list[str]]] = {True: ([], []), False: ([], [])}
+            by_kind: dict[bool, list[tuple[str, str]]] = {True: [], False: []}
             for key, synonyms in table.items():
                 for syn in synonyms:
                     meaning = self.meaning(syn)
                     if meaning and syn not in self.exact_only.get(form, {}).get(key, ()):
-                        texts, keys = by_kind[key in DATE_FIELDS]
-                        texts.append(meaning)
-                        keys.append(key)
-            self._fuzzy[form] = by_kind
+                        by_kind[key in DATE_FIELDS].append((meaning, key))
+            self._fuzzy[form] = {kind: _Synonyms.of(found) for kind, found in by_kind.items()}
 
     # ---- matching ---------------------------------------------------------------------------
 
@@ -298,24 +296,25 @@ class Labels:
 
     def fuzzy_scores(self, form: str, norm: str) -> dict[str, float]:
         """field -> the best token-sort ratio of the label's meaning to one of its synonyms."""
-        meaning = self.meaning(norm)
+        return self._fuzzy_scores(form, norm, 50)
+
+    def _fuzzy_scores(self, form: str, norm: str, cutoff: float) -> dict[str, float]:
+        """``fuzzy_scores`` of the fields that score ``cutoff`` or more (each score exact)."""
+        norm_words = norm.split()
+        if len(norm_words) > _FUZZY_MAX_WORDS:
+            return {}
         # One word of meaning ("Name", "What your agency did") is too little to go on: such labels
         # are left to synonyms and sections.
-        if len(meaning.split()) < 2 or len(norm.split()) > _FUZZY_MAX_WORDS:
+        words = self.meaning(norm).split()
+        if len(words) < 2:
             return {}
-        is_date = bool(set(norm.split() + meaning.split()) & _DATE_WORDS)
-        texts, keys = self._fuzzy.get(form, {}).get(is_date, ([], []))
-        best: dict[str, float] = {}
-        for _text, score, index in process.extract(
-            meaning, texts, scorer=fuzz.token_sort_ratio, limit=None, score_cutoff=50
-        ):
-            key = keys[index]
-            best[key] = max(best.get(key, 0.0), score)
-        return best
+        is_date = bool(set(norm_words + words) & _DATE_WORDS)
+        synonyms = self._fuzzy.get(form, {}).get(is_date)
+        return synonyms.scores(words, cutoff) if synonyms is not None else {}
 
     def match_fuzzy(self, form: str, norm: str) -> str | None:
         """The one field whose synonyms the label comes within FUZZY_THRESHOLD of, or None."""
-        near = [k for k, score in self.fuzzy_scores(form, norm).items() if score >= FUZZY_THRESHOLD]
+        near = list(self._fuzzy_scores(form, norm, FUZZY_THRESHOLD))
         return near[0] if len(near) == 1 else None
 
     def _section_match(self, form: str, norm: str, section: str | None) -> str | None:
@@ -391,6 +390,47 @@ def _column(columns: Mapping[str, tuple[str, ...]], header: str) -> str | None:
                 if best is None or len(syn) > best[0]:
                     best = (len(syn), col)
     return best[1] if best else None
+
+
+@dataclass(frozen=True)
+class _Synonyms:
+    """Synonyms' meaning words, each with its field, for rapidfuzz: sorted by their length.
+
+    A token-sort ratio is the plain ratio of the two texts' words in sorted order, so each
+    synonym's words are sorted once here rather than in every comparison. And the ratio (100
+    less the share of the two lengths' sum that an insertion or deletion must change) cannot
+    reach a cutoff for a synonym whose length differs from the label's by more than that share:
+    only the synonyms of a length that could are given to rapidfuzz. tests/test_labels_fuzzy.py
+    holds the scores to ``fuzz.token_sort_ratio`` against every synonym.
+    """
+
+    texts: tuple[str, ...]  # each synonym's meaning words, sorted, the shortest first
+    keys: tuple[str, ...]  # the field of each
+    lengths: tuple[int, ...]  # the length of each text
+
+    @classmethod
+    def of(cls, found: Iterable[tuple[str, str]]) -> _Synonyms:
+        pairs = [(" ".join(sorted(meaning.split())), key) for meaning, key in found]
+        pairs.sort(key=lambda pair: len(pair[0]))
+        return cls(
+            tuple(t for t, _ in pairs), tuple(k for _, k in pairs), tuple(len(t) for t, _ in pairs)
+        )
+
+    def scores(self, words: list[str], cutoff: float) -> dict[str, float]:
+        """field -> the best token-sort ratio of ``words`` to its synonyms, where ``cutoff`` or more."""
+        text = " ".join(sorted(words))
+        share = 1 - cutoff / 100  # the most of the lengths' sum the texts may differ by
+        shortest = math.floor(len(text) * (1 - share) / (1 + share)) - 1
+        longest = math.ceil(len(text) * (1 + share) / max(1 - share, 1e-9)) + 1
+        lo = bisect.bisect_left(self.lengths, shortest)
+        hi = bisect.bisect_right(self.lengths, longest)
+        best: dict[str, float] = {}
+        for _text, score, index in process.extract(
+            text, self.texts[lo:hi], scorer=fuzz.ratio, limit=None, score_cutoff=cutoff
+        ):
+            key = self.keys[lo + index]
+            best[key] = max(best.get(key, 0.0), score)
+        return best
 
 
 def _norm_all(words: Iterable[str]) -> tuple[str, ...]:
