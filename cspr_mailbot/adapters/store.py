@@ -40,8 +40,9 @@ cases about a child (``core.samechild``'s keys: date of birth and name, initials
 
 Open cases are kept decoded, by reference, while the table holds the very document they were
 decoded from (so another process's commit is read again); callers get private copies. A case put in
-a transaction is JSON-checked there and then (``_PutCase``: its document as it reads back, its text,
-its child-index keys), and its journal line is joined from that text rather than serialised again.
+a transaction is JSON-checked there and then (``_CaseDoc``: its document as it reads back, its
+text, its child-index keys), and the journal line and the snapshot are joined from that text rather
+than serialised again.
 
 What goes in and comes out is typed: ``Case`` (kept in its own ``to_dict`` shape), ``LedgerEntry`` and
 ``OutboxRecord`` (written here as JSON objects with ISO date-times, the outbox's bytes in base64).
@@ -139,6 +140,27 @@ def _ops_payload(ops: list[Op], texts: list[str | None] | None) -> bytes:
     ).encode()
 
 
+def _snapshot_payload(snapshot: Doc, case_text: Callable[[str, Doc], str | None]) -> bytes:
+    """``_dumps(snapshot)``, the open cases' JSON taken from ``case_text`` where it is known."""
+    head = {k: v for k, v in snapshot.items() if k != "tables"}
+    tables = ",".join(
+        _quoted(name)
+        + ":"
+        + (
+            "{"
+            + ",".join(
+                f"{_quoted(key)}:{text if (text := case_text(key, doc)) is not None else _text(doc)}"
+                for key, doc in table.items()
+            )
+            + "}"
+            if name == CASES
+            else _text(table)
+        )
+        for name, table in snapshot["tables"].items()
+    )
+    return (_text(head)[:-1] + ',"tables":{' + tables + "}}").encode()
+
+
 def _line(payload: bytes) -> bytes:
     return b"%08x " % zlib.crc32(payload) + payload + b"\n"
 
@@ -207,17 +229,35 @@ def _case_of(doc: Doc) -> Case:
     return Case.from_dict(_copy(doc))
 
 
-class _PutCase:
-    """A case as a transaction put it: its document as it will read back from disk (JSON-checked
-    once, at ``put_case``), that document's JSON text (the journal line is joined from it, not
-    serialised again) and the keys it is found by when the same child is referred again."""
+class _CaseDoc:
+    """An open case's document, as it reads back from disk, with what is known of it already: its
+    JSON text (when put in this process: the journal line and the snapshot are joined from it, not
+    serialised again), its child-index keys and, once read, its decoded case (which shares the
+    document's values: it is never handed out as it is, ``_thaw`` copies it).
 
-    __slots__ = ("doc", "keys", "text")
+    The document is never changed in place, so this holds for as long as the table holds that very
+    document; a transaction's put cases become the store's once committed.
+    """
 
-    def __init__(self, case: Case) -> None:
-        self.text = _text(case.to_dict())  # TypeError, ValueError: not JSON
-        self.doc: Doc = json.loads(self.text)
-        self.keys = _child_keys(self.doc)
+    __slots__ = ("_case", "doc", "keys", "text")
+
+    def __init__(self, doc: Doc, text: str | None = None) -> None:
+        self.doc = doc
+        self.text = text
+        self.keys = _child_keys(doc)
+        self._case: Case | None = None
+
+    @classmethod
+    def put(cls, case: Case) -> _CaseDoc:
+        """``case`` as it will read back once written: JSON-checked now (TypeError, ValueError)."""
+        text = _text(case.to_dict())
+        return cls(json.loads(text), text)
+
+    def case(self) -> Case:
+        """The decoded case (ours: callers get ``_thaw`` of it)."""
+        if self._case is None:
+            self._case = Case.from_dict(self.doc)
+        return self._case
 
 
 def _thaw(case: Case) -> Case:
@@ -487,6 +527,8 @@ class JournalStorage(Storage):
         self._high = 0  # the most committed transactions this process has seen: never goes down
         self._efd: int | None = None  # the evidence file, kept open by a writer
         self._e_ino: int | None = None
+        # The JSON text of an open case's stored document where the store knows it, else None.
+        self.case_text: Callable[[str, Doc], str | None] = lambda key, doc: None
 
     # TinyDB's interface: memory only.
     def read(self) -> dict[str, Doc]:
@@ -859,7 +901,7 @@ class JournalStorage(Storage):
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
-            _write_all(fd, _dumps(snapshot))
+            _write_all(fd, _snapshot_payload(snapshot, self.case_text))
             os.fsync(fd)
             st = os.fstat(fd)
         finally:
@@ -928,6 +970,7 @@ class Store:
             storage = self._db.storage
             assert isinstance(storage, JournalStorage)
             self._storage = storage
+            storage.case_text = self._case_text
             self._tables: dict[str, _KeyedTable] = {}
             self._ledger_by_mid: dict[str, str] = {}
             # Pending outbox keys in the order they were queued (a dict as an ordered set): among
@@ -935,9 +978,9 @@ class Store:
             self._pending: dict[str, None] = {}
             self._undelivered: set[str] = set()  # outbox keys refused for good (failed_at set)
             self._by_child: dict[str, set[str]] = {}  # samechild key -> open case references
-            # Open cases decoded, by reference: (the document, its case), valid while the table
-            # holds that very document. Never handed out as it is: ``_thaw`` gives a private copy.
-            self._decoded: dict[str, tuple[Doc, Case]] = {}
+            # What is known of open cases, by reference: valid while the table holds that very
+            # document (``_CaseDoc.doc``).
+            self._known: dict[str, _CaseDoc] = {}
             self._apply(self._storage.load(), index=False)
             self._rebuild_indexes()
         except BaseException as e:
@@ -1023,6 +1066,7 @@ class Store:
                 if ops:
                     self._storage.append(ops, txn._op_texts())
                     self._apply(ops)
+                    self._known.update(txn._open_cases())  # the very documents the table holds
                     self._storage.write_evidence()  # in commit order, under the lock
                     if self._storage.wants_compaction():
                         try:
@@ -1087,10 +1131,19 @@ class Store:
             return None
         if table != CASES:  # closed cases are many and seldom read: not kept decoded
             return _case_of(doc)
-        known = self._decoded.get(key)
-        if known is None or known[0] is not doc:
-            self._decoded[key] = known = (doc, Case.from_dict(doc))  # shares doc's values
-        return _thaw(known[1])
+        return _thaw(self._case_doc(key, doc).case())
+
+    def _case_doc(self, key: str, doc: Doc) -> _CaseDoc:
+        """What is known of the open case ``key``, whose stored document is ``doc``."""
+        known = self._known.get(key)
+        if known is None or known.doc is not doc:
+            self._known[key] = known = _CaseDoc(doc)
+        return known
+
+    def _case_text(self, key: str, doc: Doc) -> str | None:
+        """The JSON text of the open case ``key``'s stored document ``doc``, when known."""
+        known = self._known.get(key)
+        return known.text if known is not None and known.doc is doc else None
 
     def _refresh(self, locked: bool = False) -> None:
         try:
@@ -1103,7 +1156,7 @@ class Store:
         if full:
             for table in self._tables.values():
                 table.clear_cache()
-            self._decoded.clear()
+            self._known.clear()
             self._apply(ops, index=False)
             self._rebuild_indexes()
             logger.debug("store %s reloaded, generation %s", self.path, self._storage.generation)
@@ -1114,7 +1167,7 @@ class Store:
         for name, key, doc in ops:
             table = self._table(name)
             if name == CASES:
-                self._decoded.pop(key, None)
+                self._known.pop(key, None)  # not needed to be right (identity is): memory
             if index:
                 self._unindex(name, key, table.raw(key))
             if doc is None:
@@ -1353,19 +1406,27 @@ class Txn:
     def __init__(self, store: Store) -> None:
         self._store = store
         # What the transaction wrote: a document, a case (as it will read back), or None: deleted.
-        self._ops: dict[tuple[str, str], Doc | _PutCase | None] = {}
+        self._ops: dict[tuple[str, str], Doc | _CaseDoc | None] = {}
         self._finished = False
 
     def _pending_ops(self) -> list[Op]:
         """The operations to commit, in the order they were first written."""
         return [
-            (table, key, op.doc if isinstance(op, _PutCase) else op)
+            (table, key, op.doc if isinstance(op, _CaseDoc) else op)
             for (table, key), op in self._ops.items()
         ]
 
     def _op_texts(self) -> list[str | None]:
         """The JSON text of each pending op's document where it is a case (in ``_pending_ops``' order)."""
-        return [op.text if isinstance(op, _PutCase) else None for op in self._ops.values()]
+        return [op.text if isinstance(op, _CaseDoc) else None for op in self._ops.values()]
+
+    def _open_cases(self) -> dict[str, _CaseDoc]:
+        """The open cases put, by reference."""
+        return {
+            key: op
+            for (table, key), op in self._ops.items()
+            if table == CASES and isinstance(op, _CaseDoc)
+        }
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -1389,7 +1450,7 @@ class Txn:
         self._check()
         if (table, key) in self._ops:
             op = self._ops[(table, key)]
-            return op.doc if isinstance(op, _PutCase) else op
+            return op.doc if isinstance(op, _CaseDoc) else op
         return self._store._raw(table, key)
 
     def _has(self, table: str, key: str) -> bool:
@@ -1404,10 +1465,10 @@ class Txn:
         self._check()
         if (table, key) in self._ops:
             op = self._ops[(table, key)]
-            return _case_of(op.doc) if isinstance(op, _PutCase) else None
+            return _thaw(op.case()) if isinstance(op, _CaseDoc) else None
         return self._store._case(table, key)
 
-    def _set(self, table: str, key: str, doc: Doc | _PutCase | None) -> None:
+    def _set(self, table: str, key: str, doc: Doc | _CaseDoc | None) -> None:
         self._check()
         self._ops[(table, key)] = doc
 
@@ -1427,16 +1488,16 @@ class Txn:
         refs.update(
             key
             for (table, key), op in self._ops.items()
-            if table == CASES and isinstance(op, _PutCase) and not wanted.isdisjoint(op.keys)
+            if table == CASES and isinstance(op, _CaseDoc) and not wanted.isdisjoint(op.keys)
         )
         found = []
         for ref in sorted(refs, key=_natural_key):
             if (CASES, ref) not in self._ops:  # as committed: indexed under one of ``keys``
                 case = self._store._case(CASES, ref)
-            elif isinstance(op := self._ops[(CASES, ref)], _PutCase) and not wanted.isdisjoint(
+            elif isinstance(op := self._ops[(CASES, ref)], _CaseDoc) and not wanted.isdisjoint(
                 op.keys
             ):
-                case = _case_of(op.doc)
+                case = _thaw(op.case())
             else:  # deleted, closed or no longer about the child in this transaction
                 case = None
             if case is not None:
@@ -1451,7 +1512,7 @@ class Txn:
         """Insert or replace the case ``case.reference``: JSON-checked now (TypeError, ValueError)."""
         if not isinstance(case.reference, str) or not case.reference:
             raise ValueError("a case needs a reference")
-        put = _PutCase(case)
+        put = _CaseDoc.put(case)
         home, other = (ARCHIVE, CASES) if case.status == "closed" else (CASES, ARCHIVE)
         self._set(home, case.reference, put)
         if self._has(other, case.reference):
