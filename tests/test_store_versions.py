@@ -207,3 +207,50 @@ def test_a_value_that_is_not_json_is_refused_even_when_the_rest_is_known(path: P
             with pytest.raises(TypeError):
                 txn.put_case(replace(got, linked_cases=(object(),)))  # type: ignore[arg-type]
         assert store.get_case("DSPP-2026-0001") == from_disk(path, "DSPP-2026-0001")
+
+
+def test_a_compaction_joins_known_texts_only_for_the_very_documents_held(path: Path) -> None:
+    """The snapshot is joined from the JSON text of the cases this process put; a case another
+    process changed since (or one read from disk) is serialised afresh, never written stale."""
+    with Store(path) as daemon:
+        with daemon.transaction() as txn:
+            for n in range(1, 4):
+                txn.put_case(case(f"DSPP-2026-000{n}", referral={**REFERRAL, "note": "café ✓"}))
+        with Store(path) as cli, cli.transaction() as txn:  # another writer, as the CLI is
+            got = txn.get_case("DSPP-2026-0002")
+            assert got is not None
+            txn.put_case(got.with_event(T0, "note", "by the CLI"))
+        with daemon.transaction() as txn:  # catches up with the CLI's commit, then writes again
+            got = txn.get_case("DSPP-2026-0003")
+            assert got is not None
+            txn.put_case(replace(got, referral={**got.referral, "child_name": "Jamie Second"}))
+        daemon.compact()
+    raw = path.read_bytes()
+    # Byte for byte what serialising the whole snapshot at once gives.
+    whole = json.dumps(json.loads(raw), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert raw == whole.encode()
+    cases = json.loads(raw)["tables"]["cases"]
+    assert [e["detail"] for e in cases["DSPP-2026-0002"]["events"]][-1] == "by the CLI"
+    assert cases["DSPP-2026-0003"]["referral"]["child_name"] == "Jamie Second"
+    assert cases["DSPP-2026-0001"]["referral"]["note"] == "café ✓"
+    with Store(path) as fresh:
+        assert [c.reference for c in fresh.cases()] == [f"DSPP-2026-000{n}" for n in range(1, 4)]
+
+
+def test_a_case_read_then_reloaded_from_a_new_snapshot_is_read_again(path: Path) -> None:
+    """Another process's compaction replaces every document: what was decoded before is dropped."""
+    with Store(path) as daemon:
+        with daemon.transaction() as txn:
+            txn.put_case(case("DSPP-2026-0001"))
+        assert daemon.get_case("DSPP-2026-0001") is not None  # decoded and kept
+        with Store(path) as cli:
+            with cli.transaction() as txn:
+                got = txn.get_case("DSPP-2026-0001")
+                assert got is not None
+                txn.put_case(replace(got, referral={**got.referral, "child_name": "Renamed"}))
+            cli.compact()
+        got = daemon.get_case("DSPP-2026-0001")
+        assert got is not None and got.referral["child_name"] == "Renamed"
+        daemon.compact()
+    disk = from_disk(path, "DSPP-2026-0001")
+    assert disk is not None and disk.referral["child_name"] == "Renamed"

@@ -38,11 +38,11 @@ Closed cases live in their own table so that the open-case table stays small; lo
 Message-ID and by hash go through in-memory indexes rather than scans, and so does finding the open
 cases about a child (``core.samechild``'s keys: date of birth and name, initials and postcode).
 
-Open cases are kept decoded (``_CaseVersion``: the Case as it reads back from disk, its document,
-their JSON texts), checked against the very document the table holds, so another process's commit
-is read again; callers get private copies. Writing a case again re-encodes only what changed
-(events are immutable and only ever added), still JSON-checked at ``put_case``; the document is
-built, and its JSON text joined for the journal and the snapshot, once per commit.
+Open cases are kept decoded, by reference, while the table holds the very document they were
+decoded from (so another process's commit is read again); callers get private copies. A case put in
+a transaction is JSON-checked there and then (``_CaseDoc``: its document as it reads back, its
+text, its child-index keys), and the journal line and the snapshot are joined from that text rather
+than serialised again.
 
 What goes in and comes out is typed: ``Case`` (kept in its own ``to_dict`` shape), ``LedgerEntry`` and
 ``OutboxRecord`` (written here as JSON objects with ISO date-times, the outbox's bytes in base64).
@@ -58,8 +58,6 @@ import fcntl
 import gc
 import json
 import logging
-import marshal
-import operator
 import os
 import re
 import stat
@@ -77,7 +75,7 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 from cspr_mailbot.core import samechild
-from cspr_mailbot.core.models import Case, Event
+from cspr_mailbot.core.models import Case
 from cspr_mailbot.core.records import LedgerEntry, OutboxRecord
 from cspr_mailbot.errors import StoreDamaged, StoreError, StoreLocked
 
@@ -142,8 +140,8 @@ def _ops_payload(ops: list[Op], texts: list[str | None] | None) -> bytes:
     ).encode()
 
 
-def _snapshot_payload(snapshot: Doc, doc_text: Callable[[str, str, Doc], str | None]) -> bytes:
-    """``_dumps(snapshot)``, its documents' JSON taken from ``doc_text`` where it knows it."""
+def _snapshot_payload(snapshot: Doc, case_text: Callable[[str, Doc], str | None]) -> bytes:
+    """``_dumps(snapshot)``, the open cases' JSON taken from ``case_text`` where it is known."""
     head = {k: v for k, v in snapshot.items() if k != "tables"}
     tables = ",".join(
         _quoted(name)
@@ -151,7 +149,7 @@ def _snapshot_payload(snapshot: Doc, doc_text: Callable[[str, str, Doc], str | N
         + (
             "{"
             + ",".join(
-                f"{_quoted(key)}:{text if (text := doc_text(name, key, doc)) is not None else _text(doc)}"
+                f"{_quoted(key)}:{text if (text := case_text(key, doc)) is not None else _text(doc)}"
                 for key, doc in table.items()
             )
             + "}"
@@ -231,260 +229,35 @@ def _case_of(doc: Doc) -> Case:
     return Case.from_dict(_copy(doc))
 
 
-# The parts of a case that are large and seldom change: each kept as JSON text too, so that writing
-# a case again only decodes a part when its text changed.
-_CASE_PARTS = ("referral", "criteria", "agencies", "held_returns")
-_CASE_KEYS = tuple(f.name for f in dataclasses.fields(Case))  # to_dict's keys, in its order
-_CASE_KEY_TEXTS = tuple((key, _text(key)) for key in _CASE_KEYS)
-_CASE_TUPLES = ("triage_reasons", "linked_cases", "sent_keys")
-# Fields whose values cannot change in place: strings, dates, None; tuples of strings (checked).
-_IMMUTABLE = frozenset(_CASE_KEYS) - {"referral", "criteria", "agencies", "held_returns", "events"}
+class _CaseDoc:
+    """An open case's document, as it reads back from disk, with what is known of it already: its
+    JSON text (when put in this process: the journal line and the snapshot are joined from it, not
+    serialised again), its child-index keys and, once read, its decoded case (which shares the
+    document's values: it is never handed out as it is, ``_thaw`` copies it).
 
-
-class _CaseVersion:
-    """One version of a case as it reads back from disk, decoded once and kept while it is current.
-
-    ``case`` is decoded (never handed out as it is: its dicts are ours; ``_thaw`` gives a copy).
-    ``fields`` are the document's JSON values but the event log, ``event_docs`` the log's, one per
-    event of ``case.events`` (``event_texts``: their JSON text, made when first needed); ``doc`` is
-    the whole document (the stored one it was decoded from, or built once at commit), ``text()``
-    its JSON text, joined from its parts' texts. ``keys`` are its child-index keys.
-
-    Events are only ever added to a case, and are immutable: a new version takes its predecessor's
-    events, their documents and their texts as they are, so writing a case again costs what changed.
+    The document is never changed in place, so this holds for as long as the table holds that very
+    document; a transaction's put cases become the store's once committed.
     """
 
-    __slots__ = (
-        "_case",
-        "_doc_text",
-        "_event_texts",
-        "_marshalled",
-        "_texts",
-        "doc",
-        "event_docs",
-        "fields",
-        "keys",
-    )
+    __slots__ = ("_case", "doc", "keys", "text")
 
-    def __init__(
-        self,
-        case: Case | None,
-        fields: Doc,
-        event_docs: list[Doc],
-        keys: tuple[str, ...],
-        doc: Doc | None = None,
-        event_texts: list[str] | None = None,
-    ) -> None:
-        self._case = case  # None: decoded from ``doc`` when first asked for
-        self.fields = fields
-        self.event_docs = event_docs
-        self.keys = keys
+    def __init__(self, doc: Doc, text: str | None = None) -> None:
         self.doc = doc
-        self._event_texts = event_texts
-        self._texts: dict[str, str] = {}
-        self._doc_text: str | None = None
-        self._marshalled: dict[str, bytes] = {}
+        self.text = text
+        self.keys = _child_keys(doc)
+        self._case: Case | None = None
 
     @classmethod
-    def stored(cls, doc: Doc) -> _CaseVersion:
-        """The version a stored document holds (it shares the document's values: neither changes)."""
-        return cls(Case.from_dict(doc), doc, list(doc.get("events") or ()), _child_keys(doc), doc)
-
-    @classmethod
-    def new(cls, case: Case) -> _CaseVersion:
-        """A case with no version known before it: JSON-checked and parsed back whole, once; it is
-        decoded only if it is read again."""
+    def put(cls, case: Case) -> _CaseDoc:
+        """``case`` as it will read back once written: JSON-checked now (TypeError, ValueError)."""
         text = _text(case.to_dict())
-        doc: Doc = json.loads(text)
-        version = cls(None, doc, list(doc.get("events") or ()), _child_keys(doc), doc)
-        version._doc_text = text
-        return version
+        return cls(json.loads(text), text)
 
-    @property
     def case(self) -> Case:
+        """The decoded case (ours: callers get ``_thaw`` of it)."""
         if self._case is None:
-            assert self.doc is not None
             self._case = Case.from_dict(self.doc)
         return self._case
-
-    @classmethod
-    def written(cls, case: Case, before: _CaseVersion | None) -> _CaseVersion:
-        """``case`` as it will read back once written, JSON-checked now (TypeError, ValueError).
-
-        ``before`` (the version it replaces, if known) saves the work on what did not change: a
-        part whose JSON text is the same, a plain value (a string, None, a list of strings) that is
-        equal, and the events ``before`` holds (decoded already, and immutable). Only what changed
-        is decoded; the rest of the case is ``before``'s.
-        """
-        if before is None:
-            return cls.new(case)
-        fields: Doc = {}
-        texts: dict[str, str] = {}
-        old = before.fields
-        mine = before.case
-        changed: list[str] = []
-        for name in _CASE_KEYS:
-            if name == "events":
-                continue
-            value = getattr(case, name)
-            if value is getattr(mine, name) and name in _IMMUTABLE:
-                if name in old and (name not in _CASE_TUPLES or _plain(old[name])):
-                    fields[name] = old[name]  # the very value: a string, a date, None, strings
-                    continue
-            if name in _CASE_PARTS:
-                if before.same_part(name, value):
-                    fields[name] = old.get(name)
-                    continue
-                texts[name] = text = _text(Case.encode_field(name, value))
-                if before.part_text(name) == text:
-                    fields[name] = old.get(name)
-                    continue
-                fields[name] = json.loads(text)
-            else:
-                value = Case.encode_field(name, value)
-                if not _plain(value):
-                    value = _clean(value)  # changed or not: no equality to trust (1 == True)
-                elif name in old and old[name] == value:
-                    fields[name] = value
-                    continue
-                fields[name] = value
-            changed.append(name)
-        events, event_docs, event_texts = _events_written(case.events, before)
-        update = {name: Case.decode_field(name, fields[name]) for name in changed}
-        if events is not mine.events:
-            update["events"] = events
-        decoded = _replaced(mine, update) if update else mine
-        if {"referral", "status", "referrer_email"}.isdisjoint(changed):
-            keys = before.keys
-        else:
-            keys = _child_keys(fields)
-        version = cls(decoded, fields, event_docs, keys, event_texts=event_texts)
-        version._texts = texts
-        return version
-
-    def same_part(self, name: str, value: Any) -> bool:
-        """Whether ``value`` (a case's field ``name``, one of ``_CASE_PARTS``) is exactly this
-        version's: for dicts, marshal's bytes (exact about types, unlike ``==``: 1 == 1.0 == True);
-        for agencies and held returns, the very tuple this version's case holds, with no dict in it
-        (``_thaw`` gives a new tuple when there is one)."""
-        if name in ("agencies", "held_returns"):
-            mine = getattr(self.case, name)
-            return value is mine and all(getattr(a, "scoping", None) is None for a in mine)
-        known = self._marshalled.get(name)
-        if known is None:
-            self._marshalled[name] = known = _marshalled(getattr(self.case, name))
-        return known != b"" and _marshalled(value) == known
-
-    def part_text(self, name: str) -> str:
-        """The JSON text of field ``name`` (but ``events``)."""
-        text = self._texts.get(name)
-        if text is None:
-            self._texts[name] = text = _text(self.fields.get(name))
-        return text
-
-    def event_texts(self) -> list[str]:
-        if self._event_texts is None:
-            self._event_texts = [_text(d) for d in self.event_docs]
-        return self._event_texts
-
-    def document(self) -> Doc:
-        """The document to store: built once."""
-        if self.doc is None:
-            fields, events = self.fields, self.event_docs
-            self.doc = {k: events if k == "events" else fields[k] for k in _CASE_KEYS}
-        return self.doc
-
-    def text(self) -> str:
-        """``document()`` as JSON text (as ``_text`` writes it), joined from its parts' texts."""
-        if self._doc_text is None:
-            if self.doc is not None and self.doc is self.fields:  # as stored: its own keys
-                self._doc_text = _text(self.doc)
-            else:
-                parts = [
-                    key_text + ":" + ("[" + ",".join(self.event_texts()) + "]")
-                    if key == "events"
-                    else key_text + ":" + self.part_text(key)
-                    for key, key_text in _CASE_KEY_TEXTS
-                ]
-                self._doc_text = "{" + ",".join(parts) + "}"
-        return self._doc_text
-
-
-def _marshalled(value: Any) -> bytes:
-    """``value`` in marshal's format 2 (no back-references: equal values give equal bytes), or b""
-    for a value marshal cannot write."""
-    try:
-        return marshal.dumps(value, 2)
-    except ValueError:
-        return b""
-
-
-def _plain(value: Any) -> bool:
-    """A value that reads back from JSON as it is and is compared exactly by ``==``: a string,
-    None, or a list of strings."""
-    if value is None or type(value) is str:
-        return True
-    return type(value) is list and (not value or set(map(type, value)) == {str})
-
-
-def _events_written(
-    events: tuple[Event, ...], before: _CaseVersion | None
-) -> tuple[tuple[Event, ...], list[Doc], list[str]]:
-    """``events`` as they read back once written, their documents and texts; those ``before``
-    holds (the very objects: events are immutable) are taken as they are, only new ones decoded."""
-    done: list[Event] = []
-    docs: list[Doc] = []
-    texts: list[str] = []
-    new = events
-    known: dict[int, int] = {}
-    if before is not None:
-        old = before.case.events
-        if len(events) >= len(old) and all(map(operator.is_, events, old)):  # events added
-            if len(events) == len(old):
-                return old, before.event_docs, before.event_texts()
-            done, docs = list(old), list(before.event_docs)
-            texts, new = list(before.event_texts()), events[len(old) :]
-        else:  # reordered, or some taken away: still, the ones it holds need no decoding
-            known = {id(event): at for at, event in enumerate(old)}
-    for event in new:
-        at = known.get(id(event))
-        if before is not None and at is not None:
-            done.append(before.case.events[at])
-            docs.append(before.event_docs[at])
-            texts.append(before.event_texts()[at])
-            continue
-        doc: Doc = event.to_dict()
-        text = _text(doc)
-        if not _reads_back_as_it_is(event):
-            doc = json.loads(text)
-            event = Event.from_dict(doc)
-        done.append(event)
-        docs.append(doc)
-        texts.append(text)
-    return tuple(done), docs, texts
-
-
-def _reads_back_as_it_is(event: Event) -> bool:
-    """Whether ``event`` is what decoding its JSON gives: plain strings, a UTC time (a zone's
-    time would come back as a fixed offset)."""
-    at = event.at
-    return (
-        type(event) is Event
-        and type(at) is datetime
-        and at.tzinfo is UTC
-        and not at.fold
-        and type(event.kind) is str
-        and type(event.detail) is str
-        and type(event.by) is str
-    )
-
-
-def _replaced(case: Case, update: dict[str, Any]) -> Case:
-    """``dataclasses.replace(case, **update)`` at half the cost (Case checks nothing in __init__)."""
-    out = copy.copy(case)
-    for name, value in update.items():
-        object.__setattr__(out, name, value)
-    return out
 
 
 def _thaw(case: Case) -> Case:
@@ -753,9 +526,9 @@ class JournalStorage(Storage):
         self.counters: dict[str, int] = {}  # reference counters, "DSPP:2026" -> last number
         self._high = 0  # the most committed transactions this process has seen: never goes down
         self._efd: int | None = None  # the evidence file, kept open by a writer
-        # The JSON text of a document where the store knows it already (a case's), else None.
-        self.doc_text: Callable[[str, str, Doc], str | None] = lambda table, key, doc: None
         self._e_ino: int | None = None
+        # The JSON text of an open case's stored document where the store knows it, else None.
+        self.case_text: Callable[[str, Doc], str | None] = lambda key, doc: None
 
     # TinyDB's interface: memory only.
     def read(self) -> dict[str, Doc]:
@@ -1128,7 +901,7 @@ class JournalStorage(Storage):
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
-            _write_all(fd, _snapshot_payload(snapshot, self.doc_text))
+            _write_all(fd, _snapshot_payload(snapshot, self.case_text))
             os.fsync(fd)
             st = os.fstat(fd)
         finally:
@@ -1197,7 +970,7 @@ class Store:
             storage = self._db.storage
             assert isinstance(storage, JournalStorage)
             self._storage = storage
-            storage.doc_text = self._doc_text
+            storage.case_text = self._case_text
             self._tables: dict[str, _KeyedTable] = {}
             self._ledger_by_mid: dict[str, str] = {}
             # Pending outbox keys in the order they were queued (a dict as an ordered set): among
@@ -1205,8 +978,9 @@ class Store:
             self._pending: dict[str, None] = {}
             self._undelivered: set[str] = set()  # outbox keys refused for good (failed_at set)
             self._by_child: dict[str, set[str]] = {}  # samechild key -> open case references
-            # Open cases decoded, by reference: valid while the table holds that very document.
-            self._versions: dict[str, _CaseVersion] = {}
+            # What is known of open cases, by reference: valid while the table holds that very
+            # document (``_CaseDoc.doc``).
+            self._known: dict[str, _CaseDoc] = {}
             self._apply(self._storage.load(), index=False)
             self._rebuild_indexes()
         except BaseException as e:
@@ -1292,7 +1066,7 @@ class Store:
                 if ops:
                     self._storage.append(ops, txn._op_texts())
                     self._apply(ops)
-                    self._versions.update(txn._open_cases())  # decoded already: no need again
+                    self._known.update(txn._open_cases())  # the very documents the table holds
                     self._storage.write_evidence()  # in commit order, under the lock
                     if self._storage.wants_compaction():
                         try:
@@ -1350,32 +1124,26 @@ class Store:
     def _raw(self, table: str, key: str) -> Doc | None:
         return self._table(table).raw(key)
 
-    def _doc_text(self, table: str, key: str, doc: Doc) -> str | None:
-        """The JSON text of the stored ``doc`` when it is an open case's, known already."""
-        if table != CASES:
-            return None
-        version = self._versions.get(key)
-        return version.text() if version is not None and version.doc is doc else None
-
-    def _version(self, table: str, key: str) -> _CaseVersion | None:
-        """The committed case ``key`` of ``table``, decoded (open cases: once, then kept)."""
+    def _case(self, table: str, key: str) -> Case | None:
+        """A private copy of the committed case ``key`` of ``table`` (open cases decoded once)."""
         doc = self._raw(table, key)
         if doc is None:
             return None
         if table != CASES:  # closed cases are many and seldom read: not kept decoded
-            return _CaseVersion.stored(doc)
-        version = self._versions.get(key)
-        if version is None or version.doc is not doc:
-            self._versions[key] = version = _CaseVersion.stored(doc)
-        return version
+            return _case_of(doc)
+        return _thaw(self._case_doc(key, doc).case())
 
-    def _case(self, table: str, key: str) -> Case | None:
-        """A private copy of the committed case ``key`` of ``table``."""
-        if table != CASES:
-            doc = self._raw(table, key)
-            return _case_of(doc) if doc is not None else None
-        version = self._version(table, key)
-        return _thaw(version.case) if version is not None else None
+    def _case_doc(self, key: str, doc: Doc) -> _CaseDoc:
+        """What is known of the open case ``key``, whose stored document is ``doc``."""
+        known = self._known.get(key)
+        if known is None or known.doc is not doc:
+            self._known[key] = known = _CaseDoc(doc)
+        return known
+
+    def _case_text(self, key: str, doc: Doc) -> str | None:
+        """The JSON text of the open case ``key``'s stored document ``doc``, when known."""
+        known = self._known.get(key)
+        return known.text if known is not None and known.doc is doc else None
 
     def _refresh(self, locked: bool = False) -> None:
         try:
@@ -1388,7 +1156,7 @@ class Store:
         if full:
             for table in self._tables.values():
                 table.clear_cache()
-            self._versions.clear()
+            self._known.clear()
             self._apply(ops, index=False)
             self._rebuild_indexes()
             logger.debug("store %s reloaded, generation %s", self.path, self._storage.generation)
@@ -1399,7 +1167,7 @@ class Store:
         for name, key, doc in ops:
             table = self._table(name)
             if name == CASES:
-                self._versions.pop(key, None)
+                self._known.pop(key, None)  # not needed to be right (identity is): memory
             if index:
                 self._unindex(name, key, table.raw(key))
             if doc is None:
@@ -1638,26 +1406,26 @@ class Txn:
     def __init__(self, store: Store) -> None:
         self._store = store
         # What the transaction wrote: a document, a case (as it will read back), or None: deleted.
-        self._ops: dict[tuple[str, str], Doc | _CaseVersion | None] = {}
+        self._ops: dict[tuple[str, str], Doc | _CaseDoc | None] = {}
         self._finished = False
 
     def _pending_ops(self) -> list[Op]:
-        """The operations to commit; a case is made a document here, once per transaction."""
+        """The operations to commit, in the order they were first written."""
         return [
-            (table, key, doc.document() if isinstance(doc, _CaseVersion) else doc)
-            for (table, key), doc in self._ops.items()
+            (table, key, op.doc if isinstance(op, _CaseDoc) else op)
+            for (table, key), op in self._ops.items()
         ]
 
     def _op_texts(self) -> list[str | None]:
         """The JSON text of each pending op's document where it is a case (in ``_pending_ops``' order)."""
-        return [doc.text() if isinstance(doc, _CaseVersion) else None for doc in self._ops.values()]
+        return [op.text if isinstance(op, _CaseDoc) else None for op in self._ops.values()]
 
-    def _open_cases(self) -> dict[str, _CaseVersion]:
-        """The open cases written, by reference (once committed, as the store holds them)."""
+    def _open_cases(self) -> dict[str, _CaseDoc]:
+        """The open cases put, by reference."""
         return {
-            key: version
-            for (table, key), version in self._ops.items()
-            if table == CASES and isinstance(version, _CaseVersion)
+            key: op
+            for (table, key), op in self._ops.items()
+            if table == CASES and isinstance(op, _CaseDoc)
         }
 
     @contextmanager
@@ -1674,65 +1442,66 @@ class Txn:
             self._ops = saved
             raise
 
-    def _get(self, table: str, key: str) -> Doc | None:
+    def _check(self) -> None:
         if self._finished:
             raise StoreError("this transaction is finished")
+
+    def _get(self, table: str, key: str) -> Doc | None:
+        self._check()
         if (table, key) in self._ops:
-            doc = self._ops[(table, key)]
-            return doc.document() if isinstance(doc, _CaseVersion) else doc
+            op = self._ops[(table, key)]
+            return op.doc if isinstance(op, _CaseDoc) else op
         return self._store._raw(table, key)
 
     def _has(self, table: str, key: str) -> bool:
-        if self._finished:
-            raise StoreError("this transaction is finished")
+        self._check()
         if (table, key) in self._ops:
             return self._ops[(table, key)] is not None
         return self._store._raw(table, key) is not None
 
-    def _version(self, table: str, key: str) -> _CaseVersion | None:
-        """The case ``key`` of ``table`` (CASES or ARCHIVE) as this transaction sees it."""
-        if self._finished:
-            raise StoreError("this transaction is finished")
+    def _case(self, table: str, key: str) -> Case | None:
+        """A private copy of the case ``key`` of ``table`` (CASES or ARCHIVE) as this transaction
+        sees it."""
+        self._check()
         if (table, key) in self._ops:
-            version = self._ops[(table, key)]
-            assert version is None or isinstance(version, _CaseVersion)
-            return version
-        return self._store._version(table, key)
+            op = self._ops[(table, key)]
+            return _thaw(op.case()) if isinstance(op, _CaseDoc) else None
+        return self._store._case(table, key)
 
-    def _set(self, table: str, key: str, doc: Doc | _CaseVersion | None) -> None:
-        if self._finished:
-            raise StoreError("this transaction is finished")
+    def _set(self, table: str, key: str, doc: Doc | _CaseDoc | None) -> None:
+        self._check()
         self._ops[(table, key)] = doc
 
     # Cases.
     def get_case(self, reference: str) -> Case | None:
-        if (CASES, reference) in self._ops or (ARCHIVE, reference) in self._ops:
-            version = self._version(CASES, reference) or self._version(ARCHIVE, reference)
-            return _thaw(version.case) if version is not None else None
-        if self._finished:
-            raise StoreError("this transaction is finished")
-        found = self._store._case(CASES, reference)
-        return found if found is not None else self._store._case(ARCHIVE, reference)
+        found = self._case(CASES, reference)
+        return found if found is not None else self._case(ARCHIVE, reference)
 
     def cases_for_child(self, keys: tuple[str, ...]) -> list[Case]:
         """The open cases indexed under any of ``keys`` (``samechild.query_keys``), this
-        transaction's own writes included, by reference. Only those are decoded (once each)."""
+        transaction's own writes included, by reference. Only those are decoded."""
+        self._check()
         wanted = set(keys)
         refs: set[str] = set()
         for child in keys:
             refs |= self._store._by_child.get(child, set())
-        for (table, key), version in self._ops.items():
-            if (
-                table == CASES
-                and isinstance(version, _CaseVersion)
-                and not wanted.isdisjoint(version.keys)
-            ):
-                refs.add(key)
+        refs.update(
+            key
+            for (table, key), op in self._ops.items()
+            if table == CASES and isinstance(op, _CaseDoc) and not wanted.isdisjoint(op.keys)
+        )
         found = []
         for ref in sorted(refs, key=_natural_key):
-            version = self._version(CASES, ref)
-            if version is not None and not wanted.isdisjoint(version.keys):
-                found.append(_thaw(version.case))
+            if (CASES, ref) not in self._ops:  # as committed: indexed under one of ``keys``
+                case = self._store._case(CASES, ref)
+            elif isinstance(op := self._ops[(CASES, ref)], _CaseDoc) and not wanted.isdisjoint(
+                op.keys
+            ):
+                case = _thaw(op.case())
+            else:  # deleted, closed or no longer about the child in this transaction
+                case = None
+            if case is not None:
+                found.append(case)
         return found
 
     def has_case(self, reference: str) -> bool:
@@ -1743,17 +1512,11 @@ class Txn:
         """Insert or replace the case ``case.reference``: JSON-checked now (TypeError, ValueError)."""
         if not isinstance(case.reference, str) or not case.reference:
             raise ValueError("a case needs a reference")
-        reference = case.reference
-        # The version it replaces, when decoded already: what did not change is not done again.
-        if (CASES, reference) in self._ops or (ARCHIVE, reference) in self._ops:
-            before = self._version(CASES, reference) or self._version(ARCHIVE, reference)
-        else:
-            before = self._store._version(CASES, reference)
-        version = _CaseVersion.written(case, before)
+        put = _CaseDoc.put(case)
         home, other = (ARCHIVE, CASES) if case.status == "closed" else (CASES, ARCHIVE)
-        self._set(home, reference, version)
-        if self._has(other, reference):
-            self._set(other, reference, None)
+        self._set(home, case.reference, put)
+        if self._has(other, case.reference):
+            self._set(other, case.reference, None)
 
     def next_reference(self, year: int) -> str:
         """The next reference for ``year`` (DSPP-2026-0001); the counter commits with the txn."""
