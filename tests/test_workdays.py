@@ -303,3 +303,35 @@ def test_add_months_keeps_the_day_or_clamps_to_month_end(d: date, n: int) -> Non
     if out.day != d.day:
         assert out.day < d.day
         assert (out + timedelta(days=1)).day == 1  # clamped to the last day of its month
+
+
+# covers() answers from the one year asked about, exactly as holiday_data_ends() does by probing
+# down from the package's last year (issue 15: the start-up warning asks it at every start).
+
+
+@pytest.mark.parametrize(
+    "through",
+    [
+        date(2026, 1, 1),
+        date(2027, 12, 2),
+        date(2099, 12, 31),
+        date(2100, 1, 1),
+        date(2100, 12, 31),
+        date(2101, 1, 1),
+        date(2140, 6, 1),
+    ],
+    ids=str,
+)
+def test_covers_agrees_with_the_probed_end_of_the_data(through: date) -> None:
+    probed = WorkingCalendar()
+    ends = probed.holiday_data_ends()
+    assert ends is not None
+    assert WorkingCalendar().covers(through) == (through <= ends)
+    assert WorkingCalendar().covers(ends) and not WorkingCalendar().covers(ends + timedelta(days=1))
+
+
+def test_covers_asks_only_for_the_year_it_is_asked_about() -> None:
+    cal = WorkingCalendar()
+    assert cal.covers(date(2027, 12, 2))
+    assert set(cal._years) == {2027}  # no probing down from the package's last year
+    assert not cal._data_ends_known
