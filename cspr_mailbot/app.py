@@ -157,7 +157,7 @@ class App:
             mailbox=cfg.partnership.mailbox,
             subject_marking=cfg.partnership.subject_marking,
             templates_dir=cfg.templates_dir,
-            documents=DocumentBuilder.from_config(cfg),
+            documents=DocumentBuilder.from_config(cfg, self.settings.labels),  # labels read once
             # SPEC 5: who may be told who the child is, asked again for each message it renders.
             trust=self.settings.trust,
             coordinators=cfg.partnership.coordinators,

@@ -385,3 +385,12 @@ def test_a_recipient_refused_while_the_others_take_it_is_reported(
     ]
     notice = smtp.messages[1].message.get_body(("plain",)).get_content()
     assert "gone@agency.example.org" in notice
+
+
+def test_the_documents_fill_templates_by_the_apps_own_labels(site: Path) -> None:
+    """The config's synonyms are read once a start, and the .docx builder labels by the same."""
+    cfg = load_config(site / "config.toml")
+    with Store(cfg.store_path) as store:
+        app = build_app(cfg, store)
+        assert app.renderer.documents is not None
+        assert app.renderer.documents.labels is app.settings.labels

@@ -15,6 +15,7 @@ from ..config import Config
 from ..core.models import DocumentRequest, OutAttachment
 
 if TYPE_CHECKING:  # formgen imports python-docx: not at every start
+    from ..core.forms import Labels
     from ..formgen import LabelMatcher
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -31,14 +32,17 @@ class DocumentBuilder:
     )
 
     @classmethod
-    def from_config(cls, cfg: Config) -> DocumentBuilder:
-        """The builder for this configuration: its marking, its own scoping template, its labels."""
-        from ..core.forms import Labels
+    def from_config(cls, cfg: Config, labels: Labels | None = None) -> DocumentBuilder:
+        """The builder for this configuration: its marking, its own scoping template, its labels
+        (``labels``: the config's, loaded already, as the app's settings hold them)."""
+        if labels is None:
+            from ..core import forms  # lxml and rapidfuzz: when a builder is made alone
 
+            labels = forms.Labels.load(cfg.label_synonyms)
         return cls(
             marking=cfg.partnership.subject_marking,
             scoping_template=cfg.forms.scoping.read_bytes() if cfg.forms.scoping else None,
-            labels=Labels.load(cfg.label_synonyms),
+            labels=labels,
         )
 
     def build(self, request: DocumentRequest) -> OutAttachment:
