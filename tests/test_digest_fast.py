@@ -1,6 +1,7 @@
 """The digest's fast paths give what the plain ones gave (issue 15): the rows, the text, the HTML, the .ics.
 
-``build_digest`` counts working days once a digest (``digest._CountedOnce``), and ``deadlines_ics`` encodes
+The calendar keeps each working-day count it made (``WorkingCalendar.add_working_days`` and
+``working_days_between``), and ``deadlines_ics`` encodes
 a repeated value once and writes a repeated line once (``calendar_ics._Shared``, ``ics_bytes``). Here a
 store of many cases of every kind is digested both ways, and the .ics compared with icalendar writing
 every event in full, as the digest did before.
@@ -16,7 +17,7 @@ import pytest
 from icalendar import Calendar, Event
 from test_digest import render
 
-from cspr_mailbot.core import calendar_ics, digest
+from cspr_mailbot.core import calendar_ics, digest, workdays
 from cspr_mailbot.core.calendar_ics import deadline_events, deadlines_ics, ics_bytes
 from cspr_mailbot.core.clocks import Timescales
 from cspr_mailbot.core.models import Agency, Case
@@ -153,7 +154,8 @@ def build(now: datetime, cal: WorkingCalendar, since: datetime | None = None) ->
 
 def uncounted(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plain path: every working day counted again each time it is asked."""
-    monkeypatch.setattr(digest, "_CountedOnce", lambda cal: cal)
+    monkeypatch.setattr(WorkingCalendar, "add_working_days", WorkingCalendar._count_forward)
+    monkeypatch.setattr(WorkingCalendar, "working_days_between", WorkingCalendar._count_between)
 
 
 def reference_ics(cases: list[Case], cal: WorkingCalendar, now: datetime) -> bytes:
@@ -225,19 +227,22 @@ def test_each_digest_counts_afresh() -> None:
     assert build(DAYS[1], WorkingCalendar()) == before
 
 
-def test_counted_once_answers_as_the_calendar_does() -> None:
+def test_kept_counts_answer_as_counting_does(monkeypatch: pytest.MonkeyPatch) -> None:
     cal = WorkingCalendar([date(2026, 12, 24), date(2027, 4, 1)])
-    counted = digest._CountedOnce(cal)
     days = [date(2026, 12, 1) + timedelta(days=k) for k in range(0, 150, 3)]
     for _ in range(2):  # the second time from what was kept
         for d in days:
-            assert counted.is_working_day(d) == cal.is_working_day(d)
             for n in (-15, -5, -1, 0, 1, 5, 15, 24):
-                assert counted.add_working_days(d, n) == cal.add_working_days(d, n), (d, n)
+                assert cal.add_working_days(d, n) == cal._count_forward(d, n), (d, n)
             for e in days[::7]:
-                assert counted.working_days_between(d, e) == cal.working_days_between(d, e)
-    assert counted.covers(date(2030, 1, 1)) == cal.covers(date(2030, 1, 1))
-    assert counted.holiday_data_ends() == cal.holiday_data_ends()
+                assert cal.working_days_between(d, e) == cal._count_between(d, e)
+    assert cal._added and cal._between
+    monkeypatch.setattr(workdays, "_COUNTS_KEPT", 5)  # a full store of counts is emptied
+    later = date(2027, 9, 1)  # counts not made before: each is a new one to keep
+    for d in days[:12]:
+        assert cal.add_working_days(d, 33) == cal._count_forward(d, 33)
+        assert cal.working_days_between(d, later) == cal._count_between(d, later)
+        assert 1 <= len(cal._added) <= 5 and 1 <= len(cal._between) <= 5
 
 
 @pytest.mark.parametrize("now", DAYS, ids=lambda d: d.date().isoformat())
@@ -245,9 +250,9 @@ def test_the_ics_is_what_icalendar_writes_in_full(now: datetime) -> None:
     cal = WorkingCalendar([date(2026, 12, 24)])
     data = deadlines_ics(CASES, cal=cal, ts=TS, now=now, mailbox=MAILBOX, partnership=PARTNERSHIP)
     assert data == reference_ics(CASES, cal, now)
-    counted = deadlines_ics(
+    counted = deadlines_ics(  # the counts from what the calendar kept the first time
         CASES,
-        cal=digest._CountedOnce(cal),
+        cal=cal,
         ts=TS,
         now=now,
         mailbox=MAILBOX,

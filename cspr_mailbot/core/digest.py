@@ -127,47 +127,6 @@ class Digest:
     calendar: OutAttachment | None = None  # deadlines.ics, when the mailbox is known
 
 
-class _CountedOnce(WorkingCalendar):
-    """``cal`` for one digest: the same answers, each working-day count worked out once.
-
-    A digest asks the same questions many times over: every case's deadlines are counted for its
-    row, again for the year to date and for the calendar, and cases received on the same day, or
-    due on the same day, ask alike. The answers depend only on the dates and on ``cal`` (its bank
-    holidays and closures, which do not change under a digest), so each is kept for the digest's
-    life; a new digest starts afresh. Whatever is not counted here is ``cal``'s own answer.
-    """
-
-    def __init__(self, cal: WorkingCalendar) -> None:
-        super().__init__(cal.closures, cal.cutoff)
-        self._cal = cal
-        self._added: dict[tuple[date, int], date] = {}
-        self._between: dict[tuple[date, date], int] = {}
-
-    def is_bank_holiday(self, d: date) -> bool:
-        return self._cal.is_bank_holiday(d)
-
-    def is_working_day(self, d: date) -> bool:
-        return self._cal.is_working_day(d)
-
-    def add_working_days(self, d: date, n: int) -> date:
-        found = self._added.get((d, n))
-        if found is None:
-            found = self._added[(d, n)] = self._cal.add_working_days(d, n)
-        return found
-
-    def working_days_between(self, a: date, b: date) -> int:
-        found = self._between.get((a, b))
-        if found is None:
-            found = self._between[(a, b)] = self._cal.working_days_between(a, b)
-        return found
-
-    def holiday_data_ends(self) -> date | None:
-        return self._cal.holiday_data_ends()
-
-    def covers(self, through: date) -> bool:
-        return self._cal.covers(through)
-
-
 def _aware(at: datetime, what: str) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"{what} needs a timezone-aware datetime, got naive {at!r}")
@@ -394,7 +353,6 @@ def build_digest(
     """
     local = _aware(now, "build_digest").astimezone(LONDON)
     today = local.date()
-    cal = _CountedOnce(cal)
     start, end = yesterday_window(now, cal)
     after = _aware(since, "build_digest since") if since is not None else start
 

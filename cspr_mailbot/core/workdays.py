@@ -25,6 +25,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # holidays 0.109 gives GB.end_year == 2100), and how far back to look before giving up.
 _FALLBACK_LAST_YEAR = 2100
 _EARLIEST_PROBE_YEAR = 2000
+_COUNTS_KEPT = 8192  # working-day counts a calendar keeps (see WorkingCalendar.__init__)
 
 
 @functools.cache
@@ -64,6 +65,11 @@ class WorkingCalendar:
         self.closures: frozenset[date] = frozenset(closures)
         self.cutoff = cutoff
         self._years: dict[int, frozenset[date]] = {}
+        # Counts already made: a pure function of the dates, the closures and the bank holidays,
+        # none of which change under a calendar; the digest and the deadlines ask the same ones
+        # case after case. Emptied when full, so a daemon's calendar stays small.
+        self._added: dict[tuple[date, int], date] = {}
+        self._between: dict[tuple[date, date], int] = {}
         self._data_ends: date | None = None
         self._data_ends_known = False
 
@@ -85,13 +91,12 @@ class WorkingCalendar:
 
         ``add_working_days(d, 0)`` is ``d`` itself, even when ``d`` is not a working day.
         """
-        step = _DAY if n >= 0 else -_DAY
-        left = abs(n)
-        while left:
-            d += step
-            if self.is_working_day(d):
-                left -= 1
-        return d
+        found = self._added.get((d, n))
+        if found is None:
+            if len(self._added) >= _COUNTS_KEPT:
+                self._added.clear()
+            found = self._added[(d, n)] = self._count_forward(d, n)
+        return found
 
     def working_days_between(self, a: date, b: date) -> int:
         """How many working days from ``a`` to ``b``: the inverse of ``add_working_days``.
@@ -100,6 +105,25 @@ class WorkingCalendar:
         number in ``[b, a)``. Either way, ``working_days_between(d, add_working_days(d, n)) == n``
         for every ``n``, and a ``b`` between two working days counts as the one nearer ``a``.
         """
+        found = self._between.get((a, b))
+        if found is None:
+            if len(self._between) >= _COUNTS_KEPT:
+                self._between.clear()
+            found = self._between[(a, b)] = self._count_between(a, b)
+        return found
+
+    def _count_forward(self, d: date, n: int) -> date:
+        """``add_working_days``, counted day by day."""
+        step = _DAY if n >= 0 else -_DAY
+        left = abs(n)
+        while left:
+            d += step
+            if self.is_working_day(d):
+                left -= 1
+        return d
+
+    def _count_between(self, a: date, b: date) -> int:
+        """``working_days_between``, counted day by day."""
         if b >= a:
             return sum(1 for i in range(1, (b - a).days + 1) if self.is_working_day(a + i * _DAY))
         return -sum(1 for i in range((a - b).days) if self.is_working_day(b + i * _DAY))
