@@ -448,21 +448,17 @@ def test_a_zip_bomb_and_an_xml_bomb_in_one_pass_need_triage_within_300_mb(
     # The pass's own peak: VmHWM of its process image, written by the child as it exits. (ru_maxrss
     # from wait4 would also count the pytest process the child was forked from, before its exec:
     # the larger the suite, the larger that figure, whatever the pass itself used.)
-    wrapper = (
-        "import atexit, runpy, sys\n"
+    peak = (
+        "import atexit\n"
         "def peak():\n"
         "    for line in open('/proc/self/status'):\n"
         "        if line.startswith('VmHWM:'):\n"
         f"            open({str(peak_file)!r}, 'w').write(line.split()[1])\n"
-        "atexit.register(peak)\n"
-        "sys.argv = ['cspr-mailbot', *sys.argv[1:]]\n"
-        "runpy.run_module('cspr_mailbot', run_name='__main__', alter_sys=True)\n"
+        "atexit.register(peak)"
     )
-    command = bot.command("run", "--once", "--now", "2026-11-30T10:00")
-    assert command[1:3] == ["-m", "cspr_mailbot"]
     with open(log, "w") as out:  # a file, not a pipe: nobody reads a pipe while we wait
         proc = subprocess.Popen(
-            [command[0], "-c", wrapper, *command[3:]],
+            bot.command("run", "--once", "--now", "2026-11-30T10:00", setup=peak),
             env=bot.env(),
             cwd=bot.root,
             stdout=out,
