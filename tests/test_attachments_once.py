@@ -182,12 +182,24 @@ def _patch_central(data: bytes, name: str, offset: int, value: int) -> bytes:
     raise AssertionError(name)
 
 
+def _two_forms(monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, bytes]:
+    """Two referral forms for two children, made in the same second, as copies of one form saved
+    by Word carry the same member times: zipfile writes the time into each member's local header,
+    which the remembered-part key hashes, and two forms made across a second boundary (under load)
+    shared no part at all."""
+    with monkeypatch.context() as clock:
+        clock.setattr(time, "time", lambda: 1_796_000_000.0)
+        return (
+            formgen.filled_referral({"child_name": "Amy Example"}),
+            formgen.filled_referral({"child_name": "Kim Example"}),
+        )
+
+
 def test_a_styles_part_every_form_shares_is_inflated_for_the_first_form_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     attachments._CLEAN_MEMBERS.clear()
-    first = formgen.filled_referral({"child_name": "Amy Example"})
-    second = formgen.filled_referral({"child_name": "Kim Example"})
+    first, second = _two_forms(monkeypatch)
     inflated = _inflated(monkeypatch)
     assert check_docx(Attachment("a.docx", DOCX, first)) == first
     assert "word/styles.xml" in inflated and "word/document.xml" in inflated
@@ -265,13 +277,7 @@ def test_a_small_part_every_form_shares_is_inflated_for_the_first_form_only(
 ) -> None:
     attachments._CLEAN_MEMBERS.clear()
     attachments._PASSED.clear()
-    # Both made in the same second, as copies of one form saved by Word carry the same member
-    # times: zipfile writes the time into each member's local header, which is part of the key,
-    # and two forms made across a second boundary shared no part at all (a flaky failure).
-    with monkeypatch.context() as clock:
-        clock.setattr(time, "time", lambda: 1_796_000_000.0)
-        first = formgen.filled_referral({"child_name": "Amy Example"})
-        second = formgen.filled_referral({"child_name": "Kim Example"})
+    first, second = _two_forms(monkeypatch)
     with zipfile.ZipFile(BytesIO(first)) as zf:
         assert zf.getinfo("word/settings.xml").file_size < 32 * 1024  # a small part
     inflated = _inflated(monkeypatch)
