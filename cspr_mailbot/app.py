@@ -761,20 +761,41 @@ class App:
             )
 
     def run_schedule(self, now: datetime, report: PassReport) -> None:
-        """Chasers and deadline notices due by now, each once; then the digest if it is due."""
-        for case in self.store.cases():
-            updated, messages = schedule.due_messages(
+        """Chasers and deadline notices due by now, each once; then the digest if it is due.
+
+        The cases with something due are found outside the lock, then queued in ONE transaction (one
+        commit, not one per case): each case's messages and its ``sent_keys`` are written together,
+        so a notice is queued exactly once whether the process dies before the commit (nothing of it
+        is kept: the next pass finds the same) or after it. Each case is worked out again from the
+        transaction's copy, in case another process changed it meanwhile. A case that fails takes
+        back only its own writes: the cases before it are committed, as they were when each case had
+        its own transaction, and the error goes on up.
+        """
+        due = [
+            case
+            for case in self.store.cases()
+            if schedule.due_messages(
                 case, now, self.cal, self.settings, send_from=self.cfg.send_from
-            )
-            if not messages:
-                continue
+            )[1]
+        ]
+        failed: BaseException | None = None
+        if due:
             with self.store.transaction() as txn:
-                fresh = txn.get_case(case.reference) or case
-                updated, messages = schedule.due_messages(
-                    fresh, now, self.cal, self.settings, send_from=self.cfg.send_from
-                )
-                txn.put_case(updated)
-                self._queue(txn, messages, updated, now)
+                for case in due:
+                    try:
+                        with txn.savepoint():
+                            fresh = txn.get_case(case.reference) or case
+                            updated, messages = schedule.due_messages(
+                                fresh, now, self.cal, self.settings, send_from=self.cfg.send_from
+                            )
+                            if messages:
+                                txn.put_case(updated)
+                                self._queue(txn, messages, updated, now)
+                    except Exception as exc:  # the cases before it are kept; then it is raised
+                        failed = exc
+                        break
+        if failed is not None:
+            raise failed
         self.maybe_send_digest(now, report)
         self.upkeep(now)
 
