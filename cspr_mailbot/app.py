@@ -625,7 +625,7 @@ class App:
                         break  # the server is unwell: keep the rest for the next pass, in order
                     continue
                 with self.store.transaction() as txn:
-                    txn.outbox_update(rec.key, lambda r: r.mark_sent(now))
+                    txn.outbox_mark_sent(rec.key, now)
                 report.sent += 1
                 logger.info("%s: sent", rec.key)
                 copies.append(raw)

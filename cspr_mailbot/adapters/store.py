@@ -1612,6 +1612,16 @@ class Txn:
         self._set(OUTBOX, key, _outbox_doc(new))
         return new
 
+    def outbox_mark_sent(self, key: str, at: datetime) -> OutboxRecord:
+        """``outbox_update(key, lambda r: r.mark_sent(at))``, without decoding the message's bytes:
+        a sent record drops them, so they are not read back from base64 only to be thrown away."""
+        doc = self._get(OUTBOX, key)
+        if doc is None:
+            raise KeyError(f"no outbox record {key}")
+        new = _outbox_of({**doc, "raw": None}).mark_sent(at)
+        self._set(OUTBOX, key, _outbox_doc(new))
+        return new
+
     # Message-IDs we sent, for threading replies to their case.
     def index_message_id(
         self, message_id: str, reference: str, recipients: tuple[str, ...] = ()
