@@ -259,9 +259,9 @@ def _return_json(scoping: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _warn_holidays(cfg: Config) -> None:
-    from .core.workdays import WorkingCalendar
+    from .adapters.bankholidays import calendar
 
-    cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+    cal = calendar(cfg)  # the bank holidays kept beside the store: the package is not imported
     if not cal.covers(date.today() + timedelta(days=365)):
         logger.warning(
             "the bank holiday data does not cover the next 12 months: update the holidays package"
