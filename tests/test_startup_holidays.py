@@ -6,6 +6,7 @@ package; whatever the file holds, or fails to hold, the calendar's answers are t
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import stat
@@ -293,3 +294,37 @@ def test_a_start_with_the_file_does_not_import_the_package(tmp_path: Path) -> No
     first = probe()
     assert first == {"covers": True, "xmas": False, "imported": True}  # the file made
     assert probe() == {"covers": True, "xmas": False, "imported": False}  # the file read
+
+
+def test_the_installed_version_is_the_one_importlib_metadata_reads() -> None:
+    assert bankholidays.installed_version() == importlib.metadata.version("holidays") == VERSION
+
+
+def test_the_version_is_read_from_the_headers_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Dist:
+        def __init__(self, text: str | None) -> None:
+            self.text = text
+
+        def read_text(self, name: str) -> str | None:
+            assert name == "METADATA"
+            return self.text
+
+    for text, expected in [
+        ("Metadata-Version: 2.4\nName: holidays\nVersion: 1.2.3\n\nVersion: 9.9\n", "1.2.3"),
+        ("Metadata-Version: 2.4\r\nVersion: 4.5\r\n\r\nVersion: 9.9\r\n", "4.5"),
+        ("Name: holidays\n\nVersion: 9.9\n", None),  # a version in the README is not it
+        (None, None),
+    ]:
+        monkeypatch.setattr(importlib.metadata, "distribution", lambda name, t=text: Dist(t))
+        assert bankholidays.installed_version() == expected, text
+
+
+def test_a_process_reads_the_file_once_for_every_calendar(tmp_path: Path) -> None:
+    cfg = parse_config(
+        {
+            "partnership": {"mailbox": "a@example.gov.uk", "coordinators": ["b@example.gov.uk"]},
+            "store": {"path": str(tmp_path / "cspr.json")},
+        }
+    )
+    first, second = bankholidays.calendar(cfg), bankholidays.calendar(cfg)
+    assert first is not second and first.bank_holidays is second.bank_holidays

@@ -20,9 +20,11 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
 from datetime import MAXYEAR, MINYEAR, date
+from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +42,24 @@ _FORMAT = 1
 _BEFORE, _AFTER = 2, 3
 
 Named = tuple[tuple[date, str], ...]
+_END_OF_HEADERS = re.compile(r"\r?\n\r?\n")
 
 
 def installed_version() -> str | None:
-    """The installed ``holidays`` package's version, from its metadata (without importing it)."""
+    """The installed ``holidays`` package's version, from its metadata (without importing it).
+
+    ``importlib.metadata.version`` parses the whole METADATA file, whose body is the package's
+    README (58 KB for holidays 0.109: 3 ms, more on a busy machine); the version is a header, and
+    the headers end at the first empty line, so only they are parsed.
+    """
     try:
-        return importlib.metadata.version("holidays")
+        text = importlib.metadata.distribution("holidays").read_text("METADATA")
     except importlib.metadata.PackageNotFoundError:
         return None
+    if text is None:
+        return None
+    head = _END_OF_HEADERS.split(text, maxsplit=1)[0]
+    return HeaderParser().parsestr(head).get("Version")
 
 
 class HolidayTable:
@@ -200,9 +212,17 @@ def _private_file(st: os.stat_result) -> bool:
     )
 
 
+_TABLES: dict[Path, HolidayTable] = {}
+
+
 def holiday_table(cfg: Config) -> HolidayTable:
-    """The table beside ``cfg``'s store."""
-    return HolidayTable(cfg.store_path.parent / BANK_HOLIDAYS)
+    """The table beside ``cfg``'s store: one a process (the start-up warning's and the app's),
+    read once and kept, asking the package for the years it lacks."""
+    path = cfg.store_path.parent / BANK_HOLIDAYS
+    table = _TABLES.get(path)
+    if table is None:
+        table = _TABLES[path] = HolidayTable(path)
+    return table
 
 
 def calendar(cfg: Config) -> workdays.WorkingCalendar:
