@@ -157,6 +157,7 @@ BAD_FILES: dict[str, Callable[[dict[str, object]], object]] = {
     "not a date": lambda d: {**d, "years": {"2026": {"Christmas": "Christmas Day"}}},
     "not a year": lambda d: {**d, "years": {"twenty": {}}},
     "last year a word": lambda d: {**d, "last_year": "soon"},
+    "last year no year": lambda d: {**d, "last_year": 99999},
     "another country": lambda d: {**d, "country": "FR"},
     "another subdivision": lambda d: {**d, "subdivision": "SCT"},
     "another format": lambda d: {**d, "format": 2},

@@ -100,7 +100,8 @@ class HolidayTable:
         found = self._named.get(year)
         if found is None:
             self._use_library()
-            for y in range(max(MINYEAR, year - _BEFORE), min(MAXYEAR, year + _AFTER) + 1):
+            around = range(max(MINYEAR, year - _BEFORE), min(MAXYEAR, year + _AFTER) + 1)
+            for y in {year, *around}:
                 if y not in self._named:
                     self._named[y] = workdays.named_bank_holidays(y)
             self._write()
@@ -169,7 +170,7 @@ class HolidayTable:
                 raise ValueError(f"a date of {year} is in another year")
             named[year] = found
         last = data.get("last_year")
-        if last is not None and not isinstance(last, int):
+        if last is not None and not (isinstance(last, int) and MINYEAR <= last <= MAXYEAR):
             raise ValueError("last_year is not a year")
         return named, last
 
