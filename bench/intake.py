@@ -80,6 +80,7 @@ import docxfactory as f  # noqa: E402
 from servers import DovecotServer, SmtpServer  # noqa: E402
 
 from cspr_mailbot import formgen  # noqa: E402
+from cspr_mailbot.adapters.bankholidays import BANK_HOLIDAYS  # noqa: E402
 from cspr_mailbot.adapters.outbox import COMPILED_TEMPLATES  # noqa: E402
 
 MAILBOX = "dsppb@example.gov.uk"
@@ -359,14 +360,19 @@ def write_config(
     folder: Path, dovecot: DovecotServer, smtp: SmtpServer, *, after: Path | None = None
 ) -> Path:
     """``folder/config.toml`` for a fresh store in ``folder/store``. ``after``: the folder of an
-    earlier run, whose compiled templates the new store's folder starts with, as a store's folder
-    keeps them from one run to the next (the first run of an installation compiles them)."""
+    earlier run, whose compiled templates and kept bank holidays the new store's folder starts
+    with, as a store's folder keeps them from one run to the next (the first run of an
+    installation compiles them, and asks the holidays package)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.toml"
     path.write_text(config_text(dovecot.port, smtp.port, dovecot.user))
     kept = after / "store" / COMPILED_TEMPLATES if after is not None else None
     if kept is not None and kept.is_dir():
         shutil.copytree(kept, folder / "store" / COMPILED_TEMPLATES)
+    holidays = after / "store" / BANK_HOLIDAYS if after is not None else None
+    if holidays is not None and holidays.is_file():
+        (folder / "store").mkdir(exist_ok=True)
+        shutil.copy2(holidays, folder / "store" / BANK_HOLIDAYS)
     return path
 
 

@@ -144,13 +144,18 @@ class App:
     group_seconds = 0.5  # ... and a group closes after this much work, so replies leave soon
 
     def __init__(
-        self, cfg: Config, store: Store, source: MailSource | None, sender: Sender
+        self,
+        cfg: Config,
+        store: Store,
+        source: MailSource | None,
+        sender: Sender,
+        cal: WorkingCalendar | None = None,  # wiring's: the bank holidays kept beside the store
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.source = source
         self.sender = sender
-        self.cal = WorkingCalendar(cfg.closures, cfg.cutoff)
+        self.cal = cal or WorkingCalendar(cfg.closures, cfg.cutoff)
         self.settings = settings_from(cfg)
         self.renderer = Renderer(
             partnership_name=cfg.partnership.name,

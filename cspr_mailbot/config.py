@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -320,6 +319,8 @@ def _security(sec: _Section, host: str, default: str) -> str:
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress  # 3 ms at every start, for a config with security = "none" alone
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -11,6 +11,7 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from .adapters import bankholidays
 from .adapters.mailbox import ImapSource, MaildirSource, MailSource, Security
 from .adapters.outbox import COMPILED_TEMPLATES
 from .adapters.smtp import EmlSender, Sender, SmtpSender
@@ -129,7 +130,7 @@ def build_app(
     if tokens is None:
         tokens = token_source(cfg)
     source = mail_source(cfg, tokens) if with_source else None
-    app = App(cfg, store, source, sender(cfg, tokens))
+    app = App(cfg, store, source, sender(cfg, tokens), bankholidays.calendar(cfg))
     # Templates compiled once, beside the store, for the runs after this one.
     app.renderer.keep_compiled(cfg.store_path.parent / COMPILED_TEMPLATES)
     return app

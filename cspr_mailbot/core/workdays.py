@@ -12,6 +12,7 @@ import functools
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 logger = logging.getLogger(__name__)
@@ -28,32 +29,73 @@ _EARLIEST_PROBE_YEAR = 2000
 _COUNTS_KEPT = 8192  # working-day counts a calendar keeps (see WorkingCalendar.__init__)
 
 
+COUNTRY, SUBDIVISION = "GB", "ENG"  # the holidays package's names for England
+
+
 @functools.cache
-def _bank_holidays(year: int) -> frozenset[date]:
-    """England's bank holidays in ``year``, observed (substitute) days included.
+def named_bank_holidays(year: int) -> tuple[tuple[date, str], ...]:
+    """England's bank holidays in ``year`` by date and name, observed (substitute) days included:
+    the ``holidays`` package's answer, in date order.
 
     ``holidays`` is imported here, when a first date is asked about, not at every start (the
     package reads its own version from its metadata on import, and loads every country on first
-    use: about 0.1 s that ``--version``, ``check-config`` and the config need not pay). Kept for
-    the life of the process: a year's holidays depend on the year and the installed package alone.
+    use: about 0.1 s that ``--version``, ``check-config`` and the config need not pay; a run keeps
+    the answers in a file beside the store, ``adapters/bankholidays.py``). Kept for the life of
+    the process: a year's holidays depend on the year and the installed package alone.
     """
     import holidays
 
-    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+    found = holidays.country_holidays(COUNTRY, subdiv=SUBDIVISION, years=year)
+    return tuple(sorted(found.items()))
 
 
-def _data_end_year() -> int:
+def library_version() -> str:
+    """The version of the ``holidays`` package this process computes with (imports it)."""
+    from holidays.version import __version__
+
+    return str(__version__)
+
+
+def library_last_year() -> int:
     """The last year the package computes holidays for (its ``end_year``)."""
     import holidays
 
-    sample = holidays.country_holidays("GB", subdiv="ENG", years=())
+    sample = holidays.country_holidays(COUNTRY, subdiv=SUBDIVISION, years=())
     return int(getattr(sample, "end_year", _FALLBACK_LAST_YEAR))
+
+
+class BankHolidays(Protocol):
+    """Where a calendar finds England's bank holidays: a year at a time, and how far the data goes."""
+
+    def in_year(self, year: int) -> frozenset[date]: ...
+
+    def last_year(self) -> int: ...
+
+
+class LibraryHolidays:
+    """The ``holidays`` package itself, each year computed once in a process."""
+
+    def in_year(self, year: int) -> frozenset[date]:
+        return _bank_holidays(year)
+
+    def last_year(self) -> int:
+        return library_last_year()
+
+
+@functools.cache
+def _bank_holidays(year: int) -> frozenset[date]:
+    return frozenset(d for d, _name in named_bank_holidays(year))
+
+
+LIBRARY = LibraryHolidays()
 
 
 class WorkingCalendar:
     """Which days are working days, and counting in them.
 
-    Bank holidays are loaded one year at a time, when a date in that year is first asked about.
+    Bank holidays are loaded one year at a time, when a date in that year is first asked about,
+    from ``bank_holidays``: the ``holidays`` package (``LIBRARY``) unless the caller gives another
+    source of the same answers (a run's: the package's answers kept in a file beside the store).
     Years the ``holidays`` package has no data for count as having no bank holidays (weekends and
     closures still apply); ``holiday_data_ends``/``covers`` let the caller warn about that.
     The package computes the regular holidays by rule, so one-off holidays announced after it was
@@ -61,9 +103,15 @@ class WorkingCalendar:
     closures meanwhile.
     """
 
-    def __init__(self, closures: Iterable[date] = (), cutoff: time = time(17, 0)) -> None:
+    def __init__(
+        self,
+        closures: Iterable[date] = (),
+        cutoff: time = time(17, 0),
+        bank_holidays: BankHolidays = LIBRARY,
+    ) -> None:
         self.closures: frozenset[date] = frozenset(closures)
         self.cutoff = cutoff
+        self.bank_holidays = bank_holidays
         self._years: dict[int, frozenset[date]] = {}
         # Counts already made: a pure function of the dates, the closures and the bank holidays,
         # none of which change under a calendar; the digest and the deadlines ask the same ones
@@ -76,7 +124,7 @@ class WorkingCalendar:
     def _holidays_in(self, year: int) -> frozenset[date]:
         found = self._years.get(year)
         if found is None:
-            found = self._years[year] = _bank_holidays(year)
+            found = self._years[year] = self.bank_holidays.in_year(year)
         return found
 
     def is_bank_holiday(self, d: date) -> bool:
@@ -159,7 +207,7 @@ class WorkingCalendar:
         """
         if not self._data_ends_known:
             self._data_ends = None
-            for year in range(_data_end_year(), _EARLIEST_PROBE_YEAR - 1, -1):
+            for year in range(self.bank_holidays.last_year(), _EARLIEST_PROBE_YEAR - 1, -1):
                 if date(year, 12, 25) in self._holidays_in(year):
                     self._data_ends = date(year, 12, 31)
                     break
