@@ -301,23 +301,12 @@ def test_the_installed_version_is_the_one_importlib_metadata_reads() -> None:
     assert bankholidays.installed_version() == importlib.metadata.version("holidays") == VERSION
 
 
-def test_the_version_is_read_from_the_headers_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Dist:
-        def __init__(self, text: str | None) -> None:
-            self.text = text
+def test_no_holidays_package_means_no_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
 
-        def read_text(self, name: str) -> str | None:
-            assert name == "METADATA"
-            return self.text
-
-    for text, expected in [
-        ("Metadata-Version: 2.4\nName: holidays\nVersion: 1.2.3\n\nVersion: 9.9\n", "1.2.3"),
-        ("Metadata-Version: 2.4\r\nVersion: 4.5\r\n\r\nVersion: 9.9\r\n", "4.5"),
-        ("Name: holidays\n\nVersion: 9.9\n", None),  # a version in the README is not it
-        (None, None),
-    ]:
-        monkeypatch.setattr(importlib.metadata, "distribution", lambda name, t=text: Dist(t))
-        assert bankholidays.installed_version() == expected, text
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert bankholidays.installed_version() is None
 
 
 def test_a_process_reads_the_file_once_for_every_calendar(tmp_path: Path) -> None:

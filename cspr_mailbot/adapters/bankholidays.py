@@ -20,11 +20,9 @@ import importlib.metadata
 import json
 import logging
 import os
-import re
 import stat
 import tempfile
 from datetime import MAXYEAR, MINYEAR, date
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,24 +40,14 @@ _FORMAT = 1
 _BEFORE, _AFTER = 2, 3
 
 Named = tuple[tuple[date, str], ...]
-_END_OF_HEADERS = re.compile(r"\r?\n\r?\n")
 
 
 def installed_version() -> str | None:
-    """The installed ``holidays`` package's version, from its metadata (without importing it).
-
-    ``importlib.metadata.version`` parses the whole METADATA file, whose body is the package's
-    README (58 KB for holidays 0.109: 3 ms, more on a busy machine); the version is a header, and
-    the headers end at the first empty line, so only they are parsed.
-    """
+    """The installed ``holidays`` package's version, from its metadata (without importing it)."""
     try:
-        text = importlib.metadata.distribution("holidays").read_text("METADATA")
+        return importlib.metadata.version("holidays")
     except importlib.metadata.PackageNotFoundError:
         return None
-    if text is None:
-        return None
-    head = _END_OF_HEADERS.split(text, maxsplit=1)[0]
-    return HeaderParser().parsestr(head).get("Version")
 
 
 class HolidayTable:
