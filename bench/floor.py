@@ -23,6 +23,10 @@ the messages fetched and the forms read. bench/intake.py runs it and moves the m
     python bench/floor.py --imap-port P --user U --smtp-port Q --n N --move-to F --sent S --record PATH
 
 The IMAP password is read from $CSPR_BENCH_IMAP_PASSWORD.
+
+``--resend HOST PORT FILE`` (informative, not the floor): send the messages in FILE (as ``write_messages``
+writes them: each a length line, then its bytes) in one SMTP session, and print the seconds: the
+cost of the very bytes a run sent, without the run.
 """
 
 import time
@@ -36,6 +40,7 @@ import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import smtplib  # noqa: E402
+import sys  # noqa: E402
 import zipfile  # noqa: E402
 
 from imapclient import IMAPClient  # noqa: E402
@@ -45,7 +50,35 @@ MAILBOX = "dsppb@example.gov.uk"
 COORDINATOR = "coordinator@example.gov.uk"
 
 
+def write_messages(path: str, messages: list[bytes]) -> None:
+    with open(path, "wb") as f:
+        for raw in messages:
+            f.write(b"%d\n" % len(raw))
+            f.write(raw)
+
+
+def read_messages(path: str) -> list[bytes]:
+    out = []
+    with open(path, "rb") as f:
+        while line := f.readline():
+            out.append(f.read(int(line)))
+    return out
+
+
+def resend(host: str, port: int, path: str) -> int:
+    messages = read_messages(path)
+    began = time.perf_counter()
+    with smtplib.SMTP(host, port, timeout=30) as conn:
+        for raw in messages:
+            conn.sendmail(MAILBOX, [COORDINATOR], raw)
+    seconds = time.perf_counter() - began
+    print(json.dumps({"seconds": seconds, "messages": len(messages)}))
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--resend":  # --resend HOST PORT FILE
+        return resend(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     p = argparse.ArgumentParser()
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--imap-port", type=int, required=True)

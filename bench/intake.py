@@ -602,6 +602,22 @@ def measure_floor_program(
     return FloorProgram(seconds, out["seconds"], out["messages"], out["forms"])
 
 
+def measure_resend(smtp: SmtpServer, messages: tuple[bytes, ...], folder: Path) -> float:
+    """Informative: the messages a run sent, sent again by bench/floor.py in one SMTP session,
+    in a process of their own: what the SMTP server takes to accept those very bytes."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from floor import write_messages
+
+    path = folder / "resend.msgs"
+    write_messages(str(path), list(messages))
+    before = len(smtp.messages)
+    cmd = [sys.executable, str(ROOT / "bench" / "floor.py"), "--resend", smtp.host, str(smtp.port)]
+    proc = subprocess.run([*cmd, str(path)], capture_output=True, check=True)
+    smtp.wait_for(before + len(messages), timeout=30)
+    path.unlink()
+    return float(json.loads(proc.stdout)["seconds"])
+
+
 # --------------------------------------------------------------------------------------------------
 # 2. run --once
 # --------------------------------------------------------------------------------------------------
@@ -615,6 +631,7 @@ class OnceResult:
     acks: int
     notices: int
     sent_total: int
+    sent_raw: tuple[bytes, ...]  # what the SMTP server got from the run, for measure_resend
     inbox_left: int
     processed: int
     log: Path
@@ -694,6 +711,7 @@ def run_once(
         acks=len(acks),
         notices=len(notices),
         sent_total=len(received),
+        sent_raw=tuple(m.raw for m in received),
         inbox_left=dovecot.folder_count("INBOX"),
         processed=dovecot.folder_count("Processed"),
         log=log,
@@ -1155,6 +1173,7 @@ class Run:
     floor: FloorProgram  # the floor: bench/floor.py, the bare work of the whole pass
     literal: Floor  # issue 15's floor as it listed it, in this process (informative)
     once: OnceResult
+    resend: float  # informative: the run's own messages sent again, bare (measure_resend)
 
     @property
     def ratio(self) -> float:
@@ -1189,7 +1208,8 @@ def one_run(
         )
     if once.inbox_left != 0 or once.processed != n:
         broken.append(f"run {k + 1}: INBOX holds {once.inbox_left}, Processed {once.processed}")
-    return Run(floor, literal, once), cfg
+    resend = measure_resend(smtp, once.sent_raw, cfg.parent)
+    return Run(floor, literal, once, resend), cfg
 
 
 def print_runs(runs: list[Run], n: int) -> None:
@@ -1215,6 +1235,12 @@ def print_runs(runs: list[Run], n: int) -> None:
     print(
         f"  ({fp.messages} messages fetched, {fp.forms} forms read, {2 * n} messages sent and "
         f"copied to Sent, one record with one fdatasync, one UID MOVE)"
+    )
+    print(
+        f"  not in the floor: the run's own {len(once.sent_raw)} messages ("
+        f"{sum(map(len, once.sent_raw)) / 2**20:.1f} MiB), sent again in one session by a bare "
+        f"client: {rep.resend:.2f} s, against {fp.steps.get('send', 0.0):.2f} s for the floor's "
+        f"{2 * n} small ones"
     )
     print(
         f"ratio to the floor        {statistics.median(ratios):.2f}x{of}, worst {worst:.2f}x   "
