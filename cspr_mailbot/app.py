@@ -35,7 +35,6 @@ from .config import Config
 from .core import (
     digest,
     forms,
-    handlers,
     intake,
     pack_mail,
     poison,
@@ -355,6 +354,8 @@ class App:
 
     def _named(self, txn: Txn, read: ReadMessage) -> dict[str, Case]:
         """The other cases a command mail's commands name (link:, duplicate of:), for the handlers."""
+        from .core import handlers  # coordinators' commands: not for a backlog of referrals
+
         refs = handlers.command_references(read, self.settings)
         return {ref: case for ref in refs if (case := self._load(txn, ref)) is not None}
 
@@ -876,6 +877,8 @@ class App:
             if case is None:
                 return False, f"no case {reference}"
             named = {r: c for r in parsed.references() if (c := self._load(txn, r)) is not None}
+            from .core import handlers
+
             outcome = handlers.run_commands(
                 case,
                 parsed.commands,
