@@ -810,11 +810,11 @@ class App:
 
         Never a reason for the pass to fail: a full disk is logged, and tried again the next pass.
         """
-        from .dataprotection import daily_backup, prune
-
         today = policy.digest_day(now).isoformat()
         if self.store.meta_get("upkeep_last_day") == today:
             return
+        from .dataprotection import daily_backup, prune  # once a day: not at every pass's start
+
         try:
             prune(self.store, now)
             daily_backup(self.cfg, self.store, now)

@@ -97,8 +97,9 @@ NOT_FOR_REFERRALS = [
     "cspr_mailbot.core.correspondence",
     "cspr_mailbot.core.pack",
 ]
-# ... and what a pass over an empty INBOX does not either: the fuzzy label matching of a form.
-NOT_FOR_AN_EMPTY_PASS = [*NOT_FOR_REFERRALS, "rapidfuzz"]
+# ... and what a later pass over an empty INBOX does not either: the fuzzy label matching of a
+# form, the day's upkeep (prune, backup), done by the day's first pass.
+NOT_FOR_AN_EMPTY_PASS = [*NOT_FOR_REFERRALS, "rapidfuzz", "cspr_mailbot.dataprotection"]
 
 RUN_ONCE = (
     "from cspr_mailbot.cli import main\n"
