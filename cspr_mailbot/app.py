@@ -35,7 +35,6 @@ from .config import Config
 from .core import (
     digest,
     forms,
-    handlers,
     intake,
     pack_mail,
     poison,
@@ -355,6 +354,8 @@ class App:
 
     def _named(self, txn: Txn, read: ReadMessage) -> dict[str, Case]:
         """The other cases a command mail's commands name (link:, duplicate of:), for the handlers."""
+        from .core import handlers  # coordinators' commands: not for a backlog of referrals
+
         refs = handlers.command_references(read, self.settings)
         return {ref: case for ref in refs if (case := self._load(txn, ref)) is not None}
 
@@ -809,11 +810,11 @@ class App:
 
         Never a reason for the pass to fail: a full disk is logged, and tried again the next pass.
         """
-        from .dataprotection import daily_backup, prune
-
         today = policy.digest_day(now).isoformat()
         if self.store.meta_get("upkeep_last_day") == today:
             return
+        from .dataprotection import daily_backup, prune  # once a day: not at every pass's start
+
         try:
             prune(self.store, now)
             daily_backup(self.cfg, self.store, now)
@@ -876,6 +877,8 @@ class App:
             if case is None:
                 return False, f"no case {reference}"
             named = {r: c for r in parsed.references() if (c := self._load(txn, r)) is not None}
+            from .core import handlers
+
             outcome = handlers.run_commands(
                 case,
                 parsed.commands,

@@ -27,6 +27,8 @@ _PREFIX = re.compile(r"^[A-Z][A-Z0-9]{1,11}$")
 
 @dataclass(frozen=True)
 class Partnership:
+    """``[partnership]``: who the bot speaks for, its mailbox, its coordinators, its marking."""
+
     name: str = "Dudley Safeguarding People Partnership"
     reference_prefix: str = "DSPP"
     mailbox: str = "dsppb@example.gov.uk"
@@ -37,6 +39,8 @@ class Partnership:
 
 @dataclass(frozen=True)
 class Folders:
+    """``[folders]``: where the bot reads mail from and files what it has taken in."""
+
     inbox: str = "INBOX"
     processed: str = "Processed"
     triage: str = "Needs triage"
@@ -46,6 +50,8 @@ class Folders:
 
 @dataclass(frozen=True)
 class Imap:
+    """``[imap]``: the mailbox server the bot reads, and how it logs in."""
+
     host: str
     port: int
     security: str
@@ -60,6 +66,8 @@ class Imap:
 
 @dataclass(frozen=True)
 class Smtp:
+    """``[smtp]``: how the bot sends; ``transport = "graph"`` sends by Microsoft Graph instead."""
+
     host: str
     port: int
     security: str
@@ -91,6 +99,8 @@ class OAuth2:
 
 @dataclass(frozen=True)
 class Health:
+    """``[health]``: when a stalled bot is reported, and where its status file is written."""
+
     alert_after_minutes: int = 30
     status_file: Path | None = None  # None: status.json beside the store
 
@@ -105,6 +115,8 @@ class Security:
 
 @dataclass(frozen=True)
 class AgencyEntry:
+    """One ``[[agencies]]`` entry: an agency's name, address, other names and whether it is trusted."""
+
     name: str
     email: str | None
     aliases: tuple[str, ...] = ()
@@ -133,6 +145,12 @@ EXCHANGE_ONLINE_SMTP = frozenset({"smtp.office365.com", "smtp.office365.us"})
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration, each section read and checked.
+
+    A class docstring here (as on each dataclass in this module) also spares the dataclass machinery
+    from computing one out of the signature at every start.
+    """
+
     partnership: Partnership
     folders: Folders
     imap: Imap | None

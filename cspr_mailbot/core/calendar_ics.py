@@ -29,8 +29,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .clocks import Timescales
+from .deadlines import case_deadlines
 from .models import Case, OutAttachment
-from .pack import as_date, deadlines_of
+from .shown import as_date
 from .workdays import WorkingCalendar
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def _open_deadlines(
     case: Case, cal: WorkingCalendar, ts: Timescales
 ) -> list[tuple[str, str, str, date]]:
     """(key, summary, description, due) for each open deadline of one open case."""
-    dl = deadlines_of(case, cal, ts)
+    dl = case_deadlines(case, cal, ts)
     found: list[tuple[str, str, str, date]] = []
     for key, d in (("sin", dl.sin), ("rapid-review", dl.rapid_review), ("review", dl.review)):
         if d is None or d.met_on is not None:

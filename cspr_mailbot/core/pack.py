@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -33,7 +33,7 @@ from .clocks import Deadline, Deadlines, Timescales, days_left
 from .deadlines import case_deadlines
 from .models import Agency, Case
 from .screening import looked_after_death
-from .ukdates import parse_uk_date
+from .shown import as_date, show_value
 from .workdays import WorkingCalendar, format_date
 
 __all__ = [
@@ -74,25 +74,6 @@ _LITTLE_WORDS = frozenset(
 def deadlines_of(case: Case, cal: WorkingCalendar, ts: Timescales) -> Deadlines:
     """The case's SPEC 2 deadlines, from ``core.deadlines`` (the one place they are computed)."""
     return case_deadlines(case, cal, ts)
-
-
-def as_date(value: date | str | None) -> date | None:
-    """A ``date`` from a ``date``, a ``datetime`` (its date), an ISO string, or a UK-written date; else None."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value).strip()
-    if not text:
-        return None
-    for iso in (date.fromisoformat, lambda t: datetime.fromisoformat(t).date()):
-        try:
-            return iso(text)
-        except ValueError:
-            pass
-    return parse_uk_date(text)
 
 
 # -- the values -----------------------------------------------------------------------------------------
@@ -237,74 +218,6 @@ _SCOPING_LABELS: tuple[tuple[str, str], ...] = (
     ("immediate_actions", "Immediate actions"),
     ("records_secured", "Records secured"),
 )
-
-_DATE_KEYS = frozenset(
-    {
-        "referral_date",
-        "child_dob",
-        "incident_date",
-        "la_aware_date",
-        "notification_date",
-        "involvement_from",
-        "involvement_to",
-    }
-)
-
-_WORDS: Mapping[str, Mapping[str, str]] = {
-    "incident_type": {"death": "The child died", "serious_harm": "The child was seriously harmed"},
-    "abuse_or_neglect": {
-        "known": "Known",
-        "suspected": "Suspected",
-        "no": "Neither known nor suspected",
-        "unknown": "Not known",
-    },
-    "legal_status": {
-        "child_protection_plan": "Child protection plan",
-        "child_in_need": "Child in need",
-        "looked_after": "Looked after",
-        "care_leaver": "Care leaver",
-        "none": "None",
-        "unknown": "Not known",
-    },
-}
-
-
-def show_value(key: str, value: Any) -> str:
-    """A referral or scoping field's value as a person reads it; "" when it is not given."""
-    if value is None or value == "" or value == []:
-        return ""
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if key in _DATE_KEYS:
-        day = as_date(value) if isinstance(value, date | str) else None
-        return format_date(day) if day is not None else str(value)
-    if key in _WORDS and isinstance(value, str):
-        return _WORDS[key].get(value, value.replace("_", " "))
-    if key == "agencies_involved" and isinstance(value, list | tuple):
-        return "\n".join(_agency_line(a) for a in value)
-    if key == "household" and isinstance(value, list | tuple):
-        return "\n".join(_person_line(p) for p in value)
-    return str(value)
-
-
-def _agency_line(a: Any) -> str:
-    if not isinstance(a, Mapping):
-        return str(a)
-    extra = ", ".join(str(a[k]) for k in ("contact_name", "email") if a.get(k))
-    return f"{a.get('name') or '(no name)'}" + (f" ({extra})" if extra else "")
-
-
-def _person_line(p: Any) -> str:
-    if not isinstance(p, Mapping):
-        return str(p)
-    parts = [str(p.get("name") or "(no name)")]
-    if p.get("relationship"):
-        parts.append(str(p["relationship"]))
-    born = p.get("dob")
-    if born:
-        day = as_date(born) if isinstance(born, date | str) else None
-        parts.append(f"born {format_date(day) if day else born}")
-    return ", ".join(parts)
 
 
 def _fields(values: Mapping[str, Any], labels: Iterable[tuple[str, str]]) -> tuple[Field, ...]:

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clocks import agency_key
 from .deadlines import today_of
 from .models import Case, DocumentRequest, OutboundMessage
-from .pack import Pack, pack_for
 from .settings import Settings
 from .views import internal_view, notice
 from .workdays import WorkingCalendar
+
+if TYPE_CHECKING:
+    from .pack import Pack
+
+# core.pack (the pack's values, its chronology's fuzzy matching) is imported by pack_message, when a
+# pack is made: action_messages runs for every message, and a referral makes no pack.
 
 
 def pack_filename(reference: str) -> str:
@@ -61,6 +66,8 @@ def pack_message(
     """The pack mail: on the last return (``requested`` False, template ``returns_complete``) or by the
     ``pack`` command (``requested`` True, template ``pack``). ``more`` goes to ``OutboundMessage``
     (``in_reply_to``, ``references`` for an answer)."""
+    from .pack import pack_for
+
     today = today_of(now)
     pack = pack_for(case, cal, st.timescales, today=today, partnership=st.partnership_name)
     request = DocumentRequest(

@@ -37,8 +37,8 @@ from datetime import date
 
 from .clocks import Deadlines
 from .models import Case
-from .pack import as_date, show_value
 from .screening import looked_after_death
+from .shown import as_date, show_value
 from .workdays import format_date
 
 __all__ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from . import correspondence, handlers, intake
+from . import intake
 from .classify import Classification
 from .models import Case, Outcome
 from .reading import ReadMessage
@@ -39,16 +39,28 @@ def decide(
     ``others``: for a command mail, the cases its commands name (``handlers.command_references``);
     for a new referral, the open cases about its child (``intake.lookup_keys``).
     """
+    # correspondence and handlers are imported by the branches that need them: a backlog of
+    # referrals needs neither (tests/test_imports.py).
     if cls.kind == "automatic":
+        from . import correspondence
+
         return correspondence.on_automatic(read, cls, case, now, st)
     if cls.kind == "unverified_command":
+        from . import correspondence
+
         return correspondence.on_unverified_command(read, cls, case, now, cal, st)
     if cls.kind == "command" and case is None:
+        from . import handlers
+
         return handlers.on_command_without_case(read, now, st)
     if case is None:
         return intake.intake(read, cls, now, cal, st, references.__getitem__, others)
     if cls.kind == "command":
+        from . import handlers
+
         return handlers.on_command_mail(read, cls, case, now, cal, st, others)
+    from . import correspondence
+
     return correspondence.on_correspondence(read, cls, case, now, cal, st)
 
 

@@ -23,8 +23,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Generic, TypeVar
 
-from rapidfuzz import fuzz, process
-
 from cspr_mailbot.core.forms.fields import DATE_FIELDS, FORMS, TABLE_FIELDS
 from cspr_mailbot.errors import ConfigError
 
@@ -424,6 +422,8 @@ class _Synonyms:
         longest = math.ceil(len(text) * (1 + share) / max(1 - share, 1e-9)) + 1
         lo = bisect.bisect_left(self.lengths, shortest)
         hi = bisect.bisect_right(self.lengths, longest)
+        from rapidfuzz import fuzz, process  # at the first fuzzy match: many passes have none
+
         best: dict[str, float] = {}
         for _text, score, index in process.extract(
             text, self.texts[lo:hi], scorer=fuzz.ratio, limit=None, score_cutoff=cutoff
