@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from email.utils import getaddresses
 from io import BytesIO
 from itertools import islice
 from typing import NamedTuple
@@ -573,15 +572,14 @@ class App:
                     subject=rendered.subject,
                     to=tuple(om.to),
                     cc=tuple(om.cc),
-                    recipients=tuple(a for _, a in getaddresses([*om.to, *om.cc]) if a),
+                    recipients=rendered.recipients,
                     internal=om.internal,
                     raw=rendered.raw,
                     created_at=now,
                 )
             )
             if added:
-                recipients = tuple(a for _, a in getaddresses([*om.to, *om.cc]) if a)
-                txn.index_message_id(rendered.message_id, om.case_ref or "", recipients)
+                txn.index_message_id(rendered.message_id, om.case_ref or "", rendered.recipients)
                 queued.append(om)
         return queued
 

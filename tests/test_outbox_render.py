@@ -64,3 +64,22 @@ def test_uncased_beyond_ascii_is_the_set_of_every_character_s() -> None:
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(3000)]
     for text in texts:
         assert _uncased_beyond_ascii(text) == plain(text), text
+
+
+def test_recipients_are_getaddresses_of_to_and_cc_as_each_message_has_them() -> None:
+    """``Rendered.recipients`` (cached by To and Cc) is what parsing that message's To and Cc gives."""
+    from dataclasses import replace
+    from email.utils import getaddresses
+
+    r = _renderer()
+    now = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    cases = [
+        (("coordinator@example.gov.uk",), ()),
+        (('"Smith, Jo" <jo.smith@example.org>', "b@example.org"), ("C <c@example.org>",)),
+        (("b@example.org",), ('"Smith, Jo" <jo.smith@example.org>',)),
+        (("Undisclosed recipients:;", "d@example.org"), ()),
+        (("coordinator@example.gov.uk",), ()),  # again: from the cache, the same
+    ]
+    for to, cc in cases:
+        got = r.render(replace(_notice(), to=to, cc=cc), now).recipients
+        assert got == tuple(a for _, a in getaddresses([*to, *cc]) if a)
