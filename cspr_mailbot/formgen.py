@@ -44,6 +44,8 @@ from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 from lxml import etree
 
+from .core.forms.fields import DATE_FIELDS
+
 __all__ = [
     "DEFAULT_PARTNERSHIP",
     "DEFAULT_MARKING",
@@ -93,17 +95,6 @@ _OPTIONS: dict[str, tuple[tuple[Any, str], ...]] = {
 }
 # Choices with this many options get one line each: easier to read and to tick.
 _OPTIONS_PER_LINE = 4
-_DATE_FIELDS = frozenset(
-    {
-        "referral_date",
-        "child_dob",
-        "incident_date",
-        "la_aware_date",
-        "notification_date",
-        "involvement_from",
-        "involvement_to",
-    }
-)
 # Where people write prose: the value cell is a tall box (its height in cm, at least).
 _TALL: dict[str, float] = {
     "child_address": 1.6,
@@ -731,7 +722,7 @@ def _distinct_cells(cells: Sequence[_Cell]) -> list[_Cell]:
 
 
 def _display(key: str, value: Any) -> str:
-    if key in _DATE_FIELDS:
+    if key in DATE_FIELDS:
         try:
             day = value if isinstance(value, date) else date.fromisoformat(str(value))
         except ValueError:

@@ -10,6 +10,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from sites import maildir_site
 
 from cspr_mailbot.adapters.store import Store
 from cspr_mailbot.cli import main
@@ -35,19 +36,7 @@ def london(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    (tmp_path / "config.toml").write_text(
-        """
-[partnership]
-mailbox = "dsppb@example.gov.uk"
-coordinators = ["coordinator@example.gov.uk"]
-[maildir]
-path = "maildir"
-[intake]
-reply_limit_per_sender = 3
-"""
-    )
-    mailbox.Maildir(tmp_path / "maildir", create=True)
-    return tmp_path
+    return maildir_site(tmp_path, "[intake]\nreply_limit_per_sender = 3\n")
 
 
 def deliver(site: Path, body: str = BODY, sender: str = "sam.carter@example.police.uk") -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from e2e import COORDINATOR, PROCESSED, REFERRER, SENT, make_bot, plain_mail, referral_mail
 from servers import DovecotServer, SmtpServer
+from sites import maildir_site
 
 from cspr_mailbot.adapters.store import Store
 from cspr_mailbot.cli import main
@@ -59,20 +60,7 @@ def tree_modes(folder: Path) -> set[tuple[str, int]]:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    (tmp_path / "config.toml").write_text(
-        """\
-[partnership]
-mailbox = "dsppb@example.gov.uk"
-coordinators = ["coordinator@example.gov.uk"]
-[maildir]
-path = "maildir"
-[retention]
-closed_case_years = 6
-[store]
-backups = 3
-"""
-    )
-    mailbox.Maildir(tmp_path / "maildir", create=True)
+    maildir_site(tmp_path, "[retention]\nclosed_case_years = 6\n[store]\nbackups = 3\n")
     return tmp_path
 
 

@@ -9,18 +9,19 @@ are committed, as with a transaction per case, and the error goes on up.
 
 from __future__ import annotations
 
-import mailbox
 from collections import Counter
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sites import maildir_site
+from test_schedule_hours import rapid_review_case
 
 from cspr_mailbot.adapters.store import Store
 from cspr_mailbot.app import App, PassReport
 from cspr_mailbot.config import load_config
-from cspr_mailbot.core.models import Agency, Case
+from cspr_mailbot.core.models import Case
 from cspr_mailbot.core.workdays import LONDON
 from cspr_mailbot.wiring import build_app
 
@@ -31,38 +32,12 @@ CASES = 4
 def case(i: int) -> Case:
     """Received and aware Fri 4 Dec 2026, no SIN date: the SIN overdue notice, the Rapid Review's
     day-10 notice and two agencies' "due" chasers fall due by Fri 18 Dec."""
-    at4 = datetime(2026, 12, 4, 10, tzinfo=LONDON)
-    return Case(
-        reference=f"DSPP-2026-{i:04d}",
-        status="rapid_review",
-        received_at=at4,
-        received_on=at4.date(),
-        referral={"child_name": f"Jamie Example{i}", "la_aware_date": "2026-12-04"},
-        agencies=(
-            Agency(
-                "West Midlands Police", "pvp@example.police.uk", requested_on=date(2026, 12, 11)
-            ),
-            Agency(
-                "Oakfield Primary School",
-                "dsl@oakfield.example.sch.uk",
-                requested_on=date(2026, 12, 11),
-            ),
-        ),
-    )
+    return rapid_review_case(f"DSPP-2026-{i:04d}", f"Jamie Example{i}")
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    (tmp_path / "config.toml").write_text(
-        """
-[partnership]
-mailbox = "dsppb@example.gov.uk"
-coordinators = ["coordinator@example.gov.uk"]
-[maildir]
-path = "maildir"
-"""
-    )
-    mailbox.Maildir(tmp_path / "maildir", create=True)
+    maildir_site(tmp_path)
     with Store(tmp_path / "store" / "cspr.json") as store, store.transaction() as txn:
         for i in range(1, CASES + 1):
             txn.put_case(case(i))

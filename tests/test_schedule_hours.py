@@ -17,6 +17,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from sites import maildir_site
 from test_workflow import CAL, ST, at, started
 
 from cspr_mailbot.adapters.store import Store
@@ -82,28 +83,17 @@ def test_a_chaser_after_the_due_date_says_overdue_before_it_reminder() -> None:
 # -- the issue's run, with the real CLI, store and .eml outbox ---------------------------------------
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    (tmp_path / "config.toml").write_text(
-        """
-[partnership]
-mailbox = "dsppb@example.gov.uk"
-coordinators = ["coordinator@example.gov.uk"]
-[maildir]
-path = "maildir"
-"""
-    )
-    mailbox.Maildir(tmp_path / "maildir", create=True)
-    # Received and aware Fri 4 Dec 2026, no SIN date: the SIN is overdue (its overdue notice fell on
-    # Mon 14 Dec), the provisional Rapid Review's day-10 notice falls on Fri 18 Dec; two agencies asked
-    # Fri 11 Dec have their returns due Fri 18 Dec (the "due" chaser).
+def rapid_review_case(reference: str = "DSPP-2026-0001", child: str = "Jamie Example") -> Case:
+    """Received and aware Fri 4 Dec 2026, no SIN date: the SIN is overdue (its overdue notice fell on
+    Mon 14 Dec), the provisional Rapid Review's day-10 notice falls on Fri 18 Dec; two agencies asked
+    Fri 11 Dec have their returns due Fri 18 Dec (the "due" chaser)."""
     at4 = datetime(2026, 12, 4, 10, tzinfo=LONDON)
-    case = Case(
-        reference="DSPP-2026-0001",
+    return Case(
+        reference=reference,
         status="rapid_review",
         received_at=at4,
         received_on=at4.date(),
-        referral={"child_name": "Jamie Example", "la_aware_date": "2026-12-04"},
+        referral={"child_name": child, "la_aware_date": "2026-12-04"},
         agencies=(
             Agency(
                 "West Midlands Police", "pvp@example.police.uk", requested_on=date(2026, 12, 11)
@@ -115,8 +105,13 @@ path = "maildir"
             ),
         ),
     )
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    maildir_site(tmp_path)
     with Store(tmp_path / "store" / "cspr.json") as store, store.transaction() as txn:
-        txn.put_case(case)
+        txn.put_case(rapid_review_case())
     return tmp_path
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from .forms.fields import DATE_FIELDS
 from .ukdates import parse_uk_date
 from .workdays import format_date
 
@@ -33,18 +34,6 @@ def as_date(value: date | str | None) -> date | None:
             pass
     return parse_uk_date(text)
 
-
-_DATE_KEYS = frozenset(
-    {
-        "referral_date",
-        "child_dob",
-        "incident_date",
-        "la_aware_date",
-        "notification_date",
-        "involvement_from",
-        "involvement_to",
-    }
-)
 
 _WORDS: Mapping[str, Mapping[str, str]] = {
     "incident_type": {"death": "The child died", "serious_harm": "The child was seriously harmed"},
@@ -71,7 +60,7 @@ def show_value(key: str, value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    if key in _DATE_KEYS:
+    if key in DATE_FIELDS:
         day = as_date(value) if isinstance(value, date | str) else None
         return format_date(day) if day is not None else str(value)
     if key in _WORDS and isinstance(value, str):
