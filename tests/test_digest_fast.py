@@ -236,13 +236,16 @@ def test_kept_counts_answer_as_counting_does(monkeypatch: pytest.MonkeyPatch) ->
                 assert cal.add_working_days(d, n) == cal._count_forward(d, n), (d, n)
             for e in days[::7]:
                 assert cal.working_days_between(d, e) == cal._count_between(d, e)
-    assert cal._added and cal._between
-    monkeypatch.setattr(workdays, "_COUNTS_KEPT", 5)  # a full store of counts is emptied
-    later = date(2027, 9, 1)  # counts not made before: each is a new one to keep
-    for d in days[:12]:
+    kept = (cal._forward.cache_info(), cal._counted.cache_info())
+    assert all(info.currsize and info.hits for info in kept)  # made once, then answered kept
+    monkeypatch.setattr(workdays, "_COUNTS_KEPT", 5)  # a calendar keeps so many counts at most
+    cal = WorkingCalendar([date(2026, 12, 24), date(2027, 4, 1)])
+    later = date(2027, 9, 1)
+    for d in days[:12]:  # each a new count to keep
         assert cal.add_working_days(d, 33) == cal._count_forward(d, 33)
         assert cal.working_days_between(d, later) == cal._count_between(d, later)
-        assert 1 <= len(cal._added) <= 5 and 1 <= len(cal._between) <= 5
+        sizes = (cal._forward.cache_info().currsize, cal._counted.cache_info().currsize)
+        assert all(1 <= size <= 5 for size in sizes), sizes
 
 
 @pytest.mark.parametrize("now", DAYS, ids=lambda d: d.date().isoformat())

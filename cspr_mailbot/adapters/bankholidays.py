@@ -61,7 +61,6 @@ class HolidayTable:
         self.path = path
         self.version = installed_version() if version is None else version
         self._named: dict[int, Named] = {}
-        self._sets: dict[int, frozenset[date]] = {}
         self._last_year: int | None = None
         self._computed = False  # the package was asked in this process: the versions agree
         self._read()
@@ -69,10 +68,7 @@ class HolidayTable:
     # -- core.workdays.BankHolidays ---------------------------------------------------------------
 
     def in_year(self, year: int) -> frozenset[date]:
-        found = self._sets.get(year)
-        if found is None:
-            found = self._sets[year] = frozenset(d for d, _name in self.named(year))
-        return found
+        return frozenset(d for d, _name in self.named(year))  # a calendar keeps it for the year
 
     def last_year(self) -> int:
         if self._last_year is None:
@@ -108,7 +104,6 @@ class HolidayTable:
         running = workdays.library_version()
         if running != self.version:
             self._named.clear()
-            self._sets.clear()
             self._last_year = None
             self.version = running
 

@@ -115,9 +115,9 @@ class WorkingCalendar:
         self._years: dict[int, frozenset[date]] = {}
         # Counts already made: a pure function of the dates, the closures and the bank holidays,
         # none of which change under a calendar; the digest and the deadlines ask the same ones
-        # case after case. Emptied when full, so a daemon's calendar stays small.
-        self._added: dict[tuple[date, int], date] = {}
-        self._between: dict[tuple[date, date], int] = {}
+        # case after case. Bounded, so a daemon's calendar stays small.
+        self._forward = functools.lru_cache(maxsize=_COUNTS_KEPT)(self._count_forward)
+        self._counted = functools.lru_cache(maxsize=_COUNTS_KEPT)(self._count_between)
         self._data_ends: date | None = None
         self._data_ends_known = False
 
@@ -139,12 +139,7 @@ class WorkingCalendar:
 
         ``add_working_days(d, 0)`` is ``d`` itself, even when ``d`` is not a working day.
         """
-        found = self._added.get((d, n))
-        if found is None:
-            if len(self._added) >= _COUNTS_KEPT:
-                self._added.clear()
-            found = self._added[(d, n)] = self._count_forward(d, n)
-        return found
+        return self._forward(d, n)
 
     def working_days_between(self, a: date, b: date) -> int:
         """How many working days from ``a`` to ``b``: the inverse of ``add_working_days``.
@@ -153,12 +148,7 @@ class WorkingCalendar:
         number in ``[b, a)``. Either way, ``working_days_between(d, add_working_days(d, n)) == n``
         for every ``n``, and a ``b`` between two working days counts as the one nearer ``a``.
         """
-        found = self._between.get((a, b))
-        if found is None:
-            if len(self._between) >= _COUNTS_KEPT:
-                self._between.clear()
-            found = self._between[(a, b)] = self._count_between(a, b)
-        return found
+        return self._counted(a, b)
 
     def _count_forward(self, d: date, n: int) -> date:
         """``add_working_days``, counted day by day."""
