@@ -62,6 +62,18 @@ def _forms() -> list[tuple[str, bytes]]:
 FORMS = _forms()
 
 
+def form_lines() -> list[str]:
+    """Every line of every paragraph and table cell of FORMS, as the form reader walks them."""
+    lines: list[str] = []
+    for _, docx in FORMS:
+        for block in blocks(_body(docx)):
+            if isinstance(block, docxtext.Para):
+                lines.extend(block.text.splitlines())
+            elif isinstance(block, docxtext.Row):
+                lines.extend(line for cell in block.cells for line in cell.splitlines())
+    return lines
+
+
 def test_there_are_forms_of_every_kind() -> None:
     kinds = {name.split(" ")[-1] for name, _ in FORMS if name.startswith("bench")}
     assert len(kinds) >= 5 and len(FORMS) > 150

@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cspr_mailbot.core.forms.collect import label_splits
-from cspr_mailbot.core.forms.docxtext import Para, Row, blocks
 from cspr_mailbot.core.forms.labels import normalise_label
-from tests.test_docxtext import FORMS, _body
+from tests.test_docxtext import form_lines
 
 _DASH_SPLIT = re.compile(r"\s+[-–—=]+\s+")
 
@@ -49,13 +48,7 @@ def scanned_splits(text: str) -> list[tuple[str, str]]:
 
 
 def test_every_line_of_every_form_splits_as_the_scan_splits() -> None:
-    lines: set[str] = set()
-    for _, docx in FORMS:
-        for block in blocks(_body(docx)):
-            if isinstance(block, Para):
-                lines.update(block.text.splitlines())
-            elif isinstance(block, Row):
-                lines.update(line for cell in block.cells for line in cell.splitlines())
+    lines = set(form_lines())
     assert len(lines) > 1000
     split = 0
     for line in lines:

@@ -8,10 +8,9 @@ from __future__ import annotations
 from rapidfuzz import fuzz
 
 from cspr_mailbot.core.forms import Labels, normalise_label
-from cspr_mailbot.core.forms.docxtext import Para, Row, blocks
 from cspr_mailbot.core.forms.fields import DATE_FIELDS
 from cspr_mailbot.core.forms.labels import _DATE_WORDS, _FUZZY_MAX_WORDS, FUZZY_THRESHOLD
-from tests.test_docxtext import FORMS, _body
+from tests.test_docxtext import form_lines
 from tests.test_forms import golden_wordings
 
 LABELS = Labels.load({"referral.incident_summary": ["what has happened to the young person"]})
@@ -38,13 +37,7 @@ def slow_scores(labels: Labels, form: str, norm: str) -> dict[str, float]:
 
 
 def _texts() -> list[str]:
-    texts: list[str] = [label for label, _ in golden_wordings()]
-    for _, docx in FORMS:
-        for block in blocks(_body(docx)):
-            if isinstance(block, Para):
-                texts.extend(block.text.splitlines())
-            elif isinstance(block, Row):
-                texts.extend(line for cell in block.cells for line in cell.splitlines())
+    texts = [label for label, _ in golden_wordings()] + form_lines()
     norms = {normalise_label(t) for t in texts}
     return sorted(n for n in norms if n)
 
