@@ -72,7 +72,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-for _path in (ROOT, ROOT / "tests"):
+for _path in (ROOT, ROOT / "tests", ROOT / "bench"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
@@ -605,7 +605,6 @@ def measure_floor_program(
 def measure_resend(smtp: SmtpServer, messages: tuple[bytes, ...], folder: Path) -> float:
     """Informative: the messages a run sent, sent again by bench/floor.py in one SMTP session,
     in a process of their own: what the SMTP server takes to accept those very bytes."""
-    sys.path.insert(0, str(ROOT / "bench"))
     from floor import write_messages
 
     path = folder / "resend.msgs"
