@@ -23,15 +23,24 @@ from cspr_mailbot.core.models import OutAttachment
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
+def seven_bit(text: str) -> str | None:
+    """The transfer encoding asked of ``set_content``: "7bit" for ASCII (no NUL) in lines of at most
+    998 (RFC 5322's limit), which mime.text_part sends as they are; else None, the stdlib's choice."""
+    longest = max(map(len, text.encode("utf-8").splitlines()), default=0)
+    plain = text.isascii() and "\0" not in text
+    return "7bit" if 78 < longest <= 998 and plain else None
+
+
 def legacy_bytes(
     headers: list[tuple[str, str]], text: str, html: str, attachments: list[OutAttachment]
 ) -> bytes:
-    """The outbox's MIME building before adapters/mime.py (Renderer.render, up to 2026-12)."""
+    """The outbox's MIME building before adapters/mime.py (Renderer.render, up to 2026-12), with
+    ASCII text in lines up to 998 sent 7bit (``seven_bit``) rather than quoted-printable."""
     msg = EmailMessage(policy=SMTP)
     for name, value in headers:
         msg[name] = value
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
+    msg.set_content(text, cte=seven_bit(text))
+    msg.add_alternative(html, subtype="html", cte=seven_bit(html))
     for att in attachments:
         maintype, _, subtype = att.content_type.partition("/")
         msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=att.filename)
@@ -295,13 +304,31 @@ def test_long_lines_are_encoded_as_set_content_encodes_them() -> None:
             lines.append("y" * rng.choice([76, 77, 78, 79, 80, 153, 154, 155, 156, 231, 232, 400]))
         text = "\n".join(lines) + "\n"
         reference = EmailMessage(policy=SMTP)
-        reference.set_content(text, subtype="plain")
+        reference.set_content(text, subtype="plain", cte=seven_bit(text))
         want = reference.as_bytes().split(b"\r\n\r\n", 1)[1]
         head, got = mime.text_part(text, "plain").split(b"\r\n\r\n", 1)
         assert got == want, lines
         assert (
             f"Content-Transfer-Encoding: {reference['Content-Transfer-Encoding']}".encode() in head
         )
+
+
+def test_ascii_lines_up_to_998_go_as_they_are_not_quoted_printable() -> None:
+    """An HTML part's long lines of ASCII are sent 7bit, unchanged (RFC 5322 allows 998); a line of
+    999, a NUL or a non-ASCII character keeps the stdlib's quoted-printable."""
+    html = "<p>" + "word " * 150 + '</p>\n<td style="padding:0">a=b</td>\n'
+    head, body = mime.text_part(html, "html").split(b"\r\n\r\n", 1)
+    assert b"Content-Transfer-Encoding: 7bit" in head
+    assert body == html.replace("\n", "\r\n").encode("ascii")
+    parsed = email.message_from_bytes(head + b"\r\n\r\n" + body, policy=default)
+    assert parsed.get_content().splitlines() == html.splitlines()
+    edge = "x" * 998 + "\n"
+    assert b"7bit" in mime.text_part(edge, "plain")
+    for text in ("x" * 999 + "\n", "x" * 100 + "\0\n", "x" * 100 + "é\n"):
+        part = mime.text_part(text, "plain")
+        assert b"7bit" not in part and b"8bit" not in part, text
+        got = email.message_from_bytes(part, policy=default).get_content()
+        assert got.splitlines() == text.splitlines(), text
 
 
 def test_quoted_printable_is_body_encode() -> None:
