@@ -605,45 +605,72 @@ class App:
 
         ``keep_open`` leaves the SMTP session open for the next flush of the same pass (the caller
         closes it), instead of a new session for every message of a backlog.
+
+        A message's record of being sent is committed as soon as the server has accepted it, and
+        put on disk (fdatasync) by a thread of its own while the next message's envelope goes: it
+        is on disk before that message's DATA (``before_data``), so a power cut can send again only
+        the message just accepted, as before, and a killed process loses nothing (the kernel has
+        the write). The disk's wait (~0.5 ms a message here) overlaps the server's round trips.
         """
         report = report or PassReport()
         pending = self.store.outbox_pending()
         if not pending:
             return
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         copies: list[bytes] = []  # for the Sent folder, in one append after the sending
-        try:
-            for rec in pending:
-                if not policy.due_for_sending(rec, now, patient=patient):
-                    continue
-                raw = rec.raw
-                assert raw is not None  # a record keeps its bytes until it is sent
+        syncing: Future[None] | None = None
+
+        def on_disk() -> None:
+            """Wait until the records of the messages sent so far are on disk."""
+            nonlocal syncing
+            if syncing is not None:
+                done, syncing = syncing, None
+                done.result()  # a StoreError from the disk stops the pass, as a commit's would
+
+        with ThreadPoolExecutor(1, thread_name_prefix="store-sync") as syncer:
+            try:
+                for rec in pending:
+                    if not policy.due_for_sending(rec, now, patient=patient):
+                        continue
+                    raw = rec.raw
+                    assert raw is not None  # a record keeps its bytes until it is sent
+                    try:
+                        refused = self.sender.send(
+                            self.cfg.partnership.mailbox,
+                            rec.recipients,
+                            raw,
+                            rec.key,
+                            before_data=on_disk,
+                        )
+                    except SendError as exc:
+                        report.send_failures += 1
+                        undelivered = self._record_failure(rec, now, exc)
+                        report.undeliverable += undelivered
+                        if not exc.permanent:
+                            break  # the server is unwell: keep the rest for the next pass, in order
+                        continue
+                    on_disk()  # the sender called it; a sender that did not is waited for here
+                    with self.store.transaction(durable=False) as txn:
+                        txn.outbox_mark_sent(rec.key, now)
+                    syncing = syncer.submit(self.store.sync)
+                    report.sent += 1
+                    logger.info("%s: sent", rec.key)
+                    copies.append(raw)
+                    if refused:  # taken for the others: those refused are told of like a failure
+                        report.undeliverable += self._record_failure(
+                            rec,
+                            now,
+                            SendError(f"refused {len(refused)} recipient(s)", permanent=True),
+                            refused=tuple(refused),
+                        )
+            finally:
                 try:
-                    refused = self.sender.send(
-                        self.cfg.partnership.mailbox, rec.recipients, raw, rec.key
-                    )
-                except SendError as exc:
-                    report.send_failures += 1
-                    undelivered = self._record_failure(rec, now, exc)
-                    report.undeliverable += undelivered
-                    if not exc.permanent:
-                        break  # the server is unwell: keep the rest for the next pass, in order
-                    continue
-                with self.store.transaction() as txn:
-                    txn.outbox_mark_sent(rec.key, now)
-                report.sent += 1
-                logger.info("%s: sent", rec.key)
-                copies.append(raw)
-                if refused:  # taken for the others: those refused are told of like a failure
-                    report.undeliverable += self._record_failure(
-                        rec,
-                        now,
-                        SendError(f"refused {len(refused)} recipient(s)", permanent=True),
-                        refused=tuple(refused),
-                    )
-        finally:
-            self._copy_to_sent(copies)
-            if not keep_open:
-                self.sender.close()
+                    on_disk()
+                finally:
+                    self._copy_to_sent(copies)
+                    if not keep_open:
+                        self.sender.close()
 
     def _record_failure(
         self,

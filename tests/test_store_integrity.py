@@ -10,6 +10,7 @@ next referral is left in the inbox, and once the files are put back it gets the 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -300,3 +301,36 @@ def test_the_latest_backup_copied_back_opens_and_an_older_one_is_refused(path: P
     with Store(path) as s, s.transaction() as txn:
         assert len(s.cases()) == 6
         assert txn.next_reference(2026) == "DSPP-2026-0007"
+
+
+def test_a_commit_made_without_waiting_for_the_disk_is_synced_then_recorded(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``transaction(durable=False)`` (a reply's record of being sent, issue 15): committed at once,
+    seen by every reader, but no fdatasync and no evidence of it until ``sync()``; a second sync
+    has nothing to do; closing syncs what is left, so the evidence never claims what a power cut
+    could take back and never stays behind a clean close."""
+    five_cases(path)
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def counted(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counted)
+    with Store(path) as s:
+        with s.transaction(durable=False) as txn:
+            txn.put_case(case(txn.next_reference(2026)))
+        assert synced == [] and len(s.cases()) == 6
+        assert latest_evidence(evidence_path(path))["committed"] == 5
+        s.sync()
+        assert len(synced) == 1 and latest_evidence(evidence_path(path))["committed"] == 6
+        s.sync()
+        assert len(synced) == 1
+        with s.transaction(durable=False) as txn:
+            txn.put_case(case(txn.next_reference(2026)))
+    assert len(synced) == 2  # at close
+    assert latest_evidence(evidence_path(path))["committed"] == 7
+    with Store(path) as s:
+        assert len(s.cases()) == 7

@@ -49,7 +49,15 @@ class GraphSender:
         self._monotonic = monotonic
         self._not_before = 0.0  # Graph asked us to wait until then (monotonic seconds)
 
-    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> list[str]:
+    def send(
+        self,
+        mail_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        key: str,
+        *,
+        before_data: Callable[[], None] | None = None,
+    ) -> list[str]:
         import requests
 
         wait = self._not_before - self._monotonic()
@@ -63,6 +71,8 @@ class GraphSender:
                 token = self.tokens.token(GRAPH_SCOPE)
             except TokenError as exc:
                 raise SendError(f"Graph: no OAuth2 token: {exc}") from None
+            if before_data is not None:
+                before_data()
             try:
                 resp = self._session.post(
                     self.url,

@@ -9,19 +9,50 @@ import smtplib
 import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import SendError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 logger = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
-    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> list[str]:
-        """Hand one message over; the recipients the server refused while taking it for the rest."""
+    def send(
+        self,
+        mail_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        key: str,
+        *,
+        before_data: Callable[[], None] | None = None,
+    ) -> list[str]:
+        """Hand one message over; the recipients the server refused while taking it for the rest.
+
+        ``before_data`` is called just before the message itself goes (SMTP's DATA, Graph's POST):
+        the last moment to be sure of what must be on disk before the server can accept it, with
+        the envelope's round trips done meanwhile. An exception from it stops the send.
+        """
         ...
 
     def close(self) -> None: ...
+
+
+class _Session(smtplib.SMTP):
+    """smtplib's session, with a hook run before DATA (``Sender.send``'s ``before_data``)."""
+
+    before_data: Callable[[], None] | None = None
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        if self.before_data is not None:
+            self.before_data()
+        return super().data(msg)
+
+
+class _TlsSession(_Session, smtplib.SMTP_SSL):
+    """The same over implicit TLS (port 465)."""
 
 
 class SmtpSender:
@@ -46,7 +77,7 @@ class SmtpSender:
         self.username, self.password = username, password
         self.timeout = timeout
         self._context = ssl_context
-        self._conn: smtplib.SMTP | None = None
+        self._conn: _Session | None = None
 
     @property
     def context(self) -> ssl.SSLContext:
@@ -60,15 +91,13 @@ class SmtpSender:
             self._context = ssl.create_default_context()
         return self._context
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _Session:
         try:
-            conn: smtplib.SMTP
+            conn: _Session
             if self.security == "ssl":
-                conn = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=self.context
-                )
+                conn = _TlsSession(self.host, self.port, timeout=self.timeout, context=self.context)
             else:
-                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                conn = _Session(self.host, self.port, timeout=self.timeout)
                 if self.security == "starttls":
                     conn.starttls(context=self.context)
             if self.username and self._oauth2_token is not None:
@@ -109,7 +138,15 @@ class SmtpSender:
         )
         self._token_refused = False
 
-    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> list[str]:
+    def send(
+        self,
+        mail_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        key: str,
+        *,
+        before_data: Callable[[], None] | None = None,
+    ) -> list[str]:
         # An address with UTF-8 in it (RFC 6532) needs the server's SMTPUTF8; smtplib refuses it if
         # the server has none. Without the option, smtplib raises UnicodeEncodeError mid-command.
         utf8 = not all(a.isascii() for a in (mail_from, *recipients))
@@ -117,6 +154,7 @@ class SmtpSender:
         for attempt in (1, 2):
             if self._conn is None:
                 self._conn = self._connect()
+            self._conn.before_data = before_data
             try:
                 refused = self._conn.sendmail(mail_from, list(recipients), raw, options)
             except smtplib.SMTPNotSupportedError as exc:
@@ -144,6 +182,12 @@ class SmtpSender:
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
                 raise SendError(f"sending failed: {exc}") from exc
+            except BaseException:  # before_data's: the envelope is open on the server, leave it
+                self.close()
+                raise
+            finally:
+                if self._conn is not None:
+                    self._conn.before_data = None
             if refused:
                 logger.warning("%s: %d recipient(s) refused", key, len(refused))
             return sorted(refused)
@@ -164,7 +208,17 @@ class EmlSender:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send(self, mail_from: str, recipients: Sequence[str], raw: bytes, key: str) -> list[str]:
+    def send(
+        self,
+        mail_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        key: str,
+        *,
+        before_data: Callable[[], None] | None = None,
+    ) -> list[str]:
+        if before_data is not None:
+            before_data()
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("_") + ".eml"
         final = self.folder / name

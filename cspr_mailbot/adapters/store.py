@@ -521,6 +521,7 @@ class JournalStorage(Storage):
         self._j_gen: int | None = None  # generation in its header; None: no usable journal
         self._j_header = 0  # bytes of the header line
         self._j_offset = 0  # bytes read: through the last whole transaction
+        self._unsynced = False  # a line written without its fdatasync (append(durable=False))
         self.evidence_path = evidence_path(path)
         self.committed = 0  # transactions committed: the snapshot's count plus its journal's lines
         self.counters: dict[str, int] = {}  # reference counters, "DSPP:2026" -> last number
@@ -848,11 +849,17 @@ class JournalStorage(Storage):
         return result
 
     # Writing (the caller holds the store lock and has just refreshed).
-    def append(self, ops: list[Op], texts: list[str | None] | None = None) -> None:
+    def append(
+        self, ops: list[Op], texts: list[str | None] | None = None, *, durable: bool = True
+    ) -> None:
         """Make one transaction durable: one journal line, fdatasync'ed.
 
         ``texts``, one per op, is the JSON text of its document where known already (a case's, joined
         from its parts), so that a large document is not serialised again.
+
+        ``durable=False`` writes the line without the fdatasync: the kernel has it, so a killed
+        process loses nothing, but a power cut may, until ``sync`` (or the next durable append, or
+        closing) puts it on disk.
 
         The first transaction of a store is preceded by a snapshot (of nothing, or of an older
         store's journal), so that a store that has committed anything always has a snapshot.
@@ -865,7 +872,8 @@ class JournalStorage(Storage):
         line = _line(_ops_payload(ops, texts))
         try:
             _write_all(self._jfd, line, self._j_offset)
-            os.fdatasync(self._jfd)
+            if durable:
+                os.fdatasync(self._jfd)
         except OSError as e:
             try:
                 os.ftruncate(self._jfd, self._j_offset)
@@ -874,9 +882,25 @@ class JournalStorage(Storage):
             self._snap_ident = (-1, -1, -1)  # force a full reload before anything else
             raise StoreError(f"store journal {self.journal_path} cannot be written: {e}") from e
         self._j_offset += len(line)
+        self._unsynced = not durable
         self.committed += 1
         self._high = max(self._high, self.committed)
         self._note_counters(ops)
+
+    @property
+    def unsynced(self) -> bool:
+        """A journal line was written without its fdatasync, and none has followed."""
+        return self._unsynced
+
+    def sync(self) -> None:
+        """fdatasync the journal: what ``append(durable=False)`` wrote is on disk when it returns."""
+        if not self._unsynced or self._jfd is None:
+            return
+        try:
+            os.fdatasync(self._jfd)
+        except OSError as e:
+            raise StoreError(f"store journal {self.journal_path} cannot be written: {e}") from e
+        self._unsynced = False
 
     def journal_bytes(self) -> int:
         """Bytes of committed transactions in the journal."""
@@ -931,7 +955,13 @@ class JournalStorage(Storage):
 
     def _close_journal(self) -> None:
         if self._jfd is not None:
+            if self._unsynced:
+                try:
+                    os.fdatasync(self._jfd)
+                except OSError:
+                    logger.exception("store journal %s: cannot be synced", self.journal_path)
             os.close(self._jfd)
+        self._unsynced = False
         self._jfd = self._j_ino = self._j_gen = None
         self._j_header = self._j_offset = 0
 
@@ -1013,6 +1043,7 @@ class Store:
             if self._closed:
                 return
             try:
+                self.sync()
                 if self._storage.wants_compaction(at_close=True):
                     self._lock(timeout=min(self.lock_timeout, 1.0))
                     try:
@@ -1045,11 +1076,15 @@ class Store:
     # ----------------------------------------------------------------- transactions
 
     @contextmanager
-    def transaction(self) -> Iterator[Txn]:
+    def transaction(self, *, durable: bool = True) -> Iterator[Txn]:
         """Take the lock, catch up with other writers, and commit what the block did as one.
 
         Raises StoreLocked when another process holds the lock for longer than ``lock_timeout``.
         An exception in the block discards the whole transaction.
+
+        ``durable=False`` commits without waiting for the disk: the transaction is the journal's and
+        every reader's at once, and a killed process loses none of it, but a power cut can until
+        ``sync()``, which the caller must call (``close()`` does too) before anything depends on it.
         """
         with self._mutex:
             self._check_usable()
@@ -1064,10 +1099,11 @@ class Store:
                     txn._finished = True
                 ops = txn._pending_ops()
                 if ops:
-                    self._storage.append(ops, txn._op_texts())
+                    self._storage.append(ops, txn._op_texts(), durable=durable)
                     self._apply(ops)
                     self._known.update(txn._open_cases())  # the very documents the table holds
-                    self._storage.write_evidence()  # in commit order, under the lock
+                    if durable:  # evidence never claims what a power cut could take back
+                        self._storage.write_evidence()  # in commit order, under the lock
                     if self._storage.wants_compaction():
                         try:
                             self._storage.compact()
@@ -1075,6 +1111,25 @@ class Store:
                             logger.exception("store %s: compaction failed", self.path)
             finally:
                 self._in_txn = False
+                self._unlock()
+
+    def sync(self) -> None:
+        """Put what ``transaction(durable=False)`` committed on disk, then record it as committed.
+
+        Safe from another thread: it waits for the transaction in progress. Raises StoreError when
+        the disk refuses.
+        """
+        with self._mutex:
+            if self._closed or not self._storage.unsynced:
+                return
+            self._storage.sync()
+            try:
+                self._lock(0)  # the evidence is written under the lock, in commit order
+            except StoreLocked:
+                return  # another writer holds it: its own commit writes the evidence
+            try:
+                self._storage.write_evidence()
+            finally:
                 self._unlock()
 
     def _lock(self, timeout: float) -> None:
