@@ -264,6 +264,36 @@ def test_the_runs_calendar_keeps_its_file_beside_the_store(tmp_path: Path) -> No
     assert (tmp_path / "store" / BANK_HOLIDAYS).exists()
 
 
+def test_the_first_run_of_a_new_installation_keeps_the_file(tmp_path: Path) -> None:
+    """The start-up check asks the package before the store (and its folder) exists; the run's
+    calendar, made once the store is open, writes what it asked, so the second run reads the file
+    and does not import the package (issue 15: bench/intake.py's first two runs both imported it)."""
+    (tmp_path / "config.toml").write_text(
+        "[partnership]\n"
+        'mailbox = "cspr@example.gov.uk"\ncoordinators = ["coordinator@example.gov.uk"]\n'
+        '[maildir]\npath = "maildir"\n[store]\npath = "store/cspr.json"\n',
+        encoding="utf-8",
+    )
+    kept_at = tmp_path / "store" / BANK_HOLIDAYS
+    assert not kept_at.parent.exists()
+
+    def run_once() -> None:
+        subprocess.run(
+            [sys.executable, "-m", "cspr_mailbot", "-c", "config.toml", "run", "--once"],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            check=True,
+        )
+
+    run_once()
+    assert kept(kept_at)["holidays"] == VERSION
+    assert stat.S_IMODE(kept_at.stat().st_mode) == 0o600
+    before = kept_at.stat().st_mtime_ns
+    run_once()
+    assert kept_at.stat().st_mtime_ns == before  # read, not asked and written again
+
+
 PROBE = """
 import json, sys
 from datetime import date

@@ -10,7 +10,8 @@ subdivision. The package is asked again, and the file written anew, when the ins
 not the file's, a year is not in it, or it cannot be read (missing, damaged, or not a regular file
 of this user's that only this user may write). It is written whole and renamed into place, 0600.
 A file that cannot be written (a read-only store, a store folder not made yet) is not kept: the
-answers are then the package's, asked in this process. Nothing here stops a run.
+answers are then the package's, asked in this process, and written when the app's calendar is made
+(the store's folder exists by then). Nothing here stops a run.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class HolidayTable:
         self._named: dict[int, Named] = {}
         self._last_year: int | None = None
         self._computed = False  # the package was asked in this process: the versions agree
+        self._unkept = False  # answers the file could not take when they were made
         self._read()
 
     # -- core.workdays.BankHolidays ---------------------------------------------------------------
@@ -185,6 +187,19 @@ class HolidayTable:
                 raise
         except OSError as exc:
             logger.debug("the bank holidays were not kept in %s: %s", self.path, exc.strerror)
+            self._unkept = True
+        else:
+            self._unkept = False
+
+    def keep(self) -> None:
+        """Write the answers a failed write left out, now that the store's folder may exist.
+
+        The start-up check asks for the last year before the store is opened; on a new
+        installation its folder is not made yet, and without this the first run's answers would
+        be lost, so that the second run imported the package again.
+        """
+        if self._unkept:
+            self._write()
 
 
 def _private_file(st: os.stat_result) -> bool:
@@ -212,4 +227,6 @@ def holiday_table(cfg: Config) -> HolidayTable:
 def calendar(cfg: Config) -> workdays.WorkingCalendar:
     """The working calendar of ``cfg``: its closures and cut-off, the bank holidays kept beside
     its store."""
-    return workdays.WorkingCalendar(cfg.closures, cfg.cutoff, holiday_table(cfg))
+    table = holiday_table(cfg)
+    table.keep()  # the store is open by now: its folder can take what the start-up check asked
+    return workdays.WorkingCalendar(cfg.closures, cfg.cutoff, table)
