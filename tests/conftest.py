@@ -8,6 +8,7 @@ AUTH, STARTTLS or LMTP forwarding into Dovecot.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,3 +66,17 @@ def make_smtp_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., S
 def smtp_server(make_smtp_server: Callable[..., SmtpServer]) -> SmtpServer:
     """A plain SMTP server (no AUTH, no TLS) that keeps what it receives."""
     return make_smtp_server()
+
+
+@pytest.fixture
+def fdatasyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every fdatasync the process makes (the store's commits), counted as it goes to the disk."""
+    calls: list[int] = []
+    real = os.fdatasync
+
+    def counted(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counted)
+    return calls

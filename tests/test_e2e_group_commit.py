@@ -130,20 +130,6 @@ def wire(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[str], int]]:
 
 
 @pytest.fixture
-def fdatasyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every fdatasync the process makes (the store's commits), counted as it goes to the disk."""
-    calls: list[int] = []
-    real = os.fdatasync
-
-    def counted(fd: int) -> None:
-        calls.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(os, "fdatasync", counted)
-    return calls
-
-
-@pytest.fixture
 def inbox_share(fdatasyncs: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """[fdatasyncs, messages sent] during the pass's inbox part (``process_inbox``), once it ran."""
     share: list[int] = []

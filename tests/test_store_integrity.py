@@ -10,7 +10,6 @@ next referral is left in the inbox, and once the files are put back it gets the 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -304,21 +303,15 @@ def test_the_latest_backup_copied_back_opens_and_an_older_one_is_refused(path: P
 
 
 def test_a_commit_made_without_waiting_for_the_disk_is_synced_then_recorded(
-    path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, fdatasyncs: list[int]
 ) -> None:
     """``transaction(durable=False)`` (a reply's record of being sent, issue 15): committed at once,
     seen by every reader, but no fdatasync and no evidence of it until ``sync()``; a second sync
     has nothing to do; closing syncs what is left, so the evidence never claims what a power cut
     could take back and never stays behind a clean close."""
     five_cases(path)
-    synced: list[int] = []
-    real = os.fdatasync
-
-    def counted(fd: int) -> None:
-        synced.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(os, "fdatasync", counted)
+    synced = fdatasyncs
+    synced.clear()
     with Store(path) as s:
         with s.transaction(durable=False) as txn:
             txn.put_case(case(txn.next_reference(2026)))
