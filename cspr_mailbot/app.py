@@ -227,6 +227,8 @@ class App:
             filing = self._decide_group(waiting, now, report, stop)
             self.progress.clear()  # committed: no message of the group is in progress
             self._file(filing)
+            if not waiting:  # the next batch now, so that the mailbox is free while it is decided
+                waiting.extend(islice(messages, self.group_size))  # for the Sent copies below
             # Send each group's replies, so an acknowledgement leaves within a second in a backlog.
             self.flush_outbox(now, report, patient=patient, keep_open=True)
 
@@ -781,11 +783,15 @@ class App:
         return keys, report
 
     def _copy_to_sent(self, copies: list[bytes]) -> None:
-        """Copies of what was sent, in the Sent folder: a convenience, never a reason to fail."""
+        """Copies of what was sent, in the Sent folder: a convenience, never a reason to fail.
+
+        Appended while the pass goes on (the next group is decided meanwhile); the mailbox's next
+        command, or the pass's logout, waits for them.
+        """
         if self.source is None or not self.cfg.sent_copy_folder or not copies:
             return
         try:
-            self.source.append_sent_many(copies)
+            self.source.append_sent_many(copies, wait=False)
         except MailSourceError as exc:
             logger.warning(
                 "%d message(s) sent, but no copy in the Sent folder: %s", len(copies), exc

@@ -312,3 +312,40 @@ def test_a_reply_is_recorded_on_disk_before_the_next_is_handed_over_while_its_en
     assert durable[0] == report.sent
     # The disk's wait for each record ran beside the next envelope, not in the pass's thread.
     assert syncers and all(name.startswith("store-sync") for name in syncers), syncers
+
+
+def test_a_groups_copies_go_to_sent_while_the_next_group_is_decided(
+    run_pass: Passes,
+    backlog: Callable[..., None],
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 15: the Sent copies of a group's replies are appended by a thread of their own while
+    the pass decides the next group (a tenth of a backlog's pass was waiting for that APPEND); the
+    mailbox's next command waits for them, and the Sent folder holds every reply, in sending order."""
+    from imapclient import IMAPClient
+
+    backlog(6, group=2)  # three groups
+    appends: list[tuple[str, int]] = []  # (thread, groups decided when the append began)
+    decided = [0]
+    real_append, real_decide = IMAPClient.multiappend, App._decide_group
+
+    def watched_append(self: IMAPClient, folder: str, msgs: Any) -> Any:
+        appends.append((threading.current_thread().name, decided[0]))
+        return real_append(self, folder, msgs)
+
+    def counted_decide(self: App, *args: Any, **kw: Any) -> Any:
+        try:
+            return real_decide(self, *args, **kw)
+        finally:
+            decided[0] += 1
+
+    monkeypatch.setattr(IMAPClient, "multiappend", watched_append)
+    monkeypatch.setattr(App, "_decide_group", counted_decide)
+    report = run_pass()
+
+    assert report.processed == 6 and report.sent == len(smtp_server.messages)
+    assert appends and all(thread == "sent-copies" for thread, _ in appends), appends
+    assert [at for _, at in appends[:3]] == [1, 2, 3]  # one a group, each after its group
+    assert dovecot.list_folder(SENT) == [m.raw for m in smtp_server.messages]

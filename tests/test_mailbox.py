@@ -178,6 +178,75 @@ def test_append_sent_many_keeps_read_copies_in_order(box: Box) -> None:
     assert len(box.contents("Sent")) == 3
 
 
+def imap_source(dovecot: DovecotServer) -> ImapSource:
+    source = ImapSource(dovecot.host, dovecot.port, "none", dovecot.user, dovecot.password)
+    source.connect()
+    return source
+
+
+def test_copies_appended_meanwhile_are_in_before_the_connections_next_command(
+    dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``append_sent_many(wait=False)`` (issue 15): the copies go from a thread of their own while
+    the caller goes on; the next command on the connection (a fetch, the logout) waits for them, so
+    two commands never share the wire, and the copies are in, in order."""
+    from imapclient import IMAPClient
+
+    release = threading.Event()
+    events: list[str] = []
+    real = IMAPClient.multiappend
+
+    def held(self: IMAPClient, folder: str, msgs: Any) -> Any:
+        events.append(f"append from {threading.current_thread().name}")
+        release.wait(10)
+        result = real(self, folder, msgs)
+        events.append("appended")
+        return result
+
+    monkeypatch.setattr(IMAPClient, "multiappend", held)
+    source = imap_source(dovecot)
+    dovecot.append(message(1), "INBOX")
+    copies = [message(n, f"Reply {n}") for n in (2, 3, 4)]
+    source.append_sent_many(copies, wait=False)
+    events.append("returned")  # while the append is held: the caller was not kept waiting
+    threading.Timer(0.2, release.set).start()
+    assert [m.raw for m in source.fetch_new()] == [message(1)]
+    events.append("fetched")
+    assert "append from sent-copies" in events
+    assert events.index("returned") < events.index("appended") < events.index("fetched")
+    assert dovecot.list_folder("Sent") == copies
+
+    more = [message(n, f"Reply {n}") for n in (5, 6)]
+    source.append_sent_many(more, wait=False)
+    source.close()  # the logout waits for them too
+    assert dovecot.list_folder("Sent") == copies + more
+
+
+def test_a_copy_that_fails_meanwhile_is_logged_and_the_next_command_finds_the_connection_gone(
+    dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from imapclient import IMAPClient
+
+    real = IMAPClient.multiappend
+
+    def cut(self: IMAPClient, folder: str, msgs: Any) -> Any:
+        self.shutdown()  # the connection is lost as the copies go
+        return real(self, folder, msgs)
+
+    monkeypatch.setattr(IMAPClient, "multiappend", cut)
+    source = imap_source(dovecot)
+    source.append_sent_many([message(2), message(3)], wait=False)
+    with pytest.raises(MailSourceError) as info:
+        list(source.fetch_new())
+    assert info.value.retryable  # as after any lost connection: the daemon connects again
+    assert "2 message(s) sent, but no copy in the Sent folder" in caplog.text
+    monkeypatch.setattr(IMAPClient, "multiappend", real)
+    assert source.reconnect(max_attempts=1)
+    source.append_sent_many([message(4)], wait=False)
+    source.close()
+    assert dovecot.list_folder("Sent") == [message(4)]
+
+
 def test_append_sent_does_nothing_without_a_sent_folder(box: Box) -> None:
     source = box.make(sent_folder="")
     source.append_sent(message(7))

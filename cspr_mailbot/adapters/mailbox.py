@@ -70,7 +70,10 @@ class MailSource(Protocol):
 
     def append_sent(self, raw: bytes) -> None: ...
 
-    def append_sent_many(self, raws: Sequence[bytes]) -> None: ...
+    def append_sent_many(self, raws: Sequence[bytes], *, wait: bool = True) -> None:
+        """Copies of sent messages in the sent folder. ``wait=False``: the source may append them
+        while the caller goes on (logging, not raising, a failure); its next use waits for them."""
+        ...
 
     def find(self, folder: str, message_id: str) -> list[bytes]: ...
 
@@ -177,6 +180,9 @@ class ImapSource:
         self._oauth2_token = oauth2_token
         self._token_refused = False
         self.max_message_bytes = max_message_bytes  # None: no limit
+        # Copies to the sent folder being appended by a thread of their own (append_sent_many with
+        # wait=False); every other use of the connection waits for it first (_settle).
+        self._appending: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"ImapSource({self.host}:{self.port}, {self.security})"
@@ -185,7 +191,15 @@ class ImapSource:
 
     @property
     def connected(self) -> bool:
+        self._settle()
         return self._client is not None
+
+    def _settle(self) -> None:
+        """Wait for copies being appended in the background: one command at a time on the wire."""
+        appending = self._appending
+        if appending is not None and appending is not threading.current_thread():
+            appending.join()
+            self._appending = None
 
     def connect(self) -> None:
         """Connect, log in and select the inbox; raises ``MailSourceError``."""
@@ -271,7 +285,8 @@ class ImapSource:
         return client
 
     def close(self) -> None:
-        """Log out (best effort) and forget the connection."""
+        """Log out (best effort) and forget the connection, once the copies being appended are in."""
+        self._settle()
         client, self._client = self._client, None
         if client is None:
             return
@@ -281,6 +296,7 @@ class ImapSource:
             _shutdown_quietly(client)
 
     def _drop(self) -> None:
+        self._settle()
         client, self._client = self._client, None
         if client is not None:
             _shutdown_quietly(client)
@@ -308,6 +324,7 @@ class ImapSource:
         return self.ensure_connected(stop, max_attempts)
 
     def _require(self) -> IMAPClient:
+        self._settle()
         if self._client is None:
             raise MailSourceError(f"{self!r}: not connected", retryable=True)
         return self._client
@@ -417,6 +434,7 @@ class ImapSource:
         yield RawMessage(uid=str(uid), raw=header, size=size, too_large=True)
 
     def _check_same(self, client: IMAPClient) -> None:
+        self._settle()
         if self._client is not client:
             raise MailSourceError(
                 "IMAP connection changed during a fetch; fetch again", retryable=True
@@ -477,9 +495,24 @@ class ImapSource:
             client.append(folder, raw, flags=[b"\\Flagged"])
         logger.debug("appended a notice to %s", folder)
 
-    def append_sent_many(self, raws: Sequence[bytes]) -> None:
-        """Copies of several sent messages, in one MULTIAPPEND (RFC 3502) where the server has it."""
+    def append_sent_many(self, raws: Sequence[bytes], *, wait: bool = True) -> None:
+        """Copies of several sent messages, in one MULTIAPPEND (RFC 3502) where the server has it.
+
+        ``wait=False`` appends them from a thread of its own and returns at once: the server stores
+        them while the caller decides the next messages (in a backlog, a tenth of the pass was this
+        wait). The connection's next use waits for the thread, so commands never overlap on it; a
+        failure is logged, as the caller would (the copies are a convenience), and a lost connection
+        is dropped for the next use to find, as any operation's is.
+        """
         if not self.sent_folder or not raws:
+            return
+        if not wait:
+            self._settle()
+            copies = list(raws)
+            self._appending = threading.Thread(
+                target=self._append_behind, args=(copies,), name="sent-copies"
+            )
+            self._appending.start()
             return
         client = self._require()
         if len(raws) == 1 or not client.has_capability("MULTIAPPEND"):
@@ -490,6 +523,16 @@ class ImapSource:
             self._ensure_folder(client, self.sent_folder)
             client.multiappend(self.sent_folder, [{"msg": raw, "flags": [SEEN]} for raw in raws])
         logger.debug("appended %d copies to %s", len(raws), self.sent_folder)
+
+    def _append_behind(self, copies: list[bytes]) -> None:
+        try:
+            self.append_sent_many(copies)
+        except MailSourceError as exc:
+            logger.warning(
+                "%d message(s) sent, but no copy in the Sent folder: %s", len(copies), exc
+            )
+        except Exception:  # noqa: BLE001 - a thread's error would otherwise vanish
+            logger.exception("%d message(s) sent, but no copy in the Sent folder", len(copies))
 
     def find(self, folder: str, message_id: str) -> list[bytes]:
         """Every message in ``folder`` whose Message-ID is ``message_id`` (for ``export``).
@@ -533,6 +576,7 @@ class ImapSource:
 
     def filed_count(self, folders: Sequence[str]) -> int:
         """Messages in ``folders`` (STATUS MESSAGES); connects for the count if not connected."""
+        self._settle()
         was_connected = self._client is not None
         if not was_connected:
             self.connect()
@@ -826,8 +870,8 @@ class MaildirSource:
             if moved:
                 logger.info("moved uid %s to %s", _uid_list(moved), folder)
 
-    def append_sent_many(self, raws: Sequence[bytes]) -> None:
-        for raw in raws:
+    def append_sent_many(self, raws: Sequence[bytes], *, wait: bool = True) -> None:
+        for raw in raws:  # files on a local disk: always at once
             self.append_sent(raw)
 
     def append_sent(self, raw: bytes) -> None:
