@@ -1167,12 +1167,37 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+PROBE_LOOPS = 300_000
+STEADY = 1.3  # probes of one run further apart than this: the machine's speed changed meanwhile
+
+
+def speed_probe() -> float:
+    """Milliseconds for a fixed pure-Python loop: how fast the machine is just now.
+
+    On the shared 2-core hosts these figures come from, the same loop took 19-22 ms for some
+    seconds and 35-43 ms for the next ones, with nothing else running and a load average of 0
+    (2 December 2026): a floor and a run timed seconds apart can see different machines. The probe
+    is taken before the floor, before the run and after it, and printed beside each run's ratio;
+    it changes no figure and no verdict.
+    """
+    began = time.perf_counter()
+    total = 0
+    for k in range(PROBE_LOOPS):
+        total += k * k
+    return (time.perf_counter() - began) * 1000
+
+
 @dataclass(frozen=True)
 class Run:
     floor: FloorProgram  # the floor: bench/floor.py, the bare work of the whole pass
     literal: Floor  # issue 15's floor as it listed it, in this process (informative)
     once: OnceResult
     resend: float  # informative: the run's own messages sent again, bare (measure_resend)
+    probes: tuple[float, float, float]  # speed_probe() before the floor, before the run, after it
+
+    @property
+    def steady(self) -> bool:
+        return max(self.probes) <= STEADY * min(self.probes)
 
     @property
     def ratio(self) -> float:
@@ -1192,13 +1217,16 @@ def one_run(
     fresh_mailbox(dovecot)
     fill_inbox(dovecot, refs)
     literal = measure_floor(dovecot, smtp, n)
+    before_floor = speed_probe()
     floor = measure_floor_program(dovecot, smtp, n, work / f"floor{k + 1}")
     for what, got in (("the floor", floor.messages), ("the in-process floor", literal.messages)):
         if got != n:
             broken.append(f"run {k + 1}: {what} fetched {got} messages, not {n}")
     if dovecot.folder_count("INBOX") != n:
         broken.append(f"run {k + 1}: the floor left {dovecot.folder_count('INBOX')} in INBOX")
+    before_run = speed_probe()
     once = run_once(cfg, dovecot, smtp, refs)
+    probes = (before_floor, before_run, speed_probe())
     if once.exit_code != 0:
         broken.append(f"run {k + 1}: run --once exited {once.exit_code}; see {once.log}")
     if once.acks != n or once.notices != n:
@@ -1208,7 +1236,7 @@ def one_run(
     if once.inbox_left != 0 or once.processed != n:
         broken.append(f"run {k + 1}: INBOX holds {once.inbox_left}, Processed {once.processed}")
     resend = measure_resend(smtp, once.sent_raw, cfg.parent)
-    return Run(floor, literal, once, resend), cfg
+    return Run(floor, literal, once, resend, probes), cfg
 
 
 def print_runs(runs: list[Run], n: int) -> None:
@@ -1272,19 +1300,27 @@ def print_runs(runs: list[Run], n: int) -> None:
         print()
         print(
             f"  {'run':>3} {'run --once':>10} {'floor':>6} {'ratio':>6} {'list':>6} {'ratio':>6} "
-            f"{'ref/s':>6} {'RSS MB':>7}"
+            f"{'ref/s':>6} {'RSS MB':>7}  probe ms (floor/run/after)"
         )
         for k, r in enumerate(runs, 1):
             print(
                 f"  {k:>3} {r.once.seconds:9.2f}s {r.floor.seconds:5.2f}s {r.ratio:5.2f}x "
                 f"{r.literal.total:5.2f}s {r.literal_ratio:5.2f}x "
-                f"{n / r.once.seconds:6.1f} {r.once.peak_rss_mb:7.1f}"
+                f"{n / r.once.seconds:6.1f} {r.once.peak_rss_mb:7.1f}  "
+                + "/".join(f"{p:.0f}" for p in r.probes)
+                + ("" if r.steady else "  speed changed")
             )
         print(
             f"  ratio spread: min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "
             f"max {worst:.2f}x; run {min(r.once.seconds for r in runs):.2f}-"
             f"{max(r.once.seconds for r in runs):.2f} s, floor "
             f"{min(r.floor.seconds for r in runs):.2f}-{max(r.floor.seconds for r in runs):.2f} s"
+        )
+        steady = [k for k, r in enumerate(runs, 1) if r.steady]
+        print(
+            f"  machine speed (speed_probe, a fixed loop): steady (within {STEADY}x) through "
+            f"runs {', '.join(map(str, steady)) or 'none'}; the others' floor and run may have "
+            f"met different speeds. The verdict counts every run."
         )
         print(
             "  run 1 compiles the templates, as an installation's first run does; each later run's "
