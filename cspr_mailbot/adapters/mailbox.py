@@ -84,6 +84,11 @@ class MailSource(Protocol):
         ...
 
 
+def no_sent_copy(count: int, exc: MailSourceError) -> None:
+    """Say that ``count`` sent messages got no copy in the Sent folder: a convenience lost, no more."""
+    logger.warning("%d message(s) sent, but no copy in the Sent folder: %s", count, exc)
+
+
 def _backoff_connect(
     connect: Callable[[], None],
     what: str,
@@ -528,9 +533,7 @@ class ImapSource:
         try:
             self.append_sent_many(copies)
         except MailSourceError as exc:
-            logger.warning(
-                "%d message(s) sent, but no copy in the Sent folder: %s", len(copies), exc
-            )
+            no_sent_copy(len(copies), exc)
         except Exception:  # noqa: BLE001 - a thread's error would otherwise vanish
             logger.exception("%d message(s) sent, but no copy in the Sent folder", len(copies))
 

@@ -147,7 +147,7 @@ def text_part(text: str, subtype: str, *, mime_version: bool = False) -> bytes:
         sniff_qp = quoted_printable(sniff.decode("latin-1"))
         if len(sniff_qp) > len(binascii.b2a_base64(sniff.replace(b"\n", b"\r\n"))):
             cte = "base64"
-            body = _base64(b"\r\n".join(lines) + b"\r\n")
+            body = _base64(body)
         elif len(lines) <= 10:
             cte = "quoted-printable"
             body = sniff_qp.encode("ascii").replace(b"\n", b"\r\n")

@@ -1128,6 +1128,7 @@ class Store:
             except StoreLocked:
                 return  # another writer holds it: its own commit writes the evidence
             try:
+                self._refresh(locked=True)  # another process's later commits: count them too
                 self._storage.write_evidence()
             finally:
                 self._unlock()
