@@ -11,7 +11,11 @@ tests/docxfactory.py, and the good referrals of tests/golden/*.eml when that fol
    ``lxml.etree.fromstring`` of each form's ``word/document.xml``, one record of the pass with one
    fdatasync, one UID MOVE of the backlog, one SMTP session sending 2N small messages (each
    referral's acknowledgement and the coordinators' notice, as SPEC 3 asks) and one MULTIAPPEND of
-   them to a Sent folder; the backlog is then moved back for the run. Timed beside it, in this
+   them to a Sent folder; the backlog is then moved back for the run. The same program runs
+   again just after the run, on the same backlog (moved back from Processed, and returned there
+   after), and the run's ratio is to the mean of the two: the machine's speed moves within
+   seconds (see speed_probe), and a floor on each side of the run meets what the run met. The
+   ratio to the floor before the run alone is printed beside it. Timed beside it, in this
    process, and printed with its ratio but not the floor: issue 15's list as it wrote it (the
    UID FETCH, lxml of document.xml, the SMTP session; the first N messages timed too, the floor as
    issue 15 first wrote it), and python-docx ``Document()`` on the same forms (the floor of the
@@ -442,6 +446,16 @@ def fresh_mailbox(dovecot: DovecotServer) -> None:
         if uids:
             c.delete_messages(uids)
             c.expunge()
+
+
+def move_all(dovecot: DovecotServer, source: str, destination: str) -> None:
+    """Every message in ``source`` moved to ``destination``."""
+    with dovecot.session() as c:
+        c.select_folder(source)
+        uids = c.search(["ALL"])
+        if uids:
+            c.move(uids, destination)
+        c.close_folder()
 
 
 def fill_inbox(dovecot: DovecotServer, referrals: list[Referral]) -> float:
@@ -1189,7 +1203,15 @@ def speed_probe() -> float:
 
 @dataclass(frozen=True)
 class Run:
-    floor: FloorProgram  # the floor: bench/floor.py, the bare work of the whole pass
+    """One run and its floor, timed before it and again after it (``ratio``: against their mean).
+
+    The machine's own speed moves by a factor of up to 2 from one few seconds to the next (the
+    probes); a floor timed only before the run met another machine than the run as often as not.
+    Timed on each side, a change of speed during the run weighs on the floor as on the run.
+    """
+
+    floor: FloorProgram  # bench/floor.py, the bare work of the whole pass, just before the run
+    floor_after: FloorProgram  # the same program on the same backlog, just after the run
     literal: Floor  # issue 15's floor as it listed it, in this process (informative)
     once: OnceResult
     resend: float  # informative: the run's own messages sent again, bare (measure_resend)
@@ -1200,7 +1222,17 @@ class Run:
         return max(self.probes) <= STEADY * min(self.probes)
 
     @property
+    def floor_seconds(self) -> float:
+        """The floor of this run: the mean of the floor before it and the floor after it."""
+        return (self.floor.seconds + self.floor_after.seconds) / 2
+
+    @property
     def ratio(self) -> float:
+        return self.once.seconds / self.floor_seconds
+
+    @property
+    def ratio_before(self) -> float:
+        """Against the floor before the run alone, as this bench measured until 3 December."""
         return self.once.seconds / self.floor.seconds
 
     @property
@@ -1236,13 +1268,18 @@ def one_run(
     if once.inbox_left != 0 or once.processed != n:
         broken.append(f"run {k + 1}: INBOX holds {once.inbox_left}, Processed {once.processed}")
     resend = measure_resend(smtp, once.sent_raw, cfg.parent)
-    return Run(floor, literal, once, resend, probes), cfg
+    move_all(dovecot, "Processed", "INBOX")  # the run's backlog, for the floor after it
+    floor_after = measure_floor_program(dovecot, smtp, n, work / f"floor{k + 1}-after")
+    move_all(dovecot, "INBOX", "Processed")  # as the run left it, for what follows on its store
+    if floor_after.messages != n:
+        broken.append(f"run {k + 1}: the floor after it fetched {floor_after.messages}, not {n}")
+    return Run(floor, floor_after, literal, once, resend, probes), cfg
 
 
 def print_runs(runs: list[Run], n: int) -> None:
     """The headline figures (medians over the runs), and with several runs each run and the spread."""
     med_run = statistics.median(r.once.seconds for r in runs)
-    med_floor = statistics.median(r.floor.seconds for r in runs)
+    med_floor = statistics.median(r.floor_seconds for r in runs)
     ratios = [r.ratio for r in runs]
     worst = max(ratios)
     rep = sorted(runs, key=lambda r: r.ratio)[len(runs) // 2]  # the median-ratio run's details
@@ -1256,7 +1293,10 @@ def print_runs(runs: list[Run], n: int) -> None:
         f"sent by the run           {once.sent_total} messages "
         f"({once.acks} acknowledgements, {once.notices} new-referral notices)"
     )
-    print(f"bare floor (bench/floor.py, a process timed as run --once is) {med_floor:.2f} s{of}")
+    print(
+        f"bare floor (bench/floor.py, a process timed as run --once is, just before the run and "
+        f"just after it: their mean) {med_floor:.2f} s{of}"
+    )
     steps = " + ".join(f"{name} {secs:.2f}" for name, secs in fp.steps.items())
     print(f"  of which                Python {fp.interpreter:.2f} + {steps}{which}")
     print(
@@ -1299,12 +1339,14 @@ def print_runs(runs: list[Run], n: int) -> None:
     if len(runs) > 1:
         print()
         print(
-            f"  {'run':>3} {'run --once':>10} {'floor':>6} {'ratio':>6} {'list':>6} {'ratio':>6} "
-            f"{'ref/s':>6} {'RSS MB':>7}  probe ms (floor/run/after)"
+            f"  {'run':>3} {'run --once':>10} {'floor':>6} {'ratio':>6} {'before':>6} {'after':>6} "
+            f"{'ratio':>6} {'list':>6} {'ratio':>6} {'ref/s':>6} {'RSS MB':>7}  "
+            "probe ms (floor/run/after)"
         )
         for k, r in enumerate(runs, 1):
             print(
-                f"  {k:>3} {r.once.seconds:9.2f}s {r.floor.seconds:5.2f}s {r.ratio:5.2f}x "
+                f"  {k:>3} {r.once.seconds:9.2f}s {r.floor_seconds:5.2f}s {r.ratio:5.2f}x "
+                f"{r.floor.seconds:5.2f}s {r.floor_after.seconds:5.2f}s {r.ratio_before:5.2f}x "
                 f"{r.literal.total:5.2f}s {r.literal_ratio:5.2f}x "
                 f"{n / r.once.seconds:6.1f} {r.once.peak_rss_mb:7.1f}  "
                 + "/".join(f"{p:.0f}" for p in r.probes)
@@ -1314,7 +1356,12 @@ def print_runs(runs: list[Run], n: int) -> None:
             f"  ratio spread: min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "
             f"max {worst:.2f}x; run {min(r.once.seconds for r in runs):.2f}-"
             f"{max(r.once.seconds for r in runs):.2f} s, floor "
-            f"{min(r.floor.seconds for r in runs):.2f}-{max(r.floor.seconds for r in runs):.2f} s"
+            f"{min(r.floor_seconds for r in runs):.2f}-{max(r.floor_seconds for r in runs):.2f} s"
+        )
+        before = [r.ratio_before for r in runs]
+        print(
+            f"  against the floor before the run alone (this bench's ratio until 3 December): min "
+            f"{min(before):.2f}x, median {statistics.median(before):.2f}x, max {max(before):.2f}x"
         )
         steady = [k for k, r in enumerate(runs, 1) if r.steady]
         print(
@@ -1378,7 +1425,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.runs > 1:
                     print(
                         f"run {k + 1}/{args.runs}: run --once {run.once.seconds:.2f} s, "
-                        f"floor {run.floor.seconds:.2f} s, ratio {run.ratio:.2f}x "
+                        f"floor {run.floor.seconds:.2f} s before, {run.floor_after.seconds:.2f} s "
+                        f"after, ratio {run.ratio:.2f}x "
                         f"(issue 15's list in process {run.literal.total:.2f} s, "
                         f"{run.literal_ratio:.2f}x)",
                         flush=True,
