@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from .adapters.files import write_private
 from .adapters.mailbox import MailSource
 from .adapters.store import Store
 from .config import Config
@@ -27,7 +28,6 @@ from .errors import MailSourceError
 
 logger = logging.getLogger(__name__)
 
-FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 # -- export (a subject access request) -------------------------------------------------------------
@@ -74,8 +74,8 @@ def export_case(
         return None
     report = ExportReport(folder)
     _private_dir(folder)
-    _write(folder / "case.json", _json(case_json(case, cfg)))
-    _write(folder / "record.json", _json(case.to_dict()))
+    write_private(folder / "case.json", _json(case_json(case, cfg)))
+    write_private(folder / "record.json", _json(case.to_dict()))
 
     received = folder / "received"
     _private_dir(received)
@@ -88,7 +88,7 @@ def export_case(
                 f"received message {n} ({day}, {entry.outcome}) not found in {entry.folder!r}"
             )
             continue
-        _write(received / name, raw)
+        write_private(received / name, raw)
         report.received += 1
 
     sent = folder / "sent"
@@ -98,7 +98,7 @@ def export_case(
     for record in store.outbox_for_case(reference):
         if record.raw is not None:  # queued, or refused: the bytes are still in the outbox
             n += 1
-            _write(sent / f"{n:03d}-{_slug(record.template)}-not-sent.eml", record.raw)
+            write_private(sent / f"{n:03d}-{_slug(record.template)}-not-sent.eml", record.raw)
             written.add(record.message_id)
     eml_dir = cfg.outbox_dir if cfg.smtp is None else None
     for message_id in store.sent_message_ids(reference):
@@ -109,7 +109,7 @@ def export_case(
             report.missing.append(f"sent message {message_id} not found")
             continue
         n += 1
-        _write(sent / f"{n:03d}-sent.eml", raw)
+        write_private(sent / f"{n:03d}-sent.eml", raw)
         written.add(message_id)
     report.sent = n
 
@@ -119,7 +119,7 @@ def export_case(
         when=now.astimezone(LONDON).strftime("%d %b %Y %H:%M"),
         missing=missing + ("\n" if missing else ""),
     )
-    _write(folder / "README.txt", text.encode())
+    write_private(folder / "README.txt", text.encode())
     return report
 
 
@@ -174,17 +174,6 @@ def _json(value: Any) -> bytes:
 def _private_dir(path: Path) -> None:
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     os.chmod(path, DIR_MODE)
-
-
-def _write(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
 
 
 # -- backups ------------------------------------------------------------------------------------------

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .adapters.files import write_private
 from .core.models import OutboundMessage
 from .core.workdays import LONDON, format_date
 from .errors import MailbotError
@@ -177,14 +177,10 @@ class Health:
         except (OSError, ValueError):
             existing = {}
         existing.update(self.status.to_json())
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        text = json.dumps(existing, indent=2, sort_keys=True) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(existing, fh, indent=2, sort_keys=True)
-                fh.write("\n")
-            os.replace(tmp, self.path)
+            write_private(self.path, text.encode("utf-8"))
         except OSError as exc:
             logger.warning("cannot write the status file %s: %s", self.path, exc.strerror)
 

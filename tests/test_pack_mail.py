@@ -8,6 +8,8 @@ is recorded (in the pack mail and in the new-referral notice).
 from __future__ import annotations
 
 import io
+import os
+import stat
 from dataclasses import replace
 from datetime import date
 from email import message_from_bytes, policy
@@ -240,7 +242,14 @@ def test_cli_pack_writes_the_file(tmp_path: Path) -> None:
         txn.put_case(chronology_case())
     out = tmp_path / "pack.docx"
     cfg = str(tmp_path / "config.toml")
-    assert main(["-c", cfg, "pack", REF, "-o", str(out), "--now", "2027-01-04T09:00"]) == 0
+    old_umask = os.umask(0o022)  # the usual umask, which leaves a new file readable by everyone
+    try:
+        assert main(["-c", cfg, "pack", REF, "-o", str(out), "--now", "2027-01-04T09:00"]) == 0
+    finally:
+        os.umask(old_umask)
+    # The pack names the child: its owner's alone, as the store is; no temporary file left beside it.
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "pack.docx", "store"]
     doc = Document(str(out))
     assert any("Strategy discussion" in c.text for t in doc.tables for r in t.rows for c in r.cells)
     assert main(["-c", cfg, "pack", "DSPP-2026-0999", "-o", str(out)]) == 1

@@ -16,18 +16,17 @@ answers are then the package's, asked in this process, and written when the app'
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import json
 import logging
 import os
 import stat
-import tempfile
 from datetime import MAXYEAR, MINYEAR, date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core import workdays
+from .files import write_private
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -173,18 +172,7 @@ class HolidayTable:
         }
         text = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
         try:
-            # mkstemp makes the file 0600; the rename puts it in place whole.
-            fd, tmp = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-            )
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(text)
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            write_private(self.path, text)  # a cache: if a power cut takes it, it is asked again
         except OSError as exc:
             logger.debug("the bank holidays were not kept in %s: %s", self.path, exc.strerror)
             self._unkept = True

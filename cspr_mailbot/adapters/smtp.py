@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import smtplib
 import ssl
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import SendError
+from .files import write_private
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -222,17 +222,12 @@ class EmlSender:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("_") + ".eml"
         final = self.folder / name
-        tmp = self.folder / f".{name}.tmp"
         envelope = (
             f"X-Envelope-From: {mail_from}\r\nX-Envelope-To: {', '.join(recipients)}\r\n".encode()
         )
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(envelope + raw)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
+            # Durable: the file is the relay's acceptance, which the store records next (SPEC 3).
+            write_private(final, envelope + raw, durable=True)
         except OSError as exc:
             raise SendError(f"cannot write {final}: {exc.strerror}") from exc
         return []

@@ -74,6 +74,7 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from cspr_mailbot.adapters.files import sync_folder, write_private
 from cspr_mailbot.core import samechild
 from cspr_mailbot.core.models import Case
 from cspr_mailbot.core.records import LedgerEntry, OutboxRecord
@@ -445,14 +446,6 @@ def _read_all(fd: int, offset: int = 0) -> bytes:
         offset += len(chunk)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _ident(st: os.stat_result | None) -> tuple[int, int, int] | None:
     return None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
 
@@ -696,7 +689,7 @@ class JournalStorage(Storage):
         if self._efd is None:
             fd = _open_private(self.evidence_path, os.O_RDWR | os.O_CREAT)
             if st is None:
-                _fsync_dir(self.evidence_path.parent)  # a new name: make it last
+                sync_folder(self.evidence_path.parent)  # a new name: make it last
             self._efd, self._e_ino = fd, os.fstat(fd).st_ino
         return self._efd
 
@@ -931,7 +924,7 @@ class JournalStorage(Storage):
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        sync_folder(self.path.parent)
         self.generation = generation
         self._snap_ident, self._snap_size = _ident(st), st.st_size
         self._new_journal(generation)
@@ -944,7 +937,7 @@ class JournalStorage(Storage):
             _write_all(fd, header)
             os.fsync(fd)
             os.replace(tmp, self.journal_path)
-            _fsync_dir(self.journal_path.parent)
+            sync_folder(self.journal_path.parent)
         except BaseException:
             os.close(fd)
             raise
@@ -1430,16 +1423,8 @@ class Store:
                     "tables": self._storage.data,
                 }
                 header = _line(_dumps({"journal": VERSION, "generation": generation}))
-                for path, data in ((target, _dumps(snapshot)), (_journal_of(target), header)):
-                    tmp = path.with_name(path.name + ".tmp")
-                    fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-                    try:
-                        _write_all(fd, data)
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
-                    os.replace(tmp, path)
-                _fsync_dir(target.parent)
+                write_private(target, _dumps(snapshot), durable=True)
+                write_private(_journal_of(target), header, durable=True)
             except OSError as e:
                 raise StoreError(f"backup of store {self.path} to {target} failed: {e}") from e
             finally:
