@@ -1232,7 +1232,7 @@ class Run:
 
     @property
     def ratio_before(self) -> float:
-        """Against the floor before the run alone, as this bench measured until 3 December."""
+        """Against the floor before the run alone, as this bench measured until 2 December 2026."""
         return self.once.seconds / self.floor.seconds
 
     @property
@@ -1360,7 +1360,7 @@ def print_runs(runs: list[Run], n: int) -> None:
         )
         before = [r.ratio_before for r in runs]
         print(
-            f"  against the floor before the run alone (this bench's ratio until 3 December): min "
+            f"  against the floor before the run alone (the ratio until 2 December 2026): min "
             f"{min(before):.2f}x, median {statistics.median(before):.2f}x, max {max(before):.2f}x"
         )
         steady = [k for k, r in enumerate(runs, 1) if r.steady]
