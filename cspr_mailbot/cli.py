@@ -612,7 +612,7 @@ def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_pack(cfg: Config, args: argparse.Namespace) -> int:
     """``pack REF -o FILE``: the pack the bot would send now (SPEC 6a), written to a file."""
-    from .adapters.files import write_private
+    from .adapters.files import write_named
     from .adapters.packdoc import pack_docx
     from .core.pack import pack_for
     from .core.workdays import LONDON, WorkingCalendar
@@ -629,7 +629,7 @@ def cmd_pack(cfg: Config, args: argparse.Namespace) -> int:
     data_out = pack_docx(pack, marking=cfg.partnership.subject_marking)
     out = Path(args.output)
     try:
-        write_private(out, data_out)  # it names the child: the owner's alone, as the store is
+        write_named(out, data_out)  # it names the child: the owner's alone, as the store is
     except OSError as exc:
         print(f"cspr-mailbot: cannot write {out}: {exc.strerror}", file=sys.stderr)
         return 1

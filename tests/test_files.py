@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,29 @@ def test_the_eml_sender_puts_its_file_on_the_disk_before_it_returns(
     assert eml.name == "k_1.eml" and stat.S_IMODE(eml.stat().st_mode) == 0o600
     assert eml.read_bytes().endswith(b"\r\n\r\nbody\r\n")
     assert synced == [("fsync", "file"), ("replace", "k_1.eml"), ("fsync", "folder")]
+
+
+def test_a_named_output_through_a_link_is_written_where_it_points(tmp_path: Path) -> None:
+    (tmp_path / "packs").mkdir()
+    link = tmp_path / "latest.docx"
+    link.symlink_to(tmp_path / "packs" / "DSPP-2026-0001.docx")  # not there yet
+    files.write_named(link, b"PK first")
+    files.write_named(link, b"PK second")
+    assert link.is_symlink() and link.read_bytes() == b"PK second"
+    target = tmp_path / "packs" / "DSPP-2026-0001.docx"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in (tmp_path / "packs").iterdir()) == ["DSPP-2026-0001.docx"]
+
+
+def test_a_named_output_that_is_a_pipe_takes_the_bytes(tmp_path: Path) -> None:
+    """``pack -o /dev/stdout | ...``: renaming a new file over the pipe would replace it."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    files.write_named(fifo, b"PK\x03\x04 a pack")
+    reader.join(timeout=10)
+    assert got == [b"PK\x03\x04 a pack"]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still the pipe
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -42,6 +43,24 @@ def write_private(path: Path, data: bytes, *, durable: bool = False) -> None:
         raise
     if durable:
         sync_folder(path.parent)
+
+
+def write_named(path: Path, data: bytes) -> None:
+    """``data`` to a file a user named on the command line (``pack -o FILE``).
+
+    A file (or a name not yet taken) is written as ``write_private`` writes, at the place a
+    symbolic link points to, so the link stays; a pipe or a device (``-o /dev/stdout``) takes the
+    bytes as they are: it has no folder to make a file in, and renaming over it would replace it.
+    """
+    try:
+        st = os.stat(path)  # through symbolic links: /dev/stdout is a pipe or a terminal
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    write_private(path.resolve(), data)
 
 
 def sync_folder(folder: Path) -> None:
