@@ -605,12 +605,8 @@ def measure_floor_program(
         raise RuntimeError(f"bench/floor.py exited {proc.returncode}: {proc.stderr.decode()}")
     out = json.loads(proc.stdout)
     smtp.wait_for(before + 2 * n, timeout=30)
-    with dovecot.session() as c:  # the backlog back in INBOX for the run; the copies gone
-        c.select_folder(FLOOR_FOLDER)
-        uids = c.search(["ALL"])
-        if uids:
-            c.move(uids, "INBOX")
-        c.close_folder()
+    move_all(dovecot, FLOOR_FOLDER, "INBOX")  # the backlog back in INBOX for the run
+    with dovecot.session() as c:  # the copies gone
         for name in (FLOOR_FOLDER, FLOOR_SENT):
             c.delete_folder(name)
     return FloorProgram(seconds, out["seconds"], out["messages"], out["forms"])

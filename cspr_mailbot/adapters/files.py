@@ -29,9 +29,7 @@ def write_private(path: Path, data: bytes, *, durable: bool = False) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:
@@ -61,6 +59,16 @@ def write_named(path: Path, data: bytes) -> None:
             f.write(data)
         return
     write_private(path.resolve(), data)
+
+
+def write_all(fd: int, data: bytes, offset: int | None = None) -> None:
+    """All of ``data`` to ``fd`` (``os.write`` may take only part), at ``offset`` if given."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        if offset is not None:
+            offset += n
+        view = view[n:]
 
 
 def sync_folder(folder: Path) -> None:

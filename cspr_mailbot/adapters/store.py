@@ -74,7 +74,7 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
-from cspr_mailbot.adapters.files import sync_folder, write_private
+from cspr_mailbot.adapters.files import sync_folder, write_all, write_private
 from cspr_mailbot.core import samechild
 from cspr_mailbot.core.models import Case
 from cspr_mailbot.core.records import LedgerEntry, OutboxRecord
@@ -427,15 +427,6 @@ def _open_private(path: Path, flags: int) -> int:
     return fd
 
 
-def _write_all(fd: int, data: bytes, offset: int | None = None) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
-        if offset is not None:
-            offset += n
-        view = view[n:]
-
-
 def _read_all(fd: int, offset: int = 0) -> bytes:
     chunks: list[bytes] = []
     while True:
@@ -671,7 +662,7 @@ class JournalStorage(Storage):
             return
         try:
             fd = self._evidence_fd()
-            _write_all(fd, record.ljust(EVIDENCE_SLOT, b" "), (self.committed % 2) * EVIDENCE_SLOT)
+            write_all(fd, record.ljust(EVIDENCE_SLOT, b" "), (self.committed % 2) * EVIDENCE_SLOT)
         except OSError as e:
             self._close_evidence()
             logger.error(
@@ -864,7 +855,7 @@ class JournalStorage(Storage):
         assert self._jfd is not None
         line = _line(_ops_payload(ops, texts))
         try:
-            _write_all(self._jfd, line, self._j_offset)
+            write_all(self._jfd, line, self._j_offset)
             if durable:
                 os.fdatasync(self._jfd)
         except OSError as e:
@@ -918,7 +909,7 @@ class JournalStorage(Storage):
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
-            _write_all(fd, _snapshot_payload(snapshot, self.case_text))
+            write_all(fd, _snapshot_payload(snapshot, self.case_text))
             os.fsync(fd)
             st = os.fstat(fd)
         finally:
@@ -934,7 +925,7 @@ class JournalStorage(Storage):
         tmp = self.journal_path.with_name(self.journal_path.name + ".tmp")
         fd = _open_private(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
         try:
-            _write_all(fd, header)
+            write_all(fd, header)
             os.fsync(fd)
             os.replace(tmp, self.journal_path)
             sync_folder(self.journal_path.parent)
